@@ -1,0 +1,57 @@
+# make demo   - set up and run the product on SQLite with demo data (http://127.0.0.1:8000)
+# make test   - set up and run the whole test suite (what CI runs)
+# make bench  - run tests/benchmarks and write tests/benchmarks/results.md
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export OPENBLAS_NUM_THREADS ?= 1
+DEMO_CUSTOMERS ?= 5000
+DEMO_PORT ?= 8000
+
+.PHONY: demo test bench lint venv dev-venv services e2e-deps serve worker beat clean
+
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.runtime
+dev-venv: $(VENV)/.dev
+
+demo: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py setup_demo --customers $(DEMO_CUSTOMERS)
+	@echo "Serving on http://127.0.0.1:$(DEMO_PORT)/admin/ (Ctrl-C to stop)"
+	$(PY) manage.py runserver 127.0.0.1:$(DEMO_PORT)
+
+services:
+	bash .ci/services.sh
+
+e2e-deps:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null)
+
+test: dev-venv services e2e-deps
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run --settings=config.settings.test
+	# The suite on SQLite (the embedded default), then the integration tests on PostgreSQL + Redis + a worker.
+	$(PY) -m pytest -n 2 -m "not integration"
+	set -a; source .ci/services.env; set +a; DATABASE_URL=$$TEST_POSTGRES_URL $(PY) -m pytest -m integration tests/integration
+
+bench: dev-venv services
+	set -a; source .ci/services.env; set +a; $(PY) tests/benchmarks/run.py
+
+lint: dev-venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+serve: venv
+	$(VENV)/bin/honcho start
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -1,0 +1,261 @@
+"""The shop's own data: customers, the catalog and what customers did with it."""
+
+import hashlib
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class TimeStampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Gender(models.TextChoices):
+    FEMALE = "f", "Female"
+    MALE = "m", "Male"
+    OTHER = "o", "Other"
+    UNKNOWN = "", "Unknown"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    PUSH = "push", "Push"
+
+
+class Customer(TimeStampedModel):
+    """A customer of the shop, keyed by the shop's own id. Not a Django login."""
+
+    external_id = models.CharField(max_length=64, unique=True)
+    email = models.EmailField(blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    gender = models.CharField(max_length=1, choices=Gender.choices, blank=True, default=Gender.UNKNOWN)
+    birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    signed_up_at = models.DateTimeField(null=True, blank=True)
+    # Anything else the shop knows (occupation, loyalty tier, the demo persona...).
+    attributes = models.JSONField(default=dict, blank=True)
+    # Created on the fly from an event naming an unknown customer; details arrive later.
+    is_stub = models.BooleanField(default=False)
+
+    email_consent = models.BooleanField(default=False)
+    email_consent_changed_at = models.DateTimeField(null=True, blank=True)
+    sms_consent = models.BooleanField(default=False)
+    sms_consent_changed_at = models.DateTimeField(null=True, blank=True)
+    push_consent = models.BooleanField(default=False)
+    push_consent_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["email"], name="customer_email_idx"),
+            models.Index(fields=["signed_up_at"], name="customer_signed_up_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(birth_year__isnull=True) | Q(birth_year__gte=1900, birth_year__lte=2100),
+                name="customer_birth_year_plausible",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.external_id
+
+    def has_consent(self, channel: str) -> bool:
+        return bool(getattr(self, f"{channel}_consent"))
+
+
+class Category(TimeStampedModel):
+    code = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+
+    class Meta:
+        verbose_name_plural = "categories"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(TimeStampedModel):
+    sku = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=300, blank=True)
+    description = models.TextField(blank=True)
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="products")
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="EUR")
+    # None means the shop does not track stock for this product.
+    stock = models.IntegerField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    # Postage, fees, discounts, adjustments...: kept for revenue, never recommended or used as a feature.
+    is_merchandise = models.BooleanField(default=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    is_stub = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["category", "is_active"], name="product_category_active_idx"),
+            models.Index(fields=["is_merchandise", "is_active"], name="product_recommendable_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__isnull=True) | Q(price__gte=0), name="product_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}".strip()
+
+    @property
+    def is_in_stock(self) -> bool:
+        return self.stock is None or self.stock > 0
+
+
+class InteractionKind(models.TextChoices):
+    VIEW = "view", "View"
+    CART = "cart", "Add to cart"
+    PURCHASE = "purchase", "Purchase"
+    RETURN = "return", "Return"
+    RATING = "rating", "Rating"
+
+
+class InteractionSource(models.TextChoices):
+    WEB = "web", "Web"
+    APP = "app", "App"
+    STORE = "store", "Store"
+    EMAIL = "email", "Email"
+    IMPORT = "import", "Import"
+    OTHER = "other", "Other"
+
+
+class InteractionQuerySet(models.QuerySet):
+    def with_related(self):
+        return self.select_related("customer", "product")
+
+    def purchases(self):
+        return self.filter(kind=InteractionKind.PURCHASE)
+
+
+class Interaction(models.Model):
+    """One thing a customer did with a product. Purchases and returns carry quantity and amount."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="interactions")
+    kind = models.CharField(max_length=10, choices=InteractionKind.choices)
+    # The rating for a rating; seconds spent for a view.
+    value = models.FloatField(null=True, blank=True)
+    quantity = models.IntegerField(default=1)
+    # Line total in the product's currency; positive for returns too (revenue = purchases - returns).
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    order_ref = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=10, choices=InteractionSource.choices, default=InteractionSource.WEB)
+    occurred_at = models.DateTimeField()
+    # Idempotency key: the same event sent or imported twice is stored once.
+    event_id = models.CharField(max_length=100, unique=True)
+    # The recommendation this event followed, for attribution.
+    recommendation_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = InteractionQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "occurred_at"], name="interaction_customer_time_idx"),
+            models.Index(fields=["product", "kind"], name="interaction_product_kind_idx"),
+            models.Index(fields=["kind", "occurred_at"], name="interaction_kind_time_idx"),
+            models.Index(fields=["order_ref"], name="interaction_order_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind=InteractionKind.RATING) | Q(value__isnull=False, value__gte=0.5, value__lte=5),
+                name="interaction_rating_in_range",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=[InteractionKind.PURCHASE, InteractionKind.RETURN, InteractionKind.CART])
+                | Q(quantity__gt=0),
+                name="interaction_quantity_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gte=Decimal("0")),
+                name="interaction_amount_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=InteractionKind.VIEW) | Q(value__isnull=True) | Q(value__gte=0),
+                name="interaction_view_duration_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.product_id} by {self.customer_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+def hash_api_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiClient(TimeStampedModel):
+    """A client application (the shop frontend, a mobile app) calling the API with its own key."""
+
+    name = models.CharField(max_length=100, unique=True)
+    key_prefix = models.CharField(max_length=8, editable=False)
+    # sha256 of the key: keys are long random strings, so a fast hash is enough and cacheable.
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    throttle_rate = models.CharField(
+        max_length=30, blank=True, help_text="Override like '600/minute'; blank uses the default rate."
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        verbose_name = "API client"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @staticmethod
+    def generate_key() -> str:
+        return secrets.token_urlsafe(32)
+
+
+class ImportJob(TimeStampedModel):
+    """An import started from admin, run by a Celery task, with its summary."""
+
+    class Kind(models.TextChoices):
+        MOVIELENS = "movielens", "MovieLens directory"
+        ONLINE_RETAIL = "online_retail", "Online Retail file"
+        CUSTOMERS = "customers", "Customers CSV"
+        PRODUCTS = "products", "Products CSV"
+        INTERACTIONS = "interactions", "Interactions CSV"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    rows_read = models.PositiveIntegerField(default=0)
+    rows_imported = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import #{self.pk} ({self.status})"
