@@ -6,6 +6,8 @@ from config import health
 
 api_v1 = [
     path("", include("shop.api.urls")),
+    path("", include("segments.api.urls")),
+    path("", include("recommender.api.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,1 @@
+"""Admin for API clients (keys are shown once, stored hashed)."""

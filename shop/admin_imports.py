@@ -1,0 +1,1 @@
+"""Admin for import jobs: upload a file, an import task runs the same service as the command."""
