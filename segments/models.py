@@ -1,0 +1,160 @@
+"""Segmentations: what to compute (definition), each computation (run), its segments and their members."""
+
+from django.db import models
+from django.db.models import Q
+
+from shop.models import Customer, TimeStampedModel
+
+
+class SegmentationMethod(models.TextChoices):
+    KMEANS = "kmeans", "K-means"
+    DBSCAN = "dbscan", "DBSCAN"
+    RFM = "rfm", "RFM"
+    RULES = "rules", "Rules"
+    STATIC = "static", "Static list"
+
+
+class NoPurchasePolicy(models.TextChoices):
+    OWN_GROUP = "own_group", "Own segment"
+    EXCLUDE = "exclude", "Left out"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+IN_PROGRESS = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class SegmentationDefinitionQuerySet(models.QuerySet):
+    def with_active_run(self):
+        return self.filter(active_run__isnull=False).select_related("active_run")
+
+
+class SegmentationDefinition(TimeStampedModel):
+    """What to segment and how: the method, its parameters and the features it looks at."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    method = models.CharField(max_length=10, choices=SegmentationMethod.choices)
+    # Method-specific: k / max_k / sample_size (kmeans), eps / min_samples (dbscan),
+    # segments with their rules (rules), external_ids (static), as_of, seed (all).
+    parameters = models.JSONField(default=dict, blank=True)
+    # Feature names the learned methods use; empty means the method's default set.
+    features = models.JSONField(default=list, blank=True)
+    no_purchase_policy = models.CharField(
+        max_length=10,
+        choices=NoPurchasePolicy.choices,
+        default=NoPurchasePolicy.OWN_GROUP,
+        help_text="Customers without a purchase: a segment of their own, or left out of the segmentation.",
+    )
+    active_run = models.OneToOneField(
+        "SegmentationRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    objects = SegmentationDefinitionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentationRunQuerySet(models.QuerySet):
+    def in_progress(self):
+        return self.filter(status__in=IN_PROGRESS)
+
+
+class SegmentationRun(TimeStampedModel):
+    """One computation of a definition. Kept after it is replaced, so runs can be compared."""
+
+    definition = models.ForeignKey(SegmentationDefinition, on_delete=models.CASCADE, related_name="runs")
+    # The method and parameters as they were when the run started.
+    method = models.CharField(max_length=10, choices=SegmentationMethod.choices)
+    parameters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    stage = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Seconds per stage (read, features, model, write, ...).
+    timings = models.JSONField(default=dict, blank=True)
+    customers_seen = models.PositiveIntegerField(default=0)
+    # silhouette, davies_bouldin, calinski_harabasz, inertia, noise_share, ari_previous, k, silhouette_by_k...
+    metrics = models.JSONField(default=dict, blank=True)
+    previous_run = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # [{"from": segment id or null, "to": segment id or null, "customers": n}]
+    movement = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    objects = SegmentationRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["definition", "status"], name="segrun_definition_status_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["definition"], condition=Q(status__in=IN_PROGRESS), name="segrun_one_in_progress"
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="segrun_progress_percent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.definition_id} run #{self.pk} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class SegmentQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(run__definition__active_run=models.F("run"))
+
+    def with_definition(self):
+        return self.select_related("run", "run__definition")
+
+
+class Segment(models.Model):
+    run = models.ForeignKey(SegmentationRun, on_delete=models.CASCADE, related_name="segments")
+    # Stable within a run: the cluster label, RFM group or rule name it came from.
+    key = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    # True once a marketer renamed it: the name then carries over to the matching segment of later runs.
+    name_is_custom = models.BooleanField(default=False)
+    description = models.CharField(max_length=500, blank=True)
+    size = models.PositiveIntegerField(default=0)
+    share = models.FloatField(default=0.0)
+    # Feature means and z-scores, revenue share, top categories and products, rules that define it.
+    profile = models.JSONField(default=dict, blank=True)
+
+    objects = SegmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["run", "-size", "key"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="segment_key_unique_in_run")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def definition(self) -> SegmentationDefinition:
+        return self.run.definition
+
+
+class Membership(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="segment_memberships")
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["segment", "customer"], name="membership_unique")]
+        indexes = [models.Index(fields=["customer", "segment"], name="membership_customer_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} in {self.segment_id}"
