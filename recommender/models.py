@@ -1,0 +1,107 @@
+"""The model registry (training runs and the one active model) and the log of served recommendations."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from shop.models import Customer, TimeStampedModel
+
+
+class TrainingRunQuerySet(models.QuerySet):
+    def succeeded(self):
+        return self.filter(status=TrainingRun.Status.SUCCEEDED)
+
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class TrainingRun(TimeStampedModel):
+    """One training of a recommendation model: its data, offline metrics, artifact and whether it serves."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    # Blank while queued without a choice: the service picks one by catalog and data size.
+    algorithm = models.CharField(max_length=50, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    n_users = models.PositiveIntegerField(default=0)
+    n_items = models.PositiveIntegerField(default=0)
+    n_interactions = models.PositiveIntegerField(default=0)
+    # The newest interaction the model learnt from; later ones are folded in at serving time.
+    max_interaction_id = models.BigIntegerField(default=0)
+    data_until = models.DateTimeField(null=True, blank=True)
+    # Offline metrics on a per-customer holdout: ndcg@10, precision@10, recall@10, map, coverage.
+    metrics = models.JSONField(default=dict, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    # Relative to MEDIA_ROOT: models/<run id>-<algorithm>.npz
+    artifact_path = models.CharField(max_length=500, blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    is_active = models.BooleanField(default=False)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    # Why the champion/challenger gate promoted it or kept it as a candidate.
+    decision = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TrainingRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="trainingrun_status_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="trainingrun_one_active_model"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_active=False) | Q(status="succeeded"), name="trainingrun_active_means_succeeded"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.algorithm or 'auto'} ({self.status}{', active' if self.is_active else ''})"
+
+    @property
+    def ndcg(self) -> float | None:
+        return self.metrics.get("ndcg@10")
+
+
+class ServedRecommendation(models.Model):
+    """What was recommended to whom and when, keyed by the id the shop sends back with its events.
+
+    Written in bulk by the serving processes (see recommender.serving.ServedLog), not per request.
+    """
+
+    class Surface(models.TextChoices):
+        RECOMMENDATIONS = "recommendations", "Recommendations"
+        SIMILAR = "similar", "Similar products"
+        BOUGHT_TOGETHER = "bought_together", "Bought together"
+        POPULAR = "popular", "Popular"
+
+    recommendation_id = models.CharField(max_length=64, unique=True)
+    # No database constraint: a batch written after a model or customer was deleted must not fail.
+    run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False, related_name="+"
+    )
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    surface = models.CharField(max_length=20, choices=Surface.choices, default=Surface.RECOMMENDATIONS)
+    skus = models.JSONField(default=list)
+    reasons = models.JSONField(default=list)
+    served_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-served_at"]
+        indexes = [
+            models.Index(fields=["customer", "served_at"], name="served_customer_time_idx"),
+            models.Index(fields=["served_at"], name="served_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.recommendation_id
