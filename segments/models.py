@@ -63,6 +63,13 @@ class SegmentationDefinition(TimeStampedModel):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self):
+        from segments.parameters import clean_features, clean_parameters
+
+        if self.method:
+            self.parameters = clean_parameters(self.method, self.parameters)
+        clean_features(self.features)
+
 
 class SegmentationRunQuerySet(models.QuerySet):
     def in_progress(self):

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 
+import pandas as pd
+from django.db.models import Avg, Count, FloatField, Max, Min, Q, Sum, Value
+from django.db.models.functions import Cast, Coalesce, NullIf
+
+from segments.ml.features import FeatureInputs
 from segments.models import Membership, Segment, SegmentationDefinition, SegmentationRun
+from shop.models import Customer, Interaction, InteractionKind, Product
 
 ID_BATCH = 900  # below SQLite's bound-parameter limit
 
@@ -58,3 +65,142 @@ def run_labels(*, run_id: int) -> dict[int, str]:
         .values_list("customer_id", "segment__key")
         .iterator(chunk_size=20000)
     )
+
+
+# --- Inputs of a segmentation: a few aggregate queries, streamed into pandas -----------------------
+
+CHUNK = 20_000
+
+
+def _frame(queryset, columns: list[str]) -> pd.DataFrame:
+    rows = list(queryset.values_list(*columns).iterator(chunk_size=CHUNK))
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def latest_event_time() -> datetime | None:
+    return Interaction.objects.aggregate(latest=Max("occurred_at"))["latest"]
+
+
+def feature_inputs() -> FeatureInputs:
+    """Customers, purchase orders, per-customer activity and category spend, aggregated in the database.
+
+    An order is its order_ref, or the single line when the shop sent none. Amounts of non-merchandise
+    lines (postage, fees) count toward spend; category spend counts merchandise only.
+    """
+    customers = _frame(Customer.objects.order_by(), ["id", "gender", "birth_year", "signed_up_at"]).rename(
+        columns={"id": "customer_id"}
+    )
+    amount = Cast("amount", FloatField())
+    purchases = Interaction.objects.filter(kind=InteractionKind.PURCHASE).order_by()
+    orders = _frame(
+        purchases.annotate(order_key=Coalesce(NullIf("order_ref", Value("")), "event_id"))
+        .values("customer_id", "order_key")
+        .annotate(occurred_at=Min("occurred_at"), amount=Coalesce(Sum(amount), Value(0.0))),
+        ["customer_id", "order_key", "occurred_at", "amount"],
+    )
+    kind = "kind"
+    activity = _frame(
+        Interaction.objects.order_by()
+        .values("customer_id")
+        .annotate(
+            views=Count("id", filter=Q(**{kind: InteractionKind.VIEW})),
+            carts=Count("id", filter=Q(**{kind: InteractionKind.CART})),
+            purchases=Count("id", filter=Q(**{kind: InteractionKind.PURCHASE})),
+            returned_amount=Coalesce(Sum(amount, filter=Q(**{kind: InteractionKind.RETURN})), Value(0.0)),
+            view_seconds=Coalesce(Sum("value", filter=Q(**{kind: InteractionKind.VIEW})), Value(0.0)),
+            rating_mean=Avg("value", filter=Q(**{kind: InteractionKind.RATING})),
+            first_seen=Min("occurred_at"),
+            last_seen=Max("occurred_at"),
+        ),
+        [
+            "customer_id",
+            "views",
+            "carts",
+            "purchases",
+            "returned_amount",
+            "view_seconds",
+            "rating_mean",
+            "first_seen",
+            "last_seen",
+        ],
+    )
+    category_spend = _frame(
+        purchases.filter(product__is_merchandise=True)
+        .annotate(category=Coalesce("product__category__name", Value("Uncategorised")))
+        .values("customer_id", "category")
+        .annotate(amount=Coalesce(Sum(amount), Value(0.0))),
+        ["customer_id", "category", "amount"],
+    )
+    return FeatureInputs(customers=customers, orders=orders, activity=activity, category_spend=category_spend)
+
+
+def customer_frame(*, fields: list[str]) -> pd.DataFrame:
+    """Customer model fields and attributes.<key> values by customer id, for rules evaluated in pandas."""
+    model_fields = [f for f in fields if not f.startswith("attributes.")]
+    attribute_keys = [f[len("attributes.") :] for f in fields if f.startswith("attributes.")]
+    columns = ["id", *model_fields, *(["attributes"] if attribute_keys else [])]
+    frame = _frame(Customer.objects.order_by(), columns).set_index("id")
+    frame.index.name = "customer_id"
+    if attribute_keys:
+        attributes = frame.pop("attributes")
+        for key in attribute_keys:
+            frame[f"attributes.{key}"] = [_dig(a, key) for a in attributes]
+    return frame
+
+
+def _dig(attributes, dotted: str):
+    value = attributes
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def customer_ids_by_external_id(external_ids: Iterable[str]) -> dict[str, int]:
+    ids = list(dict.fromkeys(external_ids))
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), ID_BATCH):
+        found.update(
+            Customer.objects.filter(external_id__in=ids[start : start + ID_BATCH]).values_list("external_id", "id")
+        )
+    return found
+
+
+def top_products_by_segment(*, run_id: int, limit: int = 5) -> dict[int, list[dict]]:
+    """segment id -> its members' most bought merchandise (by buyers), from one grouped query."""
+    rows = _frame(
+        Interaction.objects.filter(
+            kind=InteractionKind.PURCHASE,
+            product__is_merchandise=True,
+            customer__segment_memberships__segment__run_id=run_id,
+        )
+        .order_by()
+        .values("customer__segment_memberships__segment_id", "product_id")
+        .annotate(buyers=Count("customer_id", distinct=True)),
+        ["customer__segment_memberships__segment_id", "product_id", "buyers"],
+    ).rename(columns={"customer__segment_memberships__segment_id": "segment_id"})
+    if rows.empty:
+        return {}
+    top = (
+        rows.sort_values(["segment_id", "buyers", "product_id"], ascending=[True, False, True])
+        .groupby("segment_id")
+        .head(limit)
+    )
+    names = dict(
+        Product.objects.filter(pk__in=top["product_id"].unique().tolist())
+        .values_list("pk", "sku")
+        .iterator(chunk_size=CHUNK)
+    )
+    titles = dict(Product.objects.filter(pk__in=top["product_id"].unique().tolist()).values_list("pk", "name"))
+    result: dict[int, list[dict]] = defaultdict(list)
+    for segment_id, product_id, buyers in top.itertuples(index=False):
+        result[int(segment_id)].append(
+            {
+                "product_id": int(product_id),
+                "sku": names.get(product_id, ""),
+                "name": titles.get(product_id, ""),
+                "buyers": int(buyers),
+            }
+        )
+    return dict(result)

@@ -1,0 +1,34 @@
+"""Celery tasks: thin wrappers taking ids and calling one service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.core.exceptions import ValidationError
+
+from segments import services
+from segments.models import SegmentationDefinition, SegmentationRun
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    acks_late=True,
+    time_limit=services.run_time_limit() + 60,
+    soft_time_limit=services.run_time_limit(),
+    max_retries=0,
+)
+def run_segmentation(definition_id: int, run_id: int | None = None) -> int | None:
+    """Run a segmentation: the queued run `run_id`, or a new one. Returns the run's id, or None when
+    another run of the definition is already in progress (at most one at a time)."""
+    definition = SegmentationDefinition.objects.get(pk=definition_id)
+    if run_id is None:
+        try:
+            run = services.segmentation_run_create(definition=definition)
+        except ValidationError as exc:
+            logger.info("segmentation %s not started: %s", definition_id, exc.messages[0])
+            return None
+    else:
+        run = SegmentationRun.objects.select_related("definition").get(pk=run_id, definition_id=definition_id)
+    return services.segmentation_run_execute(run=run).pk
