@@ -42,3 +42,54 @@ def interactions_frame(
     frame["quantity"] = pd.to_numeric(frame["quantity"]).astype("int64")
     frame["is_merchandise"] = frame["is_merchandise"].astype(bool)
     return frame
+
+
+# --- reads for serving (below: owned by the serving side) ----------------------------------------------
+
+POPULAR_CACHE_SECONDS = 300
+
+
+def popular_products(
+    *, category_id: int | None = None, days: int | None = None, customer_ids: list[int] | None = None, limit: int = 100
+) -> list[tuple[int, int]]:
+    """(product id, distinct customers) of the most popular merchandise, best first; cached for five minutes.
+
+    `days` limits to events of the last days (trending); `customer_ids` to those customers' events
+    (a segment's favourites, read in chunks to stay under SQLite's parameter limit).
+    """
+    from collections import Counter
+
+    from django.core.cache import cache
+    from django.db.models import Count
+    from django.utils import timezone
+
+    key = f"recommender:popular:{category_id}:{days}:{hash(tuple(customer_ids)) if customer_ids else None}:{limit}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    queryset = Interaction.objects.filter(product__is_merchandise=True)
+    if category_id is not None:
+        queryset = queryset.filter(product__category_id=category_id)
+    if days is not None:
+        queryset = queryset.filter(occurred_at__gte=timezone.now() - timezone.timedelta(days=days))
+    chunks = [None] if customer_ids is None else [customer_ids[i : i + 900] for i in range(0, len(customer_ids), 900)]
+    counts: Counter[int] = Counter()
+    for chunk in chunks:
+        part = queryset if chunk is None else queryset.filter(customer_id__in=chunk)
+        rows = part.order_by().values("product_id").annotate(n=Count("customer_id", distinct=True))
+        if chunk is None:
+            rows = rows.order_by("-n", "product_id")[:limit]
+        for r in rows:
+            counts[r["product_id"]] += r["n"]
+    result = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:limit]
+    cache.set(key, result, POPULAR_CACHE_SECONDS)
+    return result
+
+
+def customer_history(*, customer_id: int, limit: int = 500) -> list[dict]:
+    """The customer's latest interactions, newest first, with the product (for the staff page)."""
+    return list(
+        Interaction.objects.filter(customer_id=customer_id)
+        .select_related("product")
+        .order_by("-occurred_at", "-id")[:limit]
+    )

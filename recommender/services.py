@@ -1,0 +1,422 @@
+"""Training runs, the champion/challenger gate, promotion and rollback."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from recommender.ml.base import binarize
+from recommender.ml.evaluation import evaluate_fitted
+from recommender.ml.matrix import build_interaction_matrix
+from recommender.ml.registry import ALGORITHMS, make_recommender
+from recommender.ml.splits import stratified_split
+from recommender.models import TrainingRun
+from recommender.selectors import interactions_frame
+from recommender.serving.artifact import Artifact, read_artifact, write_artifact
+from recommender.serving.explain import BECAUSE_KINDS, KIND_CODES, because_items
+from shop.models import Interaction
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_RUN_CACHE_KEY = "recommender:active-run"
+EASE_MAX_ITEMS = 20_000
+Progress = Callable[[str, float], None]
+
+
+def setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def choose_algorithm(*, n_users: int, n_items: int, n_interactions: int) -> str:
+    """EASE up to ~20k items (the best single model), ALS above; popularity while there is almost no data."""
+    if n_interactions < setting("RECOMMENDER_MIN_INTERACTIONS", 200) or n_users < 10 or n_items < 5:
+        return "popularity"
+    if n_items <= setting("RECOMMENDER_EASE_MAX_ITEMS", EASE_MAX_ITEMS):
+        return "ease"
+    return "als"
+
+
+def queue_training(*, algorithm: str | None = None) -> TrainingRun:
+    """A queued run, trained by a worker once this transaction commits."""
+    from recommender.tasks import train_recommender
+
+    if algorithm and algorithm not in ALGORITHMS:
+        raise ValidationError({"algorithm": f"Unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}."})
+    run = TrainingRun.objects.create(algorithm=algorithm or "", status=TrainingRun.Status.QUEUED)
+    transaction.on_commit(lambda: train_recommender.delay(algorithm=algorithm, run_id=run.pk))
+    return run
+
+
+def train_model(
+    *,
+    algorithm: str | None = None,
+    params: dict[str, Any] | None = None,
+    run: TrainingRun | None = None,
+    progress: Progress | None = None,
+) -> TrainingRun:
+    """Train, evaluate on a holdout, write the artifact, then let the champion gate decide.
+
+    Never raises for a training failure: the run is marked failed with the error and the active
+    model stays as it was (the switch happens only after a complete, checksummed artifact exists).
+    """
+    report = progress or (lambda step, fraction: None)
+    if algorithm and algorithm not in ALGORITHMS:
+        raise ValidationError({"algorithm": f"Unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}."})
+    if run is None:
+        run = TrainingRun.objects.create(algorithm=algorithm or "", parameters=params or {})
+    run.status = TrainingRun.Status.RUNNING
+    run.started_at = timezone.now()
+    run.error = ""
+    run.save(update_fields=["status", "started_at", "error", "updated_at"])
+    started = time.perf_counter()
+    try:
+        _train(run, algorithm=algorithm or run.algorithm or None, params=params or run.parameters or {}, report=report)
+    except Exception as exc:
+        logger.exception("training run %s failed", run.pk)
+        run.status = TrainingRun.Status.FAILED
+        run.error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"[-20000:]
+        run.finished_at = timezone.now()
+        run.duration_seconds = time.perf_counter() - started
+        run.save()
+        return run
+    run.duration_seconds = time.perf_counter() - started
+    run.finished_at = timezone.now()
+    run.status = TrainingRun.Status.SUCCEEDED
+    run.save()
+    report("champion gate", 0.99)
+    apply_champion_gate(run=run)
+    report("done", 1.0)
+    run.refresh_from_db()
+    return run
+
+
+def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], report: Progress) -> None:
+    report("reading interactions", 0.0)
+    # The newest event first: anything arriving while we read is folded in at serving time.
+    max_id = Interaction.objects.aggregate(m=Max("id"))["m"] or 0
+    frame = interactions_frame()
+    if frame.empty:
+        raise ValueError("no interactions to learn from")
+    report("building the matrix", 0.15)
+    data = interaction_matrix(frame)
+    matrix = data.matrix.tocsr()
+    n_users, n_items = matrix.shape
+    name = algorithm or choose_algorithm(n_users=n_users, n_items=n_items, n_interactions=len(frame))
+    model_params = dict(params)
+    run.algorithm = name
+    run.parameters = model_params
+    run.n_users, run.n_items, run.n_interactions = n_users, n_items, len(frame)
+    run.max_interaction_id = max_id
+    run.data_until = frame["occurred_at"].max().to_pydatetime()
+    run.save(
+        update_fields=[
+            "algorithm",
+            "parameters",
+            "n_users",
+            "n_items",
+            "n_interactions",
+            "max_interaction_id",
+            "data_until",
+            "updated_at",
+        ]
+    )
+
+    report("offline evaluation", 0.25)
+    run.metrics = offline_metrics(name, model_params, matrix, seed=setting("RECOMMENDER_EVAL_SEED", 42))
+    report(f"fitting {name}", 0.45)
+    model = make_recommender(name, **model_params).fit(matrix)
+    run.parameters = model.get_params()
+
+    report("precomputing top-N lists", 0.65)
+    excluded = _excluded_cells(frame, data.user_ids, data.item_ids)
+    kinds = _kind_codes(frame, data.user_ids, data.item_ids)
+    top_items, top_scores, because, because_kind = precompute_top(
+        model, matrix, excluded=excluded, kinds=kinds, n=setting("RECOMMENDER_PRECOMPUTED_N", 50)
+    )
+    report("popular lists", 0.85)
+    positives = binarize(matrix)
+    popular = _ranked(np.bincount(positives.indices, minlength=n_items))
+    trending = _trending(frame, data.item_ids, days=setting("RECOMMENDER_TRENDING_DAYS", 7))
+    segment_ids, segment_popular = _segment_popular(positives, data.user_ids)
+    bought_together = _bought_together(frame, data.item_ids)
+
+    report("writing the artifact", 0.92)
+    relative = Path("models") / f"{run.pk}-{name}.npz"
+    artifact = Artifact(
+        header={
+            "run_id": run.pk,
+            "algorithm": name,
+            "max_interaction_id": max_id,
+            "because_kinds": list(BECAUSE_KINDS),
+            "exclude_kinds": list(exclude_kinds()),
+        },
+        model=model,
+        bought_together=bought_together,
+        item_product_ids=np.asarray(data.item_ids, dtype=np.int64),
+        user_customer_ids=np.asarray(data.user_ids, dtype=np.int64),
+        top_items=top_items,
+        top_scores=top_scores,
+        top_because=because,
+        top_because_kind=because_kind,
+        popular_items=popular,
+        trending_items=trending,
+        segment_ids=segment_ids,
+        segment_popular=segment_popular,
+    )
+    run.artifact_sha256 = write_artifact(Path(settings.MEDIA_ROOT) / relative, artifact)
+    run.artifact_path = str(relative)
+
+
+def interaction_matrix(frame: pd.DataFrame, **kwargs):
+    """The weighted customers x products matrix; the value column matters only for ratings, so it is
+    dropped when there are none (which also sidesteps a read-only-array bug in ml.matrix under pandas 3)."""
+    if "value" in frame and not (frame["kind"] == "rating").any():
+        frame = frame.drop(columns="value")
+    return build_interaction_matrix(frame, **kwargs)
+
+
+def exclude_kinds() -> tuple[str, ...]:
+    """Interaction kinds whose products are never recommended back to that customer (default: purchases)."""
+    return tuple(setting("RECOMMENDER_EXCLUDE_KINDS", ("purchase",)))
+
+
+def offline_metrics(name: str, params: dict[str, Any], matrix: sp.csr_matrix, *, seed: int) -> dict[str, float]:
+    """nDCG@10, precision@10, recall@10, MAP and coverage on a per-customer 75/25 holdout of the matrix cells.
+
+    At most RECOMMENDER_EVAL_USERS customers are scored (a seeded sample), so evaluation stays
+    bounded in time and memory on large data.
+    """
+    coo = matrix.tocoo()
+    if coo.nnz < 4:
+        return {}
+    train_mask = stratified_split(coo.row, ratio=0.75, seed=seed)
+    train = sp.csr_matrix((coo.data[train_mask], (coo.row[train_mask], coo.col[train_mask])), shape=matrix.shape)
+    test = sp.csr_matrix((coo.data[~train_mask], (coo.row[~train_mask], coo.col[~train_mask])), shape=matrix.shape)
+    model = make_recommender(name, **params).fit(train)
+    users = np.flatnonzero((np.diff(test.indptr) > 0) & (np.diff(train.indptr) > 0))
+    limit = setting("RECOMMENDER_EVAL_USERS", 5000)
+    if len(users) > limit:
+        users = np.sort(np.random.default_rng(seed).choice(users, limit, replace=False))
+    if len(users) == 0:
+        return {}
+    result = evaluate_fitted(model, train[users], test[users], k=10)
+    return {
+        "ndcg@10": round(result["ndcg"], 5),
+        "precision@10": round(result["precision"], 5),
+        "recall@10": round(result["recall"], 5),
+        "map": round(result["map"], 5),
+        "coverage": round(result["coverage"], 5),
+        "eval_users": int(result["users"]),
+    }
+
+
+def _cells(frame: pd.DataFrame, mask: np.ndarray, user_ids, item_ids, values: np.ndarray) -> sp.csr_matrix:
+    rows = pd.Index(user_ids).get_indexer(frame["customer"].to_numpy()[mask])
+    cols = pd.Index(item_ids).get_indexer(frame["product"].to_numpy()[mask])
+    keep = (rows >= 0) & (cols >= 0)
+    out = sp.coo_matrix((values[keep], (rows[keep], cols[keep])), shape=(len(user_ids), len(item_ids))).tocsr()
+    return out
+
+
+def _excluded_cells(frame: pd.DataFrame, user_ids, item_ids) -> sp.csr_matrix:
+    mask = frame["kind"].isin(exclude_kinds()).to_numpy()
+    matrix = _cells(frame, mask, user_ids, item_ids, np.ones(int(mask.sum()), dtype=np.float32))
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def _kind_codes(frame: pd.DataFrame, user_ids, item_ids) -> sp.csr_matrix:
+    """Per cell, the strongest thing the customer did with the product (a KIND_CODES value)."""
+    codes = frame["kind"].map(KIND_CODES).fillna(0).to_numpy(dtype=np.int8)
+    cells = pd.DataFrame(
+        {
+            "r": pd.Index(user_ids).get_indexer(frame["customer"].to_numpy()),
+            "c": pd.Index(item_ids).get_indexer(frame["product"].to_numpy()),
+            "k": codes,
+        }
+    )
+    cells = cells[(cells["r"] >= 0) & (cells["c"] >= 0) & (cells["k"] > 0)]
+    cells = cells.groupby(["r", "c"], sort=False)["k"].max().reset_index()
+    matrix = sp.csr_matrix(
+        (cells["k"].to_numpy(dtype=np.int8), (cells["r"].to_numpy(), cells["c"].to_numpy())),
+        shape=(len(user_ids), len(item_ids)),
+    )
+    matrix.sort_indices()
+    return matrix
+
+
+def kind_of(kinds: sp.csr_matrix, row: int, items: np.ndarray) -> np.ndarray:
+    """The KIND_CODES value of each (row, item) cell, 0 where absent."""
+    start, stop = kinds.indptr[row], kinds.indptr[row + 1]
+    indices, data = kinds.indices[start:stop], kinds.data[start:stop]
+    out = np.zeros(len(items), dtype=np.int8)
+    if len(indices) == 0:
+        return out
+    pos = np.minimum(np.searchsorted(indices, items), len(indices) - 1)
+    hit = indices[pos] == items
+    out[hit] = data[pos[hit]]
+    return out
+
+
+def precompute_top(
+    model, matrix: sp.csr_matrix, *, excluded: sp.csr_matrix, kinds: sp.csr_matrix, n: int, batch: int = 2000
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every customer's top-n (excluded cells left out), with the explaining history item and its kind."""
+    n_users, n_items = matrix.shape
+    n = min(n, n_items)
+    top_items = np.full((n_users, n), -1, dtype=np.int32)
+    top_scores = np.zeros((n_users, n), dtype=np.float32)
+    because = np.full((n_users, n), -1, dtype=np.int32)
+    because_kind = np.zeros((n_users, n), dtype=np.int8)
+    for start in range(0, n_users, batch):
+        stop = min(start + batch, n_users)
+        items, scores = model.recommend(matrix[start:stop], n=n, exclude=excluded[start:stop])
+        valid = np.isfinite(scores)
+        top_items[start:stop] = np.where(valid, items, -1)
+        top_scores[start:stop] = np.where(valid, scores, 0.0)
+        for offset in range(stop - start):
+            row = start + offset
+            history = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
+            chosen = top_items[row][top_items[row] >= 0]
+            found = because_items(model, history, chosen)
+            because[row, : len(found)] = found
+            because_kind[row, : len(found)] = np.where(found >= 0, kind_of(kinds, row, found), 0)
+    return top_items, top_scores, because, because_kind
+
+
+def _ranked(counts: np.ndarray, limit: int = 1000) -> np.ndarray:
+    items = np.flatnonzero(counts > 0)
+    order = np.lexsort((items, -counts[items]))
+    return items[order][:limit].astype(np.int32)
+
+
+def _trending(frame: pd.DataFrame, item_ids, *, days: int) -> np.ndarray:
+    since = frame["occurred_at"].max() - pd.Timedelta(days=days)
+    recent = frame[(frame["occurred_at"] >= since).to_numpy()]
+    cols = pd.Index(item_ids).get_indexer(recent.drop_duplicates(["customer", "product"])["product"].to_numpy())
+    return _ranked(np.bincount(cols[cols >= 0], minlength=len(item_ids)), limit=200)
+
+
+def _segment_popular(positives: sp.csr_matrix, user_ids, limit: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment of the active segmentations: its members' most popular items (-1 padded)."""
+    from segments.selectors import active_segment_ids_by_customer
+
+    by_customer = active_segment_ids_by_customer(customer_ids=[int(u) for u in user_ids])
+    if not by_customer:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, limit), dtype=np.int32)
+    row_of = {int(u): r for r, u in enumerate(user_ids)}
+    segment_ids = sorted({s for segments in by_customer.values() for s in segments})
+    seg_index = {s: i for i, s in enumerate(segment_ids)}
+    rows, cols = [], []
+    for customer, segments in by_customer.items():
+        for segment in segments:
+            rows.append(seg_index[segment])
+            cols.append(row_of[customer])
+    membership = sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(segment_ids), len(user_ids))
+    )
+    counts = (membership @ positives).toarray()
+    lists = np.full((len(segment_ids), limit), -1, dtype=np.int32)
+    for i in range(len(segment_ids)):
+        ranked = _ranked(counts[i], limit=limit)
+        lists[i, : len(ranked)] = ranked
+    return np.asarray(segment_ids, dtype=np.int64), lists
+
+
+def _bought_together(frame: pd.DataFrame, item_ids):
+    """Fit the bought-together model on order baskets when the ml package has one and there are orders."""
+    if "bought_together" not in ALGORITHMS or "order_ref" not in frame:
+        return None
+    purchases = frame[(frame["kind"] == "purchase").to_numpy() & (frame["order_ref"].fillna("") != "").to_numpy()]
+    if purchases.empty:
+        return None
+    orders, order_rows = np.unique(purchases["order_ref"].to_numpy().astype(str), return_inverse=True)
+    cols = pd.Index(item_ids).get_indexer(purchases["product"].to_numpy())
+    keep = cols >= 0
+    baskets = sp.csr_matrix(
+        (np.ones(int(keep.sum()), dtype=np.float32), (order_rows[keep], cols[keep])), shape=(len(orders), len(item_ids))
+    )
+    baskets.data[:] = 1.0
+    return make_recommender("bought_together").fit(baskets)
+
+
+# --- the registry -----------------------------------------------------------------------------------
+
+
+def apply_champion_gate(*, run: TrainingRun) -> TrainingRun:
+    """Promote `run` unless its nDCG@10 is worse than the active model's by more than the tolerance."""
+    tolerance = float(setting("RECOMMENDER_PROMOTION_TOLERANCE", 0.01))
+    with transaction.atomic():
+        active = TrainingRun.objects.select_for_update().filter(is_active=True).exclude(pk=run.pk).first()
+        new = run.metrics.get("ndcg@10")
+        if active is None:
+            decision = "promoted: no active model"
+        elif active.ndcg is None or (new is not None and new >= active.ndcg - tolerance):
+            decision = f"promoted: nDCG@10 {new} vs active #{active.pk} {active.ndcg} (tolerance {tolerance})"
+        else:
+            run.decision = (
+                f"kept as candidate: nDCG@10 {new} is more than {tolerance} below active #{active.pk} {active.ndcg}"
+            )
+            run.save(update_fields=["decision", "updated_at"])
+            return run
+        run.decision = decision
+        run.save(update_fields=["decision", "updated_at"])
+        return promote_model(run=run)
+
+
+@transaction.atomic
+def promote_model(*, run: TrainingRun) -> TrainingRun:
+    """Make `run` the one active model (an atomic switch; serving processes pick it up within seconds)."""
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != TrainingRun.Status.SUCCEEDED or not run.artifact_path:
+        raise ValidationError("Only a succeeded run with an artifact can be promoted.")
+    path = Path(settings.MEDIA_ROOT) / run.artifact_path
+    if not path.exists():
+        raise ValidationError(f"The artifact of run #{run.pk} is missing ({run.artifact_path}).")
+    if run.is_active:
+        return run
+    TrainingRun.objects.filter(is_active=True).update(is_active=False, updated_at=timezone.now())
+    run.is_active = True
+    run.promoted_at = timezone.now()
+    run.save(update_fields=["is_active", "promoted_at", "updated_at"])
+    transaction.on_commit(lambda: cache.set(ACTIVE_RUN_CACHE_KEY, run.pk, None))
+    return run
+
+
+@transaction.atomic
+def rollback_model() -> TrainingRun:
+    """Reactivate the model that was active before the current one."""
+    current = TrainingRun.objects.select_for_update().filter(is_active=True).first()
+    previous = (
+        TrainingRun.objects.succeeded()
+        .filter(promoted_at__isnull=False, is_active=False)
+        .exclude(artifact_path="")
+        .order_by("-promoted_at")
+    )
+    if current is not None and current.promoted_at is not None:
+        previous = previous.filter(promoted_at__lt=current.promoted_at)
+    target = previous.first()
+    if target is None:
+        raise ValidationError("There is no previously active model to roll back to.")
+    promoted = promote_model(run=target)
+    promoted.decision = f"rolled back to from #{current.pk}" if current else "rolled back to"
+    promoted.save(update_fields=["decision", "updated_at"])
+    return promoted
+
+
+def load_run_artifact(*, run: TrainingRun) -> Artifact:
+    return read_artifact(Path(settings.MEDIA_ROOT) / run.artifact_path, sha256=run.artifact_sha256 or None)

@@ -1,0 +1,474 @@
+"""The serving path: the active model's precomputed lists and catalog held in process memory.
+
+A request for a customer the model knows, with no event newer than the model, costs two small SQL
+statements (who is this customer and is anything new; which candidates are still sellable) and no
+ORM. A customer with newer events is scored from their CURRENT history (fold-in), so what they did
+a second ago shows up without a retrain. The active run is re-checked every RECOMMENDER_RELOAD_SECONDS;
+a promoted or rolled-back model is loaded on the next request after that, without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import connection
+
+from recommender.models import TrainingRun
+from recommender.serving.artifact import read_artifact
+from recommender.serving.explain import BECAUSE_KINDS, KIND_CODES, because_items
+from shop.models import Category, Customer, Interaction, Product
+
+logger = logging.getLogger(__name__)
+
+PRODUCT = Product._meta.db_table
+CUSTOMER = Customer._meta.db_table
+INTERACTION = Interaction._meta.db_table
+CATEGORY = Category._meta.db_table
+RUN = TrainingRun._meta.db_table
+
+# One statement: the customer's pk and whether they have events newer than the model.
+CUSTOMER_SQL = (
+    f"SELECT c.id, EXISTS(SELECT 1 FROM {INTERACTION} i WHERE i.customer_id = c.id AND i.id > %s) "
+    f"FROM {CUSTOMER} c WHERE c.external_id = %s"
+)
+SELLABLE_SQL = (
+    f"SELECT id, sku, name, category_id FROM {PRODUCT} "
+    "WHERE id IN ({}) AND is_active AND is_merchandise AND (stock IS NULL OR stock > 0)"
+)
+HISTORY_SQL = (
+    f"SELECT i.customer_id, i.product_id, i.kind, i.value, i.quantity, i.occurred_at, p.is_merchandise "
+    f"FROM {INTERACTION} i JOIN {PRODUCT} p ON p.id = i.product_id WHERE i.customer_id = %s "
+    "ORDER BY i.occurred_at DESC, i.id DESC LIMIT %s"
+)
+BOUGHT_SQL = f"SELECT DISTINCT product_id FROM {INTERACTION} WHERE customer_id = %s AND kind IN ({{}})"
+ACTIVE_RUN_SQL = f"SELECT id, artifact_path, artifact_sha256 FROM {RUN} WHERE is_active"
+HISTORY_LIMIT = 500
+
+
+def setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+@dataclass
+class Candidate:
+    product_id: int
+    score: float
+    reason: str
+    reason_code: str
+
+
+@dataclass
+class ServingState:
+    """One model's serving data (or, with run_id None, the catalog alone: everyone gets popular products)."""
+
+    run_id: int | None
+    algorithm: str = "popularity"
+    max_interaction_id: int = 0
+    model: object | None = None
+    bought_together: object | None = None
+    item_product_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    product_item: dict[int, int] = field(default_factory=dict)
+    user_row: dict[int, int] = field(default_factory=dict)
+    top_items: np.ndarray | None = None
+    top_scores: np.ndarray | None = None
+    top_because: np.ndarray | None = None
+    top_because_kind: np.ndarray | None = None
+    popular: list[int] = field(default_factory=list)  # product ids
+    trending: list[int] = field(default_factory=list)
+    segment_popular: dict[int, list[int]] = field(default_factory=dict)
+    exclude_kinds: tuple[str, ...] = ("purchase",)
+    # catalog: product id -> (sku, name, category id); sku -> product id; category code -> id
+    catalog: dict[int, tuple[str, str, int | None]] = field(default_factory=dict)
+    sku_product: dict[str, int] = field(default_factory=dict)
+    category_ids: dict[str, int] = field(default_factory=dict)
+    category_names: dict[int, str] = field(default_factory=dict)
+
+
+_lock = threading.Lock()
+_state: ServingState | None = None
+_checked_at = 0.0
+
+
+def reset() -> None:
+    """Forget the loaded model (tests; the next request loads the active one)."""
+    global _state, _checked_at
+    with _lock:
+        _state = None
+        _checked_at = 0.0
+
+
+def current_state() -> ServingState:
+    """The serving state of the active model, reloaded when another run became active."""
+    global _state, _checked_at
+    now = time.monotonic()
+    state = _state
+    if state is not None and now - _checked_at < setting("RECOMMENDER_RELOAD_SECONDS", 5):
+        return state
+    with connection.cursor() as cursor:
+        cursor.execute(ACTIVE_RUN_SQL)
+        active = cursor.fetchone()
+    active_id = active[0] if active else None
+    if state is None or state.run_id != active_id:
+        with _lock:
+            if _state is None or _state.run_id != active_id:
+                _state = load_state(active)
+            state = _state
+    _checked_at = now
+    return state
+
+
+def load_state(active: tuple | None) -> ServingState:
+    """Read the run's artifact and the catalog into memory."""
+    started = time.perf_counter()
+    state = ServingState(run_id=None)
+    if active is not None:
+        run_id, path, sha256 = active
+        try:
+            artifact = read_artifact(Path(settings.MEDIA_ROOT) / path, sha256=sha256 or None)
+        except (OSError, ValueError, KeyError):
+            logger.exception("cannot load the artifact of run %s; serving popular products", run_id)
+            artifact = None
+        if artifact is not None:
+            ids = artifact.item_product_ids.astype(np.int64)
+            to_product = ids.tolist()
+
+            def products(items: np.ndarray) -> list[int]:
+                return [to_product[i] for i in items.tolist() if i >= 0]
+
+            state = ServingState(
+                run_id=run_id,
+                algorithm=artifact.header.get("algorithm", ""),
+                max_interaction_id=int(artifact.header.get("max_interaction_id", 0)),
+                model=artifact.model,
+                bought_together=artifact.bought_together,
+                item_product_ids=ids,
+                product_item={p: i for i, p in enumerate(to_product)},
+                user_row={c: r for r, c in enumerate(artifact.user_customer_ids.tolist())},
+                top_items=artifact.top_items,
+                top_scores=artifact.top_scores,
+                top_because=artifact.top_because,
+                top_because_kind=artifact.top_because_kind,
+                popular=products(artifact.popular_items),
+                trending=products(artifact.trending_items),
+                segment_popular={
+                    int(s): products(artifact.segment_popular[i]) for i, s in enumerate(artifact.segment_ids.tolist())
+                },
+                exclude_kinds=tuple(artifact.header.get("exclude_kinds", ("purchase",))),
+            )
+    if not state.popular:
+        from recommender.selectors import popular_products
+
+        state.popular = [pid for pid, _ in popular_products(limit=200)]
+    _load_catalog(state)
+    logger.info("serving run %s (%s), loaded in %.2f s", state.run_id, state.algorithm, time.perf_counter() - started)
+    return state
+
+
+def _load_catalog(state: ServingState) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, sku, name, category_id FROM {PRODUCT}")
+        for pid, sku, name, category_id in cursor.fetchall():
+            state.catalog[pid] = (sku, name, category_id)
+            state.sku_product[sku] = pid
+        cursor.execute(f"SELECT id, code, name FROM {CATEGORY}")
+        for cid, code, name in cursor.fetchall():
+            state.category_ids[code] = cid
+            state.category_names[cid] = name
+
+
+# --- requests -------------------------------------------------------------------------------------------
+
+
+class UnknownProduct(LookupError):
+    pass
+
+
+class UnknownCategory(ValueError):
+    pass
+
+
+@dataclass
+class Answer:
+    results: list[dict]
+    strategy: str
+    run_id: int | None
+    customer_id: int | None = None
+
+
+def _category_id(state: ServingState, code: str | None) -> int | None:
+    if not code:
+        return None
+    category_id = state.category_ids.get(code)
+    if category_id is None:
+        category_id = Category.objects.filter(code=code).values_list("id", flat=True).first()
+        if category_id is None:
+            raise UnknownCategory(code)
+    return category_id
+
+
+def _product_id(state: ServingState, sku: str) -> int:
+    pid = state.sku_product.get(sku)
+    if pid is None:
+        pid = Product.objects.filter(sku=sku).values_list("id", flat=True).first()
+        if pid is None:
+            raise UnknownProduct(sku)
+    return pid
+
+
+def recommend(
+    *,
+    external_id: str,
+    n: int,
+    category: str | None = None,
+    exclude: tuple[str, ...] = (),
+    max_per_category: int | None = None,
+) -> Answer:
+    """Top-n sellable products for a customer with a reason each; see the module docstring for the cost."""
+    state = current_state()
+    category_id = _category_id(state, category)
+    excluded = {state.sku_product[s] for s in exclude if s in state.sku_product}
+    with connection.cursor() as cursor:
+        cursor.execute(CUSTOMER_SQL, [state.max_interaction_id, external_id])
+        found = cursor.fetchone()
+    customer_id, has_new = (found[0], bool(found[1])) if found else (None, False)
+    row = state.user_row.get(customer_id) if customer_id is not None else None
+    bought: set[int] | None = None
+
+    if customer_id is not None and has_new and state.model is not None:
+        strategy = "fold_in"
+        candidates, bought = _fold_in(state, customer_id, n + len(excluded) + 50)
+    elif row is not None:
+        strategy = "personal"
+        candidates = _precomputed(state, row)
+    else:
+        strategy, candidates = _cold_start(state, customer_id)
+        if customer_id is not None:
+            bought = _bought(state, customer_id)
+    cap = max_per_category or setting("RECOMMENDER_MAX_PER_CATEGORY", None)
+    results = _sellable(state, candidates, n=n, excluded=excluded | (bought or set()), category_id=category_id, cap=cap)
+    if len(results) < n and strategy in ("personal", "fold_in"):
+        # Short list (filters, a thin history): fill with popular products, never what they bought.
+        if bought is None:
+            bought = _bought(state, customer_id)
+        taken = {r["_pid"] for r in results} | excluded | bought
+        fill = _popular_candidates(state)
+        results += _sellable(
+            state,
+            fill,
+            n=n - len(results),
+            excluded=taken,
+            category_id=category_id,
+            cap=cap,
+            counts=_category_counts(results),
+        )
+    return Answer(results=results, strategy=strategy, run_id=state.run_id, customer_id=customer_id)
+
+
+def _precomputed(state: ServingState, row: int) -> list[Candidate]:
+    items = state.top_items[row]
+    to_product = state.item_product_ids
+    because, kinds, scores = state.top_because[row], state.top_because_kind[row], state.top_scores[row]
+    out = []
+    for slot in np.flatnonzero(items >= 0).tolist():
+        out.append(
+            _candidate(state, int(to_product[items[slot]]), float(scores[slot]), int(because[slot]), int(kinds[slot]))
+        )
+    return out
+
+
+def _candidate(state: ServingState, pid: int, score: float, because: int, kind: int) -> Candidate:
+    if because >= 0 and kind > 0:
+        because_pid = int(state.item_product_ids[because])
+        name = state.catalog.get(because_pid, ("", "", None))
+        return Candidate(pid, score, f"because you {BECAUSE_KINDS[kind]} {name[1] or name[0]}", "because")
+    return Candidate(pid, score, "recommended for you", "personal")
+
+
+def _fold_in(state: ServingState, customer_id: int, depth: int) -> tuple[list[Candidate], set[int]]:
+    """Score the customer's current history with the model (events newer than the model included)."""
+    with connection.cursor() as cursor:
+        cursor.execute(HISTORY_SQL, [customer_id, HISTORY_LIMIT])
+        rows = cursor.fetchall()
+    frame = pd.DataFrame(
+        rows, columns=["customer", "product", "kind", "value", "quantity", "occurred_at", "is_merchandise"]
+    )
+    bought = set(frame.loc[frame["kind"].isin(state.exclude_kinds), "product"].tolist())
+    from recommender.services import interaction_matrix
+
+    data = interaction_matrix(frame, user_ids=[customer_id], item_ids=state.item_product_ids)
+    history = data.matrix
+    if history.nnz == 0:
+        _, candidates = _cold_start(state, customer_id)
+        return candidates, bought
+    scores = np.asarray(state.model.score(history), dtype=np.float64).ravel()
+    scores[[state.product_item[p] for p in bought if p in state.product_item]] = -np.inf
+    depth = min(depth, len(scores))
+    top = np.argpartition(-scores, depth - 1)[:depth]
+    top = top[np.lexsort((top, -scores[top]))]
+    top = top[np.isfinite(scores[top])]
+    because = because_items(state.model, history.indices, top)
+    # What the customer did with each history item, strongest kind first.
+    codes = frame["kind"].map(KIND_CODES).fillna(0)
+    kind_by_product = frame.assign(code=codes).groupby("product")["code"].max().to_dict()
+    out = []
+    for item, reason_item in zip(top.tolist(), because.tolist(), strict=True):
+        pid = int(state.item_product_ids[item])
+        kind = int(kind_by_product.get(int(state.item_product_ids[reason_item]), 0)) if reason_item >= 0 else 0
+        out.append(_candidate(state, pid, float(scores[item]), reason_item, kind))
+    return out, bought
+
+
+def _cold_start(state: ServingState, customer_id: int | None) -> tuple[str, list[Candidate]]:
+    """Popular in the customer's segment (the active segmentation), else trending, else popular."""
+    if customer_id is not None:
+        from segments.selectors import customer_segments, segment_member_ids
+
+        for segment in customer_segments(customer_id=customer_id):
+            products = state.segment_popular.get(segment.pk)
+            if products is None:
+                from recommender.selectors import popular_products
+
+                members = segment_member_ids(segment_id=segment.pk)
+                products = [pid for pid, _ in popular_products(customer_ids=members, limit=100)]
+            if products:
+                reason = f"popular in your segment {segment.name}"
+                return "segment", [Candidate(p, _rank_score(i), reason, "segment") for i, p in enumerate(products)]
+    return "popular", _popular_candidates(state)
+
+
+def _popular_candidates(state: ServingState) -> list[Candidate]:
+    trending = [Candidate(p, _rank_score(i), "trending", "trending") for i, p in enumerate(state.trending)]
+    seen = set(state.trending)
+    popular = [Candidate(p, _rank_score(i), "popular", "popular") for i, p in enumerate(state.popular) if p not in seen]
+    return trending + popular
+
+
+def _rank_score(rank: int) -> float:
+    return round(1.0 / (1 + rank), 6)
+
+
+def _bought(state: ServingState, customer_id: int | None) -> set[int]:
+    if customer_id is None or not state.exclude_kinds:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            BOUGHT_SQL.format(", ".join(["%s"] * len(state.exclude_kinds))), [customer_id, *state.exclude_kinds]
+        )
+        return {r[0] for r in cursor.fetchall()}
+
+
+def _category_counts(results: list[dict]) -> dict[int | None, int]:
+    counts: dict[int | None, int] = {}
+    for r in results:
+        counts[r["_category"]] = counts.get(r["_category"], 0) + 1
+    return counts
+
+
+def _sellable(
+    state: ServingState,
+    candidates: list[Candidate],
+    *,
+    n: int,
+    excluded: set[int],
+    category_id: int | None,
+    cap: int | None,
+    counts: dict | None = None,
+) -> list[dict]:
+    """The first n candidates that are sellable now (active, in stock, merchandise), checked in the database."""
+    catalog = state.catalog
+    pool = []
+    seen: set[int] = set()
+    for c in candidates:
+        pid = c.product_id
+        if pid in excluded or pid in seen:
+            continue
+        seen.add(pid)
+        if category_id is not None and pid in catalog and catalog[pid][2] != category_id:
+            continue
+        pool.append(c)
+    results: list[dict] = []
+    counts = dict(counts or {})
+    chunk = max(2 * n, 20)
+    start = 0
+    while len(results) < n and start < len(pool):
+        batch = pool[start : start + chunk]
+        start += chunk
+        with connection.cursor() as cursor:
+            cursor.execute(SELLABLE_SQL.format(", ".join(["%s"] * len(batch))), [c.product_id for c in batch])
+            fresh = {r[0]: r for r in cursor.fetchall()}
+        for c in batch:
+            info = fresh.get(c.product_id)
+            if info is None or (category_id is not None and info[3] != category_id):
+                continue
+            if cap and counts.get(info[3], 0) >= cap:
+                continue
+            counts[info[3]] = counts.get(info[3], 0) + 1
+            results.append(
+                {
+                    "sku": info[1],
+                    "name": info[2],
+                    "score": round(c.score, 6),
+                    "reason": c.reason,
+                    "reason_code": c.reason_code,
+                    "_pid": c.product_id,
+                    "_category": info[3],
+                }
+            )
+            if len(results) >= n:
+                break
+        chunk *= 4
+    return results
+
+
+def similar(*, sku: str, n: int) -> Answer:
+    """Products like this one (the active model's item neighbours), sellable now."""
+    state = current_state()
+    pid = _product_id(state, sku)
+    item = state.product_item.get(pid)
+    name = state.catalog.get(pid, (sku, "", None))[1] or sku
+    candidates: list[Candidate] = []
+    if state.model is not None and item is not None:
+        items, scores = state.model.similar_items(item, n=min(n * 3 + 20, len(state.item_product_ids) - 1))
+        for i, s in zip(items.tolist(), scores.tolist(), strict=True):
+            if np.isfinite(s) and s > 0:
+                candidates.append(Candidate(int(state.item_product_ids[i]), float(s), f"similar to {name}", "similar"))
+    results = _sellable(state, candidates, n=n, excluded={pid}, category_id=None, cap=None)
+    return Answer(results=results, strategy="similar" if candidates else "none", run_id=state.run_id)
+
+
+def bought_together(*, sku: str, n: int) -> Answer:
+    """Products often in the same order as this one (co-occurrence with lift), sellable now."""
+    state = current_state()
+    pid = _product_id(state, sku)
+    item = state.product_item.get(pid)
+    name = state.catalog.get(pid, (sku, "", None))[1] or sku
+    candidates: list[Candidate] = []
+    if state.bought_together is not None and item is not None:
+        items, scores = state.bought_together.similar_items(item, n=min(n * 3 + 20, len(state.item_product_ids) - 1))
+        for i, s in zip(items.tolist(), scores.tolist(), strict=True):
+            if np.isfinite(s) and s > 0:
+                candidates.append(
+                    Candidate(int(state.item_product_ids[i]), float(s), f"often bought with {name}", "bought_together")
+                )
+    results = _sellable(state, candidates, n=n, excluded={pid}, category_id=None, cap=None)
+    return Answer(results=results, strategy="bought_together" if candidates else "none", run_id=state.run_id)
+
+
+def popular(*, n: int, category: str | None = None, days: int | None = None) -> Answer:
+    """The most popular sellable products (distinct customers), all time or over the last `days`."""
+    from recommender.selectors import popular_products
+
+    state = current_state()
+    category_id = _category_id(state, category)
+    reason = f"popular in the last {days} days" if days else "popular"
+    ranked = popular_products(category_id=category_id, days=days, limit=max(3 * n, 100))
+    candidates = [Candidate(pid, float(count), reason, "trending" if days else "popular") for pid, count in ranked]
+    results = _sellable(state, candidates, n=n, excluded=set(), category_id=category_id, cap=None)
+    return Answer(results=results, strategy="trending" if days else "popular", run_id=state.run_id)
