@@ -152,7 +152,10 @@ def describe_feature(column: str, row: dict) -> str:
 
 
 def describe(profile: dict, *, clauses: int = 2) -> str:
-    parts = [describe_feature(c, profile["features"][c]) for c, d in _ranked(profile) if abs(d) >= MIN_Z][:clauses]
+    """The most distinctive features in words, in the name's order (what qualifies first, then what names)."""
+    chosen = [(c, d) for c, d in _ranked(profile) if abs(d) >= MIN_Z][:clauses]
+    chosen.sort(key=lambda item: 0 if (_phrase(*item) or ("noun",))[0] == "adj" else 1)
+    parts = [describe_feature(c, profile["features"][c]) for c, _ in chosen]
     return ", ".join(parts) if parts else "close to the average customer on every feature"
 
 

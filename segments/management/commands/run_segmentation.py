@@ -1,0 +1,165 @@
+"""python manage.py run_segmentation --method {kmeans|dbscan|rfm|rules|static} [--k K] [--name NAME] [--json]
+
+Runs a segmentation now, in this process, and prints its segments. The definition is found (or created)
+by name and its parameters updated from the options; or named by --definition ID and run as saved.
+Rules come from a JSON file (--rules FILE.json): {"segments": [{"name": ..., "rule": {...}}]} or one bare rule.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from segments import services
+from segments.models import NoPurchasePolicy, RunStatus, SegmentationDefinition, SegmentationMethod
+from segments.static_lists import external_ids_from_csv
+
+DEFAULT_NAMES = {
+    SegmentationMethod.KMEANS: "K-means (auto k)",
+    SegmentationMethod.DBSCAN: "DBSCAN",
+    SegmentationMethod.RFM: "RFM",
+    SegmentationMethod.RULES: "Rules",
+    SegmentationMethod.STATIC: "Static list",
+}
+
+
+class Command(BaseCommand):
+    help = "Run a segmentation now and print its segments (--json: one JSON document on stdout)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--method", choices=[m.value for m in SegmentationMethod], help="Segmentation method.")
+        parser.add_argument("--k", type=int, help="K-means: number of segments (default: chosen by silhouette, 2..10).")
+        parser.add_argument("--name", help="Definition name (created if new; default: the method's name).")
+        parser.add_argument("--definition", type=int, help="Run this saved definition as it is.")
+        parser.add_argument("--rules", type=Path, help="Rules: JSON file with the rules (see the README).")
+        parser.add_argument("--csv", type=Path, help="Static: CSV file of customer ids (external ids).")
+        parser.add_argument(
+            "--eps", type=float, help="DBSCAN: neighbourhood radius (default: from the k-distance knee)."
+        )
+        parser.add_argument("--min-samples", type=int, help="DBSCAN: points needed for a dense region.")
+        parser.add_argument("--features", help="Comma-separated feature names for K-means / DBSCAN.")
+        parser.add_argument("--seed", type=int, help="Random seed.")
+        parser.add_argument("--as-of", help="Measure recency from this date (default: the latest recorded event).")
+        parser.add_argument(
+            "--no-purchases",
+            choices=[p.value for p in NoPurchasePolicy],
+            help="Customers without purchases: own_group (default) or exclude.",
+        )
+        parser.add_argument("--json", action="store_true", help="Print only the JSON summary on stdout.")
+
+    def handle(self, *args, **options):
+        definition = self._definition(options)
+        bar = tqdm(total=100, file=sys.stderr, desc=definition.name, unit="%", disable=options["verbosity"] == 0)
+
+        def progress(percent: int, stage: str) -> None:
+            bar.set_postfix_str(stage)
+            bar.update(max(0, percent - bar.n))
+
+        try:
+            run = services.segmentation_run(definition=definition, progress=progress)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
+        finally:
+            bar.close()
+        if run.status != RunStatus.SUCCEEDED:
+            raise CommandError(f"run {run.pk} failed: {run.error.splitlines()[0] if run.error else 'unknown error'}")
+        summary = run_summary(run)
+        if options["json"]:
+            self.stdout.write(json.dumps(summary))
+            return
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in summary["metrics"].items() if isinstance(v, float))
+        self.stdout.write(
+            f"{definition.name} (definition {definition.pk}), run {run.pk}: {run.customers_seen} customers"
+        )
+        if metrics:
+            self.stdout.write(metrics)
+        for segment in summary["segments"]:
+            self.stdout.write(
+                f"  {segment['size']:>8}  {segment['share']:6.1%}  {segment['name']} — {segment['description']}"
+            )
+
+    def _definition(self, options) -> SegmentationDefinition:
+        if options["definition"]:
+            definition = SegmentationDefinition.objects.filter(pk=options["definition"]).first()
+            if definition is None:
+                raise CommandError(f"no segmentation definition with id {options['definition']}")
+            if options["method"] and options["method"] != definition.method:
+                raise CommandError(f"definition {definition.pk} uses {definition.method}, not {options['method']}")
+            return definition
+        method = options["method"]
+        if not method:
+            raise CommandError("give --method or --definition")
+        name = options["name"] or DEFAULT_NAMES[method]
+        definition = SegmentationDefinition.objects.filter(name=name).first()
+        if definition is not None and definition.method != method:
+            raise CommandError(f"the definition {name!r} uses {definition.method}; choose another --name")
+        parameters = dict(definition.parameters) if definition else {}
+        parameters.update(self._parameters(method, options, parameters))
+        changes = {"method": method, "parameters": parameters}
+        if options["features"]:
+            changes["features"] = [f.strip() for f in options["features"].split(",") if f.strip()]
+        if options["no_purchases"]:
+            changes["no_purchase_policy"] = options["no_purchases"]
+        try:
+            if definition is None:
+                return services.segmentation_definition_create(name=name, **changes)
+            return services.segmentation_definition_update(definition=definition, **changes)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
+
+    def _parameters(self, method: str, options, current: dict) -> dict:
+        parameters: dict = {}
+        if options["seed"] is not None:
+            parameters["seed"] = options["seed"]
+        if options["as_of"]:
+            parameters["as_of"] = options["as_of"]
+        if method == SegmentationMethod.KMEANS:
+            parameters["k"] = options["k"]  # no --k: choose k again
+        elif options["k"] is not None:
+            raise CommandError("--k applies to --method kmeans only")
+        if method == SegmentationMethod.DBSCAN:
+            parameters["eps"] = options["eps"]
+            if options["min_samples"] is not None:
+                parameters["min_samples"] = options["min_samples"]
+        if method == SegmentationMethod.RULES:
+            if options["rules"]:
+                try:
+                    data = json.loads(options["rules"].read_text())
+                except (OSError, ValueError) as exc:
+                    raise CommandError(f"cannot read rules from {options['rules']}: {exc}") from exc
+                parameters["segments"] = (
+                    data["segments"]
+                    if isinstance(data, dict) and "segments" in data
+                    else [{"name": "Matching customers", "rule": data}]
+                )
+            elif not current.get("segments"):
+                raise CommandError("rules need --rules FILE.json (or --definition ID of a saved rules segmentation)")
+        if method == SegmentationMethod.STATIC:
+            if options["csv"]:
+                try:
+                    with options["csv"].open(newline="") as handle:
+                        parameters["external_ids"] = external_ids_from_csv(handle)
+                except (OSError, ValueError) as exc:
+                    raise CommandError(f"cannot read customer ids from {options['csv']}: {exc}") from exc
+            elif not current.get("external_ids"):
+                raise CommandError("a static list needs --csv FILE (or --definition ID)")
+        return parameters
+
+
+def run_summary(run) -> dict:
+    """The fixed JSON shape of DESIGN.md: definition and run ids, method, metrics, segments."""
+    return {
+        "definition": run.definition_id,
+        "run": run.pk,
+        "method": run.method,
+        "metrics": run.metrics,
+        "segments": [
+            {"name": s.name, "size": s.size, "share": s.share, "description": s.description}
+            for s in run.segments.order_by("-size", "key")
+        ],
+    }
