@@ -2,11 +2,14 @@
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
+from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from shop.models import ApiClient, hash_api_key
 
 KEY_CACHE_SECONDS = 60
+# "Last used" is written at most this often per client, so requests do not all queue for a write.
+LAST_USED_RESOLUTION_SECONDS = 60
 
 
 def api_client_for_key(raw_key: str) -> ApiClient | None:
@@ -22,7 +25,15 @@ def api_client_for_key(raw_key: str) -> ApiClient | None:
 
 
 def forget_api_key(key_hash: str) -> None:
+    """Drop a key from the cache (after deactivation or rotation). With the default per-process memory
+    cache other worker processes may still accept it for up to KEY_CACHE_SECONDS; a shared cache (REDIS_URL)
+    makes it immediate everywhere."""
     cache.delete(f"apikey:{key_hash}")
+
+
+def note_api_client_use(client: ApiClient) -> None:
+    if cache.add(f"apikey-used:{client.pk}", True, LAST_USED_RESOLUTION_SECONDS):
+        ApiClient.objects.filter(pk=client.pk).update(last_used_at=timezone.now())
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -41,6 +52,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         client = api_client_for_key(raw_key)
         if client is None:
             raise exceptions.AuthenticationFailed("Invalid or inactive API key.")
+        note_api_client_use(client)
         return (AnonymousUser(), client)
 
     def authenticate_header(self, request):

@@ -1,0 +1,214 @@
+"""The shop's API: events in, customers and catalog upserted, single records read back. Views hold no rules."""
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from shop import selectors, services
+from shop.api import schema  # noqa: F401  (registers the API-key scheme with drf-spectacular)
+from shop.api import serializers as s
+from shop.api.fastjson import ORJSONParser, ORJSONRenderer
+from shop.models import ApiClient
+
+BAD_REQUEST = OpenApiResponse(description="Malformed JSON or invalid fields: an object of field errors.")
+NOT_FOUND = OpenApiResponse(description="No such record.")
+
+
+def _batch_items(data, key: str):
+    """Batch bodies are a JSON list, or an object holding the list under `key`."""
+    if isinstance(data, dict) and key in data:
+        return data[key]
+    return data
+
+
+class EventBatchView(APIView):
+    """POST /api/v1/events: the hot path, so JSON goes through orjson and each event costs a few dict lookups."""
+
+    parser_classes = [ORJSONParser]
+    renderer_classes = [ORJSONRenderer]
+    InputSerializer = s.EventBatchInputSerializer
+    OutputSerializer = s.EventBatchResultSerializer
+
+    @extend_schema(
+        operation_id="events_record",
+        summary="Record a batch of events",
+        description=(
+            f'Up to {settings.EVENTS_MAX_BATCH} events, as a JSON list or `{{"events": [...]}}`. Each event is '
+            "answered in order: `accepted`, `duplicate` (its `event_id` is already stored, or repeated earlier in "
+            "the batch) or `rejected` with the reason and the bad fields. The good events of a batch are stored "
+            "even when others are rejected; resending a batch is safe. Unknown customers and products are created "
+            "as stubs, completed later by the customer and product upserts."
+        ),
+        request=s.EventSerializer(many=True),
+        responses={200: OutputSerializer, 400: BAD_REQUEST},
+        examples=[
+            OpenApiExample(
+                "A view and a purchase",
+                request_only=True,
+                value=[
+                    {"event_id": "4f1c-0001", "customer_id": "C1001", "sku": "SKU-42", "kind": "view", "value": 12},
+                    {
+                        "event_id": "4f1c-0002",
+                        "customer_id": "C1001",
+                        "sku": "SKU-42",
+                        "kind": "purchase",
+                        "quantity": 2,
+                        "amount": "19.98",
+                        "currency": "EUR",
+                        "order_ref": "O-778",
+                        "occurred_at": "2026-11-26T10:15:00Z",
+                    },
+                ],
+            )
+        ],
+        tags=["events"],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        client = request.auth if isinstance(request.auth, ApiClient) else None
+        results = services.record_events(events=serializer.validated_data["events"], client=client)
+        # Built by hand rather than by OutputSerializer (which documents it): 1,000 results per request.
+        counts = dict.fromkeys(services.EventStatus, 0)
+        answers = []
+        for result in results:
+            counts[result.status] += 1
+            answer = {"index": result.index, "event_id": result.event_id, "status": result.status.value}
+            if result.reason:
+                answer["reason"] = result.reason
+            if result.errors:
+                answer["errors"] = result.errors
+            answers.append(answer)
+        body = {outcome.value: count for outcome, count in counts.items()}
+        body["results"] = answers
+        return Response(body)
+
+
+class CustomerView(APIView):
+    InputSerializer = s.CustomerInputSerializer
+    OutputSerializer = s.CustomerSerializer
+
+    @extend_schema(
+        operation_id="customers_retrieve",
+        summary="A customer",
+        responses={200: OutputSerializer, 404: NOT_FOUND},
+        tags=["customers"],
+    )
+    def get(self, request, external_id: str):
+        customer = selectors.customer_by_external_id(external_id=external_id)
+        if customer is None:
+            raise NotFound("No customer with this id.")
+        return Response(self.OutputSerializer(customer).data)
+
+    @extend_schema(
+        operation_id="customers_upsert",
+        summary="Create or update a customer",
+        description=(
+            "Creates the customer, or updates it (completing a stub made by an event). Fields left out keep "
+            "their stored values. A change of a consent stamps its `*_consent_changed_at`. "
+            "201 when created, 200 when updated."
+        ),
+        request=InputSerializer,
+        responses={200: OutputSerializer, 201: OutputSerializer, 400: BAD_REQUEST},
+        tags=["customers"],
+    )
+    def put(self, request, external_id: str):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer, created = services.upsert_customer(external_id=external_id, data=serializer.validated_data)
+        return Response(
+            self.OutputSerializer(customer).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class CustomerBatchView(APIView):
+    InputSerializer = s.CustomerBatchItemSerializer
+    OutputSerializer = s.UpsertSummarySerializer
+
+    @extend_schema(
+        operation_id="customers_upsert_batch",
+        summary="Create or update many customers",
+        description=(
+            f"Up to {services.MAX_UPSERT_BATCH} customers, each with its `external_id`, as a JSON list or "
+            '`{"customers": [...]}`. All or nothing: any invalid item makes a 400 listing the errors per item.'
+        ),
+        request=InputSerializer(many=True),
+        responses={200: OutputSerializer, 400: BAD_REQUEST},
+        tags=["customers"],
+    )
+    def put(self, request):
+        serializer = self.InputSerializer(
+            data=_batch_items(request.data, "customers"),
+            many=True,
+            allow_empty=False,
+            max_length=services.MAX_UPSERT_BATCH,
+        )
+        serializer.is_valid(raise_exception=True)
+        summary = services.upsert_customers(customers=serializer.validated_data)
+        return Response(self.OutputSerializer(summary).data)
+
+
+class ProductView(APIView):
+    InputSerializer = s.ProductInputSerializer
+    OutputSerializer = s.ProductSerializer
+
+    @extend_schema(
+        operation_id="products_retrieve",
+        summary="A product",
+        responses={200: OutputSerializer, 404: NOT_FOUND},
+        tags=["products"],
+    )
+    def get(self, request, sku: str):
+        product = selectors.product_by_sku(sku=sku)
+        if product is None:
+            raise NotFound("No product with this SKU.")
+        return Response(self.OutputSerializer(product).data)
+
+    @extend_schema(
+        operation_id="products_upsert",
+        summary="Create or update a product",
+        description=(
+            "Creates the product, or updates it (completing a stub made by an event). Fields left out keep their "
+            "stored values. `category` is a category code, created when new. 201 when created, 200 when updated."
+        ),
+        request=InputSerializer,
+        responses={200: OutputSerializer, 201: OutputSerializer, 400: BAD_REQUEST},
+        tags=["products"],
+    )
+    def put(self, request, sku: str):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product, created = services.upsert_product(sku=sku, data=serializer.validated_data)
+        return Response(
+            self.OutputSerializer(product).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class ProductBatchView(APIView):
+    InputSerializer = s.ProductBatchItemSerializer
+    OutputSerializer = s.UpsertSummarySerializer
+
+    @extend_schema(
+        operation_id="products_upsert_batch",
+        summary="Create or update many products",
+        description=(
+            f"Up to {services.MAX_UPSERT_BATCH} products, each with its `sku`, as a JSON list or "
+            '`{"products": [...]}`. All or nothing: any invalid item makes a 400 listing the errors per item.'
+        ),
+        request=InputSerializer(many=True),
+        responses={200: OutputSerializer, 400: BAD_REQUEST},
+        tags=["products"],
+    )
+    def put(self, request):
+        serializer = self.InputSerializer(
+            data=_batch_items(request.data, "products"),
+            many=True,
+            allow_empty=False,
+            max_length=services.MAX_UPSERT_BATCH,
+        )
+        serializer.is_valid(raise_exception=True)
+        summary = services.upsert_products(products=serializer.validated_data)
+        return Response(self.OutputSerializer(summary).data)

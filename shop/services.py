@@ -1,0 +1,584 @@
+"""Writes for the shop's data: events from the frontend, customer and catalog upserts, API clients.
+
+Everything here is set-based: a batch of 1,000 events or upserts costs a handful of queries, never one per row.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models.constants import OnConflict
+from django.utils import timezone
+
+from shop.api.authentication import forget_api_key
+from shop.models import (
+    ApiClient,
+    Category,
+    Customer,
+    Interaction,
+    InteractionKind,
+    InteractionSource,
+    Product,
+    hash_api_key,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=models.Model)
+
+MAX_UPSERT_BATCH = 1000
+# An event stamped further ahead than this is a client clock or a bug, not something that happened.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+# A concurrent writer may insert the same key between our read and our insert (PostgreSQL; SQLite's
+# IMMEDIATE transactions serialise writers). The batch is then re-read and retried this many times.
+CONFLICT_RETRIES = 3
+
+
+# --- Events ---------------------------------------------------------------------------------
+
+
+class EventStatus(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    """The answer for one event of a batch, in the batch's order."""
+
+    index: int
+    event_id: str
+    status: EventStatus
+    reason: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+_KINDS = frozenset(InteractionKind.values)
+_SOURCES = frozenset(InteractionSource.values)
+_COUNTED_KINDS = frozenset({InteractionKind.PURCHASE, InteractionKind.RETURN, InteractionKind.CART})
+_CENT = Decimal("0.01")
+_MAX_AMOUNT = Decimal("1e12")  # max_digits=14, decimal_places=2
+_MAX_INT = 2**31 - 1
+
+
+def _identifier(raw: Mapping, name: str, max_length: int, errors: dict[str, str], *, required: bool) -> str:
+    value = raw.get(name)
+    if value is None or value == "":
+        if required:
+            errors[name] = "This field is required."
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        errors[name] = "Must be a string."
+        return ""
+    value = str(value)
+    if len(value) > max_length:
+        errors[name] = f"At most {max_length} characters."
+    return value
+
+
+def _number(value: Any, name: str, errors: dict[str, str]) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        errors[name] = "Must be a number."
+        return None
+    return float(value)
+
+
+def _amount(value: Any, errors: dict[str, str]) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        errors["amount"] = "Must be a number."
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        errors["amount"] = "Must be a number."
+        return None
+    if not amount.is_finite():
+        errors["amount"] = "Must be a number."
+    elif amount < 0:
+        errors["amount"] = "Must not be negative (a return carries a positive amount)."
+    elif amount >= _MAX_AMOUNT:
+        errors["amount"] = "Too large."
+    else:
+        return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    return None
+
+
+def _occurred_at(value: Any, *, now: datetime, errors: dict[str, str]) -> datetime:
+    if value is None or value == "":
+        return now
+    if not isinstance(value, str):
+        errors["occurred_at"] = "Must be an ISO 8601 date-time string."
+        return now
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        errors["occurred_at"] = "Not an ISO 8601 date-time."
+        return now
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if moment > now + MAX_CLOCK_SKEW:
+        errors["occurred_at"] = "Is in the future."
+    return moment
+
+
+def _clean_event(raw: Any, *, now: datetime) -> tuple[dict[str, Any], dict[str, str]]:
+    """One event's fields checked against the model's rules, in plain Python: this runs 1,000 times a request."""
+    if not isinstance(raw, dict):
+        return {}, {"non_field_errors": "Each event must be a JSON object."}
+    errors: dict[str, str] = {}
+    event_id = _identifier(raw, "event_id", 100, errors, required=True)
+    customer_id = _identifier(raw, "customer_id", 64, errors, required=True)
+    sku = _identifier(raw, "sku", 64, errors, required=True)
+    kind = raw.get("kind")
+    if kind not in _KINDS:
+        errors["kind"] = f"Must be one of: {', '.join(sorted(_KINDS))}." if kind else "This field is required."
+    value = _number(raw.get("value"), "value", errors)
+    if kind == InteractionKind.RATING and "value" not in errors and (value is None or not 0.5 <= value <= 5):
+        errors["value"] = "A rating needs a value between 0.5 and 5."
+    elif kind == InteractionKind.VIEW and value is not None and value < 0:
+        errors["value"] = "A view's duration must not be negative."
+    quantity = raw.get("quantity", 1)
+    if quantity is None:
+        quantity = 1
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or abs(quantity) > _MAX_INT:
+        errors["quantity"] = "Must be an integer."
+    elif kind in _COUNTED_KINDS and quantity <= 0:
+        errors["quantity"] = f"A {kind} needs a positive quantity."
+    amount = _amount(raw.get("amount"), errors)
+    currency = raw.get("currency") or ""
+    if currency:
+        if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+            errors["currency"] = "Must be a three-letter ISO 4217 code."
+        else:
+            currency = currency.upper()
+    order_ref = _identifier(raw, "order_ref", 64, errors, required=False)
+    source = raw.get("source") or InteractionSource.WEB.value
+    if source not in _SOURCES:
+        errors["source"] = f"Must be one of: {', '.join(sorted(_SOURCES))}."
+    recommendation_id = _identifier(raw, "recommendation_id", 64, errors, required=False)
+    occurred_at = _occurred_at(raw.get("occurred_at"), now=now, errors=errors)
+    cleaned = {
+        "event_id": event_id,
+        "customer_id": customer_id,
+        "sku": sku,
+        "kind": kind,
+        "value": value,
+        "quantity": quantity,
+        "amount": amount,
+        "currency": currency,
+        "order_ref": order_ref,
+        "source": source,
+        "occurred_at": occurred_at,
+        "recommendation_id": recommendation_id,
+    }
+    return cleaned, errors
+
+
+def _reason(errors: Mapping[str, str]) -> str:
+    return "; ".join(f"{name}: {message}" for name, message in errors.items())
+
+
+def record_events(*, events: list[Any], client: ApiClient | None = None) -> list[EventResult]:
+    """Store a batch of frontend events; answer each one (accepted / duplicate / rejected), in input order.
+
+    A bad event is rejected with its reason while the good ones around it are stored. An `event_id` already
+    stored, or repeated earlier in the batch, is a duplicate and stored once. Customers and products the
+    shop has not sent yet are created as stubs. The database work is a fixed handful of set-based queries.
+    """
+    limit = settings.EVENTS_MAX_BATCH
+    if len(events) > limit:
+        raise ValidationError({"events": f"At most {limit} events per batch; got {len(events)}."})
+    now = timezone.now()
+    results: list[EventResult | None] = [None] * len(events)
+    valid: list[tuple[int, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(events):
+        cleaned, errors = _clean_event(raw, now=now)
+        event_id = cleaned.get("event_id", "")
+        if errors:
+            results[index] = EventResult(index, event_id, EventStatus.REJECTED, _reason(errors), errors)
+        elif event_id in seen:
+            results[index] = EventResult(index, event_id, EventStatus.DUPLICATE, "Repeated earlier in this batch.")
+        else:
+            seen.add(event_id)
+            valid.append((index, cleaned))
+    if valid:
+        stored = _retry_on_conflict(lambda: _store_events(valid))
+        for index, result in stored.items():
+            results[index] = result
+    if client is not None:
+        logger.debug("API client %s sent %d events", client.pk, len(events))
+    return results  # type: ignore[return-value]  # every slot is filled above
+
+
+@transaction.atomic
+def _store_events(valid: list[tuple[int, dict[str, Any]]]) -> dict[int, EventResult]:
+    answers: dict[int, EventResult] = {}
+    known = set(
+        Interaction.objects.filter(event_id__in=[event["event_id"] for _, event in valid]).values_list(
+            "event_id", flat=True
+        )
+    )
+    fresh = []
+    for index, event in valid:
+        if event["event_id"] in known:
+            answers[index] = EventResult(index, event["event_id"], EventStatus.DUPLICATE, "Already recorded.")
+        else:
+            fresh.append((index, event))
+    if not fresh:
+        return answers
+
+    # A new product takes the first currency its events name; an amount in another currency is refused
+    # rather than summed into the wrong revenue.
+    stub_currencies: dict[str, str] = {}
+    for _, event in fresh:
+        if event["currency"] and event["sku"] not in stub_currencies:
+            stub_currencies[event["sku"]] = event["currency"]
+    products = _products_by_sku({event["sku"] for _, event in fresh}, stub_currencies)
+    recordable = []
+    for index, event in fresh:
+        product_id, currency = products[event["sku"]]
+        if event["currency"] and event["currency"] != currency:
+            errors = {"currency": f"The product is priced in {currency}; send amounts in {currency}."}
+            answers[index] = EventResult(index, event["event_id"], EventStatus.REJECTED, _reason(errors), errors)
+        else:
+            recordable.append((index, event, product_id))
+    if not recordable:
+        return answers
+
+    customers = _customer_ids({event["customer_id"] for _, event, _ in recordable})
+    adapt_datetime = connection.ops.adapt_datetimefield_value
+    rows = []
+    for index, event, product_id in recordable:
+        rows.append(
+            (
+                customers[event["customer_id"]],
+                product_id,
+                event["kind"],
+                event["value"],
+                event["quantity"],
+                event["amount"],
+                event["order_ref"],
+                event["source"],
+                adapt_datetime(event["occurred_at"]),
+                event["event_id"],
+                event["recommendation_id"],
+            )
+        )
+        answers[index] = EventResult(index, event["event_id"], EventStatus.ACCEPTED)
+    _insert_rows(Interaction, _INTERACTION_COLUMNS, rows, template=Interaction())
+    return answers
+
+
+# The columns an event fills; the other columns (created_at) come from the template in _insert_rows.
+_INTERACTION_COLUMNS = (
+    "customer_id",
+    "product_id",
+    "kind",
+    "value",
+    "quantity",
+    "amount",
+    "order_ref",
+    "source",
+    "occurred_at",
+    "event_id",
+    "recommendation_id",
+)
+
+
+def _insert_rows(
+    model: type[models.Model],
+    columns: tuple[str, ...],
+    rows: list[tuple],
+    *,
+    template: models.Model,
+    ignore_conflicts: bool = False,
+) -> None:
+    """INSERT `rows` of `model` with one executemany.
+
+    `bulk_create` spends most of a 500-event request compiling SQL value by value (Django 5.2 also splits it
+    into 83-row statements on SQLite); here the statement is prepared once. `rows` hold DB-ready values for
+    `columns` (attnames, validated by the caller); every other column is taken from `template`, prepared
+    once the way the ORM would (defaults, auto_now_add), so new model fields need no change here.
+    """
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    varying = {name: position for position, name in enumerate(columns)}
+    fixed = {
+        field.attname: field.get_db_prep_save(field.pre_save(template, add=True), connection)
+        for field in fields
+        if field.attname not in varying
+    }
+    ops = connection.ops
+    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+    sql = "{} {} ({}) VALUES ({}) {}".format(
+        ops.insert_statement(on_conflict=on_conflict),
+        ops.quote_name(model._meta.db_table),
+        ", ".join(ops.quote_name(field.column) for field in fields),
+        ", ".join(["%s"] * len(fields)),
+        ops.on_conflict_suffix_sql(fields, on_conflict, None, None) if ignore_conflicts else "",
+    )
+    # For each table column: its index in the caller's row, or the fixed value.
+    layout = [(varying.get(field.attname), fixed.get(field.attname)) for field in fields]
+    params = [tuple(row[i] if i is not None else value for i, value in layout) for row in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def _customer_ids(external_ids: set[str]) -> dict[str, int]:
+    """Primary keys of these customers, creating stubs for the ones the shop has not sent yet."""
+    found = dict(Customer.objects.filter(external_id__in=external_ids).values_list("external_id", "id"))
+    missing = external_ids - found.keys()
+    if missing:
+        stubs = [(external_id,) for external_id in missing]
+        _insert_rows(Customer, ("external_id",), stubs, template=Customer(is_stub=True), ignore_conflicts=True)
+        found.update(Customer.objects.filter(external_id__in=missing).values_list("external_id", "id"))
+    return found
+
+
+def _products_by_sku(skus: set[str], stub_currencies: Mapping[str, str]) -> dict[str, tuple[int, str]]:
+    """(primary key, currency) of these products, creating stubs for unknown SKUs."""
+    found = {sku: (pk, currency) for sku, pk, currency in _product_rows(skus)}
+    missing = skus - found.keys()
+    if missing:
+        template = Product(is_stub=True)
+        stubs = [(sku, stub_currencies.get(sku, template.currency)) for sku in missing]
+        _insert_rows(Product, ("sku", "currency"), stubs, template=template, ignore_conflicts=True)
+        found.update({sku: (pk, currency) for sku, pk, currency in _product_rows(missing)})
+    return found
+
+
+def _product_rows(skus: Iterable[str]) -> Iterable[tuple[str, int, str]]:
+    return Product.objects.filter(sku__in=skus).values_list("sku", "id", "currency")
+
+
+def _retry_on_conflict(operation: Callable[[], T]) -> T:
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            return operation()
+        except IntegrityError:
+            if attempt == CONFLICT_RETRIES - 1:
+                raise
+            logger.info("Concurrent write on the same keys; retrying the batch (attempt %d)", attempt + 2)
+    raise AssertionError("unreachable")
+
+
+# --- Customer and catalog upserts -----------------------------------------------------------
+
+CUSTOMER_FIELDS = frozenset(
+    {
+        "email",
+        "name",
+        "gender",
+        "birth_year",
+        "city",
+        "postal_code",
+        "country",
+        "signed_up_at",
+        "attributes",
+        "email_consent",
+        "sms_consent",
+        "push_consent",
+    }
+)
+CONSENT_FIELDS = ("email_consent", "sms_consent", "push_consent")
+PRODUCT_FIELDS = frozenset(
+    {"name", "description", "price", "currency", "stock", "is_active", "is_merchandise", "attributes"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertSummary:
+    created: int
+    updated: int
+
+
+def upsert_customer(*, external_id: str, data: Mapping[str, Any]) -> tuple[Customer, bool]:
+    """Create or update one customer by the shop's id; fields not given keep their stored values.
+
+    Returns the customer and whether it was created.
+    """
+    customers, created = _retry_on_conflict(
+        lambda: _upsert(model=Customer, key="external_id", rows=[{**data, "external_id": external_id}])
+    )
+    return customers[0], created == 1
+
+
+def upsert_customers(*, customers: list[Mapping[str, Any]]) -> UpsertSummary:
+    """Create or update many customers (each with its `external_id`) in a few queries."""
+    saved, created = _retry_on_conflict(lambda: _upsert(model=Customer, key="external_id", rows=customers))
+    return UpsertSummary(created=created, updated=len(saved) - created)
+
+
+def upsert_product(*, sku: str, data: Mapping[str, Any]) -> tuple[Product, bool]:
+    """Create or update one product by SKU. `category` is a category code, created when new
+    (named `category_name`, else after its code); fields not given keep their stored values."""
+    products, created = _retry_on_conflict(lambda: _upsert(model=Product, key="sku", rows=[{**data, "sku": sku}]))
+    return products[0], created == 1
+
+
+def upsert_products(*, products: list[Mapping[str, Any]]) -> UpsertSummary:
+    """Create or update many products (each with its `sku`) in a few queries."""
+    saved, created = _retry_on_conflict(lambda: _upsert(model=Product, key="sku", rows=products))
+    return UpsertSummary(created=created, updated=len(saved) - created)
+
+
+def _apply_customer(customer: Customer, row: Mapping[str, Any], now: datetime) -> set[str]:
+    touched = {"is_stub"}
+    for name, value in row.items():
+        if name not in CUSTOMER_FIELDS:
+            continue
+        # Consent is evidence: keep when it last changed (or was first stated), not just its value.
+        if name in CONSENT_FIELDS and (customer._state.adding or getattr(customer, name) != value):
+            setattr(customer, f"{name}_changed_at", now)
+            touched.add(f"{name}_changed_at")
+        setattr(customer, name, value)
+        touched.add(name)
+    customer.is_stub = False
+    return touched
+
+
+def _apply_product(product: Product, row: Mapping[str, Any], categories: Mapping[str, Category]) -> set[str]:
+    touched = {"is_stub"}
+    for name, value in row.items():
+        if name in PRODUCT_FIELDS:
+            setattr(product, name, value)
+            touched.add(name)
+    if "category" in row:
+        product.category = categories[row["category"]] if row["category"] else None
+        touched.add("category")
+    product.is_stub = False
+    return touched
+
+
+def _categories_by_code(rows: list[Mapping[str, Any]]) -> dict[str, Category]:
+    """The categories these rows name by code, creating the missing ones."""
+    names = {row["category"]: row.get("category_name") for row in rows if row.get("category")}
+    if not names:
+        return {}
+    found = Category.objects.in_bulk(list(names), field_name="code")
+    missing = names.keys() - found.keys()
+    if missing:
+        new = [
+            Category(code=code, name=names[code] or code.replace("-", " ").replace("_", " ").title())
+            for code in missing
+        ]
+        for category in new:
+            category.full_clean(validate_unique=False, validate_constraints=False)
+        Category.objects.bulk_create(new, ignore_conflicts=True)
+        found.update(Category.objects.in_bulk(list(missing), field_name="code"))
+    return found
+
+
+@transaction.atomic
+def _upsert(*, model: type[M], key: str, rows: list[Mapping[str, Any]]) -> tuple[list[M], int]:
+    """Create or update `rows` of `model` matched on the unique `key`: one read, one insert, one update."""
+    if len(rows) > MAX_UPSERT_BATCH:
+        raise ValidationError({key: f"At most {MAX_UPSERT_BATCH} items per batch; got {len(rows)}."})
+    keys = [row[key] for row in rows]
+    if len(set(keys)) != len(keys):
+        repeated = sorted(k for k, count in Counter(keys).items() if count > 1)
+        raise ValidationError({key: f"Repeated in this batch: {', '.join(repeated[:10])}."})
+    now = timezone.now()
+    existing = model.objects.in_bulk(keys, field_name=key)
+    categories = _categories_by_code(rows) if model is Product else {}
+    new: list[M] = []
+    changed: list[M] = []
+    touched: set[str] = set()
+    saved: list[M] = []
+    for position, row in enumerate(rows):
+        obj = existing.get(row[key]) or model(**{key: row[key]})
+        if model is Customer:
+            touched |= _apply_customer(obj, row, now)
+        else:
+            touched |= _apply_product(obj, row, categories)
+        try:
+            # Field rules (lengths, choices, e-mail format); uniqueness is the key itself, constraints the DB's.
+            obj.clean_fields(exclude=["category"])  # the category was just fetched or created
+        except ValidationError as exc:
+            if len(rows) == 1:
+                raise
+            raise ValidationError(
+                {f"{position}.{name}": messages for name, messages in exc.message_dict.items()}
+            ) from exc
+        (changed if obj.pk else new).append(obj)
+        saved.append(obj)
+    model.objects.bulk_create(new)
+    if changed:
+        for obj in changed:
+            obj.updated_at = now
+        model.objects.bulk_update(changed, sorted(touched | {"updated_at"}))
+    return saved, len(new)
+
+
+# --- API clients ----------------------------------------------------------------------------
+
+
+_RATE_PERIODS = frozenset("smhd")
+
+
+def validate_throttle_rate(value: str) -> None:
+    """A client's own rate, like '600/minute' (blank: the default). A bad one would fail every request."""
+    if not value:
+        return
+    number, _, period = value.partition("/")
+    if not number.isdigit() or int(number) == 0 or not period or period[0] not in _RATE_PERIODS:
+        raise ValidationError({"throttle_rate": "Use '<requests>/<second|minute|hour|day>', e.g. '600/minute'."})
+
+
+def issue_api_key(*, client: ApiClient) -> str:
+    """Give `client` a new random key and save it (new or existing). Returns the raw key: the only time it exists.
+
+    Only its sha256 and an 8-character prefix (to recognise it) are stored; an old key stops working.
+    """
+    old_hash = client.key_hash
+    raw_key = ApiClient.generate_key()
+    client.key_prefix = raw_key[:8]
+    client.key_hash = hash_api_key(raw_key)
+    validate_throttle_rate(client.throttle_rate)
+    client.full_clean()
+    client.save()
+    if old_hash:
+        transaction.on_commit(lambda: forget_api_key(old_hash))
+    return raw_key
+
+
+def create_api_client(
+    *, name: str, created_by: AbstractBaseUser | None = None, throttle_rate: str = ""
+) -> tuple[ApiClient, str]:
+    """A new client application and its raw key, to hand over once."""
+    client = ApiClient(name=name, created_by=created_by, throttle_rate=throttle_rate)
+    raw_key = issue_api_key(client=client)
+    return client, raw_key
+
+
+def rotate_api_client_key(*, client: ApiClient) -> str:
+    """Replace a client's key (a leaked key, a routine rotation): the old key stops working."""
+    return issue_api_key(client=client)
+
+
+def deactivate_api_client(*, client: ApiClient) -> ApiClient:
+    """Stop accepting this client's key; its history stays."""
+    client.is_active = False
+    client.save(update_fields=["is_active", "updated_at"])
+    transaction.on_commit(lambda: forget_api_key(client.key_hash))
+    return client

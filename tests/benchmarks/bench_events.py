@@ -1,0 +1,246 @@
+"""POST /api/v1/events under gunicorn into SQLite: events per second, and proof that none were lost.
+
+Each run: a fresh migrated SQLite file, an API client, gunicorn (2 sync workers) on 127.0.0.1, then
+BATCHES batches of BATCH_SIZE events sent by SENDERS threads; afterwards the Interaction rows are counted
+and a few batches are resent to check they come back as duplicates. The median of RUNS runs is reported.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import queue
+import random
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PYTHON, ROOT, WORK, emit, fresh_sqlite, median, row  # noqa: E402
+
+RUNS = 3
+BATCHES = 200
+BATCH_SIZE = 500
+SENDERS = 4
+WORKERS = 2
+CUSTOMERS = 20_000
+PRODUCTS = 3_000
+TARGET_EVENTS_PER_SECOND = 5_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_batches(run: int, seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    kinds = ["view"] * 60 + ["cart"] * 15 + ["purchase"] * 15 + ["rating"] * 10
+    batches = []
+    for b in range(BATCHES):
+        events = []
+        for i in range(BATCH_SIZE):
+            kind = rng.choice(kinds)
+            event = {
+                "event_id": f"bench-{run}-{b}-{i}",
+                "customer_id": f"C{rng.randrange(CUSTOMERS)}",
+                "sku": f"SKU{rng.randrange(PRODUCTS)}",
+                "kind": kind,
+                "occurred_at": f"2026-0{rng.randrange(1, 10)}-1{rng.randrange(10)}T1{rng.randrange(10)}:00:00Z",
+                "source": "web",
+            }
+            if kind == "view":
+                event["value"] = rng.randrange(1, 300)
+            elif kind == "rating":
+                event["value"] = rng.choice([1, 2, 3, 4, 5])
+            elif kind == "purchase":
+                quantity = rng.randrange(1, 4)
+                event.update(quantity=quantity, amount=f"{quantity * 9.99:.2f}", order_ref=f"O-{run}-{b}-{i // 3}")
+            events.append(event)
+        batches.append(orjson.dumps(events))
+    return batches
+
+
+def wait_live(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited early with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/health/live")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn did not become live")
+
+
+def post(conn: http.client.HTTPConnection, key: str, body: bytes) -> dict:
+    conn.request("POST", "/api/v1/events", body=body, headers={"Content-Type": "application/json", "X-Api-Key": key})
+    response = conn.getresponse()
+    payload = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"HTTP {response.status}: {payload[:500]!r}")
+    return orjson.loads(payload)
+
+
+def send_all(port: int, key: str, batches: list[bytes]) -> tuple[float, dict[str, int], list[float], list[str]]:
+    work: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    for body in batches:
+        work.put(body)
+    totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def sender() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while True:
+            try:
+                body = work.get_nowait()
+            except queue.Empty:
+                break
+            started = time.perf_counter()
+            try:
+                answer = post(conn, key, body)
+            except (OSError, RuntimeError, http.client.HTTPException) as exc:
+                with lock:
+                    failures.append(str(exc))
+                conn.close()
+                continue
+            took = time.perf_counter() - started
+            with lock:
+                latencies.append(took)
+                for status in totals:
+                    totals[status] += answer[status]
+        conn.close()
+
+    threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, totals, latencies, failures
+
+
+def one_run(run: int) -> dict:
+    env = fresh_sqlite(f"events-{run}")
+    env["DJANGO_DEBUG"] = "0"  # DEBUG keeps every query in memory
+    db_path = urlparse(env["DATABASE_URL"]).path
+    created = subprocess.run(
+        [PYTHON, "manage.py", "create_api_client", "bench", "--json"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    key = json.loads(created.stdout)["key"]
+    batches = make_batches(run, seed=run)
+    port = free_port()
+    gunicorn = Path(PYTHON).parent / "gunicorn"
+    log = (WORK / f"events-{run}-gunicorn.log").open("wb")
+    proc = subprocess.Popen(
+        [str(gunicorn), "config.wsgi", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "--timeout", "120"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_live(port, proc)
+        seconds, totals, latencies, failures = send_all(port, key, batches)
+        # Idempotency under load: resending batches must store nothing new.
+        _, resent, _, resend_failures = send_all(port, key, batches[:5])
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+    with sqlite3.connect(db_path) as db:
+        stored = db.execute("SELECT COUNT(*) FROM shop_interaction").fetchone()[0]
+    sent = BATCHES * BATCH_SIZE
+    return {
+        "seconds": seconds,
+        "events_per_second": totals["accepted"] / seconds,
+        "sent": sent,
+        "accepted": totals["accepted"],
+        "stored": stored,
+        "lost": sent - stored,
+        "failures": len(failures) + len(resend_failures),
+        "resent_duplicates": resent["duplicate"],
+        "resent_total": 5 * BATCH_SIZE,
+        "p50_batch_ms": median(latencies) * 1000 if latencies else float("nan"),
+        "p95_batch_ms": sorted(latencies)[int(len(latencies) * 0.95) - 1] * 1000 if latencies else float("nan"),
+    }
+
+
+def main() -> None:
+    runs = []
+    for run in range(RUNS):
+        result = one_run(run)
+        runs.append(result)
+        print(json.dumps(result), file=sys.stderr, flush=True)
+    rate = median([r["events_per_second"] for r in runs])
+    lost = max(r["lost"] for r in runs)
+    failures = sum(r["failures"] for r in runs)
+    duplicates_ok = all(r["resent_duplicates"] == r["resent_total"] for r in runs)
+    note = f"median of {RUNS} runs; {BATCHES} batches x {BATCH_SIZE}, {SENDERS} senders, gunicorn -w {WORKERS}"
+    emit(
+        [
+            row(
+                "events API (gunicorn, SQLite)",
+                "events/s",
+                rate,
+                "ev/s",
+                f">= {TARGET_EVENTS_PER_SECOND}",
+                rate >= TARGET_EVENTS_PER_SECOND,
+                note,
+            ),
+            row(
+                "events API (gunicorn, SQLite)",
+                "lost events (sent - stored)",
+                lost,
+                "events",
+                "0",
+                lost == 0 and failures == 0,
+                f"worst of {RUNS} runs; {failures} failed requests",
+            ),
+            row(
+                "events API (gunicorn, SQLite)",
+                "batch latency p50",
+                median([r["p50_batch_ms"] for r in runs]),
+                "ms",
+                "",
+                None,
+                f"per {BATCH_SIZE}-event request; p95 {median([r['p95_batch_ms'] for r in runs]):.0f} ms",
+            ),
+            row(
+                "events API (gunicorn, SQLite)",
+                "resent batches answered duplicate",
+                int(duplicates_ok),
+                "bool",
+                "1",
+                duplicates_ok,
+                "5 batches resent after each run",
+            ),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
