@@ -21,16 +21,17 @@ from recommender.ml.base import NotFittedError, Recommender, as_csr, binarize
 class ALS(Recommender):
     """Matrix factorisation for implicit feedback; scales to large catalogs.
 
-    Defaults: `factors=64`, `regularization=0.05`, `alpha=10` (confidence of an observed
-    interaction), `iterations=15`, `binary=True` (1 per interaction before alpha; False uses
+    Defaults: `factors=64`, `regularization=30` (strong: it is not scaled by the number of
+    interactions), `alpha=4` (confidence of an observed interaction; what matters most is its
+    ratio to the regularisation), `iterations=15`, `binary=True` (1 per interaction before alpha; False uses
     the weights), `random_state=42`, `num_threads=0` (all cores).
     """
 
     name = "als"
     defaults = {
         "factors": 64,
-        "regularization": 0.05,
-        "alpha": 10.0,
+        "regularization": 30.0,
+        "alpha": 4.0,
         "iterations": 15,
         "binary": True,
         "random_state": 42,

@@ -16,6 +16,7 @@ registry stores as a versioned artifact.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 from abc import ABC, abstractmethod
@@ -62,7 +63,7 @@ class Recommender(ABC):
                 f"{type(self).__name__} has no parameter(s) {sorted(unknown)}; known: {sorted(self.defaults)}"
             )
         for key, default in self.defaults.items():
-            setattr(self, key, params.get(key, default))
+            setattr(self, key, copy.deepcopy(params.get(key, default)))
 
     def get_params(self) -> dict[str, Any]:
         """The hyperparameters this model was built with (JSON-serialisable)."""

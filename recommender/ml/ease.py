@@ -44,12 +44,12 @@ def ease_weights(matrix: sp.csr_matrix, *, l2: float, max_items: int = MAX_ITEMS
 class EASE(Recommender):
     """Closed-form item-item linear model; the strongest single model on dense-ish data.
 
-    Defaults: `l2=300` (ridge penalty; tune on validation, larger for larger data),
+    Defaults: `l2=500` (ridge penalty; tune on validation, larger for larger data),
     `binary=True` (learn from who-interacted rather than the weights).
     """
 
     name = "ease"
-    defaults = {"l2": 300.0, "binary": True}
+    defaults = {"l2": 500.0, "binary": True}
 
     weights: np.ndarray | None = None
 

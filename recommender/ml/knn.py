@@ -56,12 +56,12 @@ def cosine_topk(matrix: sp.csr_matrix, *, k: int, shrink: float) -> sp.csr_matri
 class ItemKNN(Recommender):
     """Item-based nearest neighbours (Sarwar et al. 2001) with cosine + shrinkage.
 
-    Defaults: `k=100` neighbours per item, `shrink=10` (dampens similarities built on few
+    Defaults: `k=200` neighbours per item, `shrink=50` (dampens similarities built on few
     common users), `binary=True` (similarity on who-interacted, not on weights).
     """
 
     name = "item_knn"
-    defaults = {"k": 100, "shrink": 10.0, "binary": True}
+    defaults = {"k": 200, "shrink": 50.0, "binary": True}
 
     similarity: sp.csr_matrix | None = None
 

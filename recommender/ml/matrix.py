@@ -64,7 +64,8 @@ def event_weights(
     """The weight each event row adds to its cell (before summing per cell)."""
     weights_by_kind = dict(DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights)
     kinds = frame["kind"].astype(str)
-    weights = kinds.map(weights_by_kind).astype("float64").fillna(0.0).to_numpy()
+    # np.array copies: pandas 3 hands out read-only views (copy-on-write).
+    weights = np.array(kinds.map(weights_by_kind).astype("float64").fillna(0.0).to_numpy(), dtype=np.float64)
     if RATING_KIND not in weights_by_kind:
         is_rating = (kinds == RATING_KIND).to_numpy()
         if "value" in frame:

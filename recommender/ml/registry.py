@@ -6,15 +6,23 @@ from typing import Any
 
 from recommender.ml.als import ALS
 from recommender.ml.base import Recommender
+from recommender.ml.blend import Blend
+from recommender.ml.bought_together import BoughtTogether
+from recommender.ml.content import ContentBased
 from recommender.ml.ease import EASE
 from recommender.ml.knn import ItemKNN
 from recommender.ml.popularity import PopularityRecommender
+from recommender.ml.rating_mf import BiasedMF
 
 ALGORITHMS: dict[str, type[Recommender]] = {
     PopularityRecommender.name: PopularityRecommender,
     ItemKNN.name: ItemKNN,
     EASE.name: EASE,
     ALS.name: ALS,
+    Blend.name: Blend,
+    ContentBased.name: ContentBased,
+    BoughtTogether.name: BoughtTogether,
+    BiasedMF.name: BiasedMF,
 }
 
 

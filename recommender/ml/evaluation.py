@@ -1,0 +1,347 @@
+"""Offline evaluation: split, tune on validation carved from train, refit, score on test.
+
+Protocol (microsoft/recommenders, `protocol="stratified"`): every interaction is an implicit
+positive; each user's interactions are split 75/25 at random with a fixed seed; a model fits
+on train, recommends k items per test user from the items that user did not see in train,
+and every held-out item is relevant. `protocol="temporal"` holds out each user's most recent
+share of interactions instead.
+
+Hyperparameters never see the test split: the training part is split again the same way
+(seed + 1) into an inner train and a validation part; each algorithm's small grid is scored
+by nDCG@k on validation, the blend's weights are chosen on the same validation scores, and
+each model is then refit on the whole training part with the chosen values. `train_seconds`
+is the wall time of that final fit alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recommender.ml.base import Recommender
+from recommender.ml.blend import normalise_scores
+from recommender.ml.matrix import ratings_matrix
+from recommender.ml.metrics import catalog_coverage, mae, ranking_metrics, rmse
+from recommender.ml.registry import ALGORITHMS, make_recommender
+from recommender.ml.splits import stratified_split, temporal_split
+
+PROTOCOLS = ("stratified", "temporal")
+DEFAULT_ALGORITHMS = ("popularity", "item_knn", "ease", "als", "blend", "biased_mf")
+BLEND_PARTS = ("ease", "als", "item_knn")
+
+# Small grids, searched on validation only. Each is a list of parameter dicts.
+DEFAULT_GRIDS: dict[str, list[dict[str, Any]]] = {
+    "item_knn": [{"k": k, "shrink": s} for k in (50, 100, 200) for s in (0.0, 10.0, 50.0)],
+    "ease": [{"l2": v} for v in (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1500.0)],
+    "als": [
+        {"factors": f, "regularization": r, "alpha": a, "iterations": 15}
+        for f in (32, 64)
+        for r in (10.0, 30.0, 100.0)
+        for a in (4.0, 8.0, 16.0)
+    ],
+    # Rating model: tuned on validation RMSE, not on ranking.
+    "biased_mf": [{"factors": 8, "regularization": r} for r in (5.0, 10.0, 20.0)]
+    + [{"factors": 16, "regularization": 10.0}],
+}
+
+
+@dataclass
+class Dataset:
+    """Interactions as index arrays (users, items in 0..n-1) with optional ratings and times."""
+
+    users: np.ndarray
+    items: np.ndarray
+    n_users: int
+    n_items: int
+    ratings: np.ndarray | None = None
+    times: np.ndarray | None = None
+    user_ids: np.ndarray | None = None
+    item_ids: np.ndarray | None = None
+    item_text: list[str] | None = None  # per item column, for content-based models
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def subset(self, mask: np.ndarray) -> Dataset:
+        return Dataset(
+            users=self.users[mask],
+            items=self.items[mask],
+            n_users=self.n_users,
+            n_items=self.n_items,
+            ratings=None if self.ratings is None else self.ratings[mask],
+            times=None if self.times is None else self.times[mask],
+            user_ids=self.user_ids,
+            item_ids=self.item_ids,
+            item_text=self.item_text,
+        )
+
+    def positives(self) -> sp.csr_matrix:
+        """users x items, 1 for every interaction (all ratings count as positives)."""
+        return ratings_matrix(self.users, self.items, None, (self.n_users, self.n_items))
+
+    def rating_matrix(self) -> sp.csr_matrix:
+        values = self.ratings if self.ratings is not None else np.ones(len(self.users))
+        return ratings_matrix(self.users, self.items, values, (self.n_users, self.n_items))
+
+
+def dataset_from_frame(
+    frame: pd.DataFrame,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
+    rating_col: str | None = None,
+    time_col: str | None = None,
+) -> Dataset:
+    """Index a frame's users and items (sorted distinct ids) into a Dataset.
+
+    A (user, item) pair is one interaction: repeats collapse to the latest row (by time when
+    given), so a pair can never sit in both train and test.
+    """
+    if time_col is not None:
+        frame = frame.sort_values(time_col, kind="stable")
+    frame = frame.drop_duplicates([user_col, item_col], keep="last")
+    user_ids, users = np.unique(frame[user_col].to_numpy(), return_inverse=True)
+    item_ids, items = np.unique(frame[item_col].to_numpy(), return_inverse=True)
+    ratings = None if rating_col is None else pd.to_numeric(frame[rating_col]).to_numpy(dtype=np.float64)
+    times = None if time_col is None else frame[time_col].to_numpy()
+    return Dataset(
+        users=users.astype(np.int64),
+        items=items.astype(np.int64),
+        n_users=len(user_ids),
+        n_items=len(item_ids),
+        ratings=ratings,
+        times=times,
+        user_ids=user_ids,
+        item_ids=item_ids,
+    )
+
+
+def split_dataset(data: Dataset, *, protocol: str, test_ratio: float, seed: int) -> tuple[Dataset, Dataset]:
+    if protocol == "stratified":
+        mask = stratified_split(data.users, ratio=1.0 - test_ratio, seed=seed)
+    elif protocol == "temporal":
+        if data.times is None:
+            raise ValueError("the temporal protocol needs interaction times")
+        mask = temporal_split(data.users, data.times, test_ratio=test_ratio)
+    else:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
+    return data.subset(mask), data.subset(~mask)
+
+
+def recommend_for_test(model: Recommender, train: sp.csr_matrix, test: sp.csr_matrix, *, k: int) -> np.ndarray:
+    """Top-k per user (rows of train), items seen in train excluded, -1 where nothing is left."""
+    items, scores = model.recommend(train, n=k, exclude=train)
+    items = np.asarray(items, dtype=np.int64).copy()
+    items[~np.isfinite(scores)] = -1
+    return items
+
+
+def evaluable_users(train: sp.csr_matrix, test: sp.csr_matrix) -> np.ndarray:
+    """Users with something held out and something to learn from."""
+    return np.flatnonzero((np.diff(test.indptr) > 0) & (np.diff(train.indptr) > 0))
+
+
+def evaluate_fitted(model: Recommender, train: sp.csr_matrix, test: sp.csr_matrix, *, k: int) -> dict[str, float]:
+    users = evaluable_users(train, test)
+    recommended = recommend_for_test(model, train[users], test[users], k=k)
+    result = ranking_metrics(recommended, test[users], k=k)
+    result["coverage"] = catalog_coverage(recommended, train.shape[1])
+    result["users"] = len(users)
+    return result
+
+
+def _needs_ratings(name: str) -> bool:
+    return bool(getattr(ALGORITHMS[name], "needs_ratings", False))
+
+
+def _fit(name: str, params: dict[str, Any], data: Dataset) -> tuple[Recommender, float]:
+    model = make_recommender(name, **params)
+    matrix = data.rating_matrix() if _needs_ratings(name) else data.positives()
+    start = time.perf_counter()
+    if name == "content":
+        model.fit(matrix, item_text=data.item_text)
+    else:
+        model.fit(matrix)
+    return model, time.perf_counter() - start
+
+
+@dataclass
+class TuningResult:
+    params: dict[str, Any]
+    validation_ndcg: float  # for rating models: minus the validation RMSE
+    tried: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    validation_scores: np.ndarray | None = None  # best model's scores for the validation users
+
+
+def tune_algorithm(
+    name: str,
+    inner_train: Dataset,
+    validation: Dataset,
+    *,
+    grid: Sequence[dict[str, Any]],
+    k: int,
+    keep_scores: bool = False,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> TuningResult:
+    """Fit each grid point on the inner train, score nDCG@k on validation, keep the best."""
+    rating_model = _needs_ratings(name) and validation.ratings is not None
+    train_m = inner_train.rating_matrix() if _needs_ratings(name) else inner_train.positives()
+    valid_m = validation.positives()
+    users = evaluable_users(train_m, valid_m)
+    best: TuningResult | None = None
+    tried: list[tuple[dict[str, Any], float]] = []
+    for params in grid or [{}]:
+        model, _seconds = _fit(name, params, inner_train)
+        scores = None
+        if rating_model:
+            # Higher is better everywhere here, so a rating model's objective is -RMSE.
+            value = -rmse(validation.ratings, model.predict(validation.users, validation.items))
+            log(f"  {name} {params}: validation RMSE {-value:.4f}")
+        else:
+            scores = np.asarray(model.score(train_m[users]), dtype=np.float64)
+            value = _ndcg_from_scores(scores, train_m[users], valid_m[users], k=k)
+            log(f"  {name} {params}: validation nDCG@{k} {value:.4f}")
+        tried.append((dict(params), value))
+        if best is None or value > best.validation_ndcg:
+            best = TuningResult(
+                params=dict(params), validation_ndcg=value, validation_scores=scores if keep_scores else None
+            )
+    assert best is not None
+    best.tried = tried
+    return best
+
+
+def _ndcg_from_scores(scores: np.ndarray, history: sp.csr_matrix, relevant: sp.csr_matrix, *, k: int) -> float:
+    from recommender.ml.base import top_n
+
+    masked = scores.copy()
+    rows, cols = history.nonzero()
+    masked[rows, cols] = -np.inf
+    items, values = top_n(masked, k)
+    items = items.copy()
+    items[~np.isfinite(values)] = -1
+    return ranking_metrics(items, relevant, k=k)["ndcg"]
+
+
+def weight_grid(names: Sequence[str], *, step: float = 0.1) -> Iterable[dict[str, float]]:
+    """All weightings of `names` on a `step` simplex grid (weights sum to 1; a single model is allowed)."""
+    units = round(1 / step)
+    for combo in itertools.product(range(units + 1), repeat=len(names)):
+        if sum(combo) == units:
+            yield {name: round(c * step, 6) for name, c in zip(names, combo, strict=True)}
+
+
+def tune_blend_weights(
+    validation_scores: dict[str, np.ndarray],
+    history: sp.csr_matrix,
+    relevant: sp.csr_matrix,
+    *,
+    k: int,
+    normalisers: Sequence[str] = ("zscore",),
+    step: float = 0.1,
+) -> tuple[dict[str, float], str, float]:
+    """The weights (and normaliser) whose blend of validation scores has the best nDCG@k."""
+    names = list(validation_scores)
+    best: tuple[dict[str, float], str, float] | None = None
+    for method in normalisers:
+        normalised = {n: normalise_scores(s, history, method=method) for n, s in validation_scores.items()}
+        for weights in weight_grid(names, step=step):
+            total = sum(weights[n] * normalised[n] for n in names if weights[n])
+            ndcg = _ndcg_from_scores(total, history, relevant, k=k)
+            if best is None or ndcg > best[2] + 1e-12:
+                best = (weights, method, ndcg)
+    assert best is not None
+    return best
+
+
+def run_evaluation(
+    data: Dataset,
+    *,
+    protocol: str = "stratified",
+    test_ratio: float = 0.25,
+    seed: int = 42,
+    k: int = 10,
+    algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
+    tune: bool = True,
+    grids: dict[str, list[dict[str, Any]]] | None = None,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> dict[str, Any]:
+    """Split, tune on validation, refit on train, score on test: {"protocol", "k", "results", ...}."""
+    unknown = [a for a in algorithms if a not in ALGORITHMS]
+    if unknown:
+        raise ValueError(f"unknown algorithm(s) {unknown}; choose from {', '.join(ALGORITHMS)}")
+    grids = DEFAULT_GRIDS if grids is None else grids
+    train, test = split_dataset(data, protocol=protocol, test_ratio=test_ratio, seed=seed)
+    train_m, test_m = train.positives(), test.positives()
+    log(f"{protocol} split (seed {seed}): {len(train):,} train / {len(test):,} test interactions, "
+        f"{data.n_users:,} users x {data.n_items:,} items")  # fmt: skip
+
+    chosen: dict[str, dict[str, Any]] = {}
+    tuning: dict[str, Any] = {}
+    want_blend = "blend" in algorithms
+    to_tune = [a for a in algorithms if a in grids and tune]
+    if want_blend and tune:
+        to_tune += [a for a in BLEND_PARTS if a not in to_tune]
+    if to_tune:
+        inner_train, validation = split_dataset(train, protocol=protocol, test_ratio=test_ratio, seed=seed + 1)
+        started = time.perf_counter()
+        kept: dict[str, np.ndarray] = {}
+        for name in to_tune:
+            log(f"tuning {name} on validation ({len(grids.get(name, []))} settings)")
+            result = tune_algorithm(
+                name, inner_train, validation, grid=grids.get(name, [{}]), k=k, keep_scores=name in BLEND_PARTS, log=log
+            )
+            chosen[name] = result.params
+            if _needs_ratings(name):
+                tuning[name] = {"params": result.params, "validation_rmse": round(-result.validation_ndcg, 4)}
+            else:
+                tuning[name] = {"params": result.params, "validation_ndcg": round(result.validation_ndcg, 4)}
+            if result.validation_scores is not None and want_blend:
+                kept[name] = result.validation_scores
+        if want_blend:
+            inner_m, valid_m = inner_train.positives(), validation.positives()
+            users = evaluable_users(inner_m, valid_m)
+            weights, method, ndcg = tune_blend_weights(kept, inner_m[users], valid_m[users], k=k)
+            chosen["blend"] = {
+                "components": {n: chosen[n] for n in BLEND_PARTS if weights.get(n)},
+                "weights": {n: w for n, w in weights.items() if w},
+                "normalise": method,
+            }
+            tuning["blend"] = {"params": chosen["blend"], "validation_ndcg": round(ndcg, 4)}
+            log(f"  blend weights {weights} ({method}): validation nDCG@{k} {ndcg:.4f}")
+        log(f"tuning took {time.perf_counter() - started:.1f} s")
+
+    results: dict[str, dict[str, Any]] = {}
+    for name in algorithms:
+        params = chosen.get(name, {})
+        log(f"fitting {name} {params or '(defaults)'}")
+        model, seconds = _fit(name, params, train)
+        history = train.rating_matrix() if _needs_ratings(name) else train_m
+        metrics = evaluate_fitted(model, history, test_m, k=k)
+        metrics["train_seconds"] = seconds
+        metrics["params"] = model.get_params()
+        metrics.update({key: value for key, value in tuning.get(name, {}).items() if key.startswith("validation_")})
+        if _needs_ratings(name) and test.ratings is not None:
+            predicted = model.predict(test.users, test.items)
+            metrics["rmse"], metrics["mae"] = rmse(test.ratings, predicted), mae(test.ratings, predicted)
+        results[name] = metrics
+        log(f"  {name}: nDCG@{k} {metrics['ndcg']:.4f}  P@{k} {metrics['precision']:.4f}  ({seconds:.2f} s)")
+    return {
+        "protocol": protocol,
+        "k": k,
+        "seed": seed,
+        "test_ratio": test_ratio,
+        "tuned": bool(to_tune),
+        "n_users": data.n_users,
+        "n_items": data.n_items,
+        "n_train": len(train),
+        "n_test": len(test),
+        "results": results,
+    }
