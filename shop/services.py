@@ -44,6 +44,7 @@ M = TypeVar("M", bound=models.Model)
 MAX_UPSERT_BATCH = 1000
 # An event stamped further ahead than this is a client clock or a bug, not something that happened.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+EARLIEST_YEAR = 1900
 # A concurrent writer may insert the same key between our read and our insert (PostgreSQL; SQLite's
 # IMMEDIATE transactions serialise writers). The batch is then re-read and retried this many times.
 CONFLICT_RETRIES = 3
@@ -89,6 +90,8 @@ def _identifier(raw: Mapping, name: str, max_length: int, errors: dict[str, str]
     value = str(value)
     if len(value) > max_length:
         errors[name] = f"At most {max_length} characters."
+    elif "\x00" in value:
+        errors[name] = "Must not contain null characters."
     return value
 
 
@@ -131,13 +134,14 @@ def _occurred_at(value: Any, *, now: datetime, errors: dict[str, str]) -> dateti
         return now
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         errors["occurred_at"] = "Not an ISO 8601 date-time."
         return now
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     if moment > now + MAX_CLOCK_SKEW:
         errors["occurred_at"] = "Is in the future."
+    elif moment.year < EARLIEST_YEAR:
+        errors["occurred_at"] = f"Is before {EARLIEST_YEAR}."
     return moment
 
 
@@ -150,8 +154,9 @@ def _clean_event(raw: Any, *, now: datetime) -> tuple[dict[str, Any], dict[str, 
     customer_id = _identifier(raw, "customer_id", 64, errors, required=True)
     sku = _identifier(raw, "sku", 64, errors, required=True)
     kind = raw.get("kind")
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:
         errors["kind"] = f"Must be one of: {', '.join(sorted(_KINDS))}." if kind else "This field is required."
+        kind = None
     value = _number(raw.get("value"), "value", errors)
     if kind == InteractionKind.RATING and "value" not in errors and (value is None or not 0.5 <= value <= 5):
         errors["value"] = "A rating needs a value between 0.5 and 5."
@@ -173,7 +178,7 @@ def _clean_event(raw: Any, *, now: datetime) -> tuple[dict[str, Any], dict[str, 
             currency = currency.upper()
     order_ref = _identifier(raw, "order_ref", 64, errors, required=False)
     source = raw.get("source") or InteractionSource.WEB.value
-    if source not in _SOURCES:
+    if not isinstance(source, str) or source not in _SOURCES:
         errors["source"] = f"Must be one of: {', '.join(sorted(_SOURCES))}."
     recommendation_id = _identifier(raw, "recommendation_id", 64, errors, required=False)
     occurred_at = _occurred_at(raw.get("occurred_at"), now=now, errors=errors)

@@ -45,6 +45,10 @@ class EventBatchInputSerializer(serializers.Serializer):
     Deliberately does not validate each item (see EventSerializer): that is one pass in `record_events`.
     """
 
+    def run_validation(self, data=serializers.empty):
+        # No "may not be null" / "no data" shortcuts: every bad envelope gets the same answer on `events`.
+        return self.to_internal_value(data)
+
     def to_internal_value(self, data):
         if isinstance(data, dict) and "events" in data:
             data = data["events"]
@@ -146,7 +150,9 @@ class ProductInputSerializer(serializers.Serializer):
     )
     price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True)
     currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, help_text="ISO 4217 code.")
-    stock = serializers.IntegerField(required=False, allow_null=True, help_text="Null: stock is not tracked.")
+    stock = serializers.IntegerField(
+        min_value=-(2**31), max_value=2**31 - 1, required=False, allow_null=True, help_text="Null: not tracked."
+    )
     is_active = serializers.BooleanField(required=False)
     is_merchandise = serializers.BooleanField(
         required=False, help_text="False for postage, fees, discounts...: never recommended."

@@ -22,8 +22,9 @@ from urllib.parse import urlparse
 
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PYTHON, ROOT, WORK, emit, fresh_sqlite, median, row  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.benchmarks.common import PYTHON, ROOT, WORK, emit, fresh_sqlite, median, row
 
 RUNS = 3
 BATCHES = 200
