@@ -104,9 +104,11 @@ def dataset_from_frame(
     A (user, item) pair is one interaction: repeats collapse to the latest row (by time when
     given), so a pair can never sit in both train and test.
     """
-    if time_col is not None:
-        frame = frame.sort_values(time_col, kind="stable")
-    frame = frame.drop_duplicates([user_col, item_col], keep="last")
+    frame = frame.reset_index(drop=True)
+    latest_first = frame.sort_values(time_col, kind="stable") if time_col is not None else frame
+    keep = latest_first.drop_duplicates([user_col, item_col], keep="last").index
+    if len(keep) < len(frame):
+        frame = frame.loc[frame.index.isin(keep)]  # row order kept: it seeds the random split
     user_ids, users = np.unique(frame[user_col].to_numpy(), return_inverse=True)
     item_ids, items = np.unique(frame[item_col].to_numpy(), return_inverse=True)
     ratings = None if rating_col is None else pd.to_numeric(frame[rating_col]).to_numpy(dtype=np.float64)

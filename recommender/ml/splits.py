@@ -1,8 +1,9 @@
 """Train / test splits of interaction data, as boolean "goes to train" masks over event rows.
 
 - `stratified_split`: each user's interactions shuffled with a fixed seed and the first
-  round(ratio * n) go to train (microsoft/recommenders `python_stratified_split` semantics,
-  no minimum-rating filter): every user appears in both parts, in proportion.
+  round(ratio * n) go to train — the same rows microsoft/recommenders'
+  `python_stratified_split` picks (no minimum-rating filter): every user in both parts, in
+  proportion.
 - `temporal_split`: each user's most recent interactions go to test (leave-last-N-out; N is
   fixed, or a share of the user's history), so the model is judged on what came next.
 """
@@ -26,13 +27,29 @@ def _rank_within_user(users: np.ndarray, sort_key: np.ndarray) -> tuple[np.ndarr
 
 
 def stratified_split(users: np.ndarray, *, ratio: float = 0.75, seed: int = 42) -> np.ndarray:
-    """Train mask: per user, a seeded random round(ratio * n) of their rows (at least 1 when n >= 1)."""
+    """Train mask: per user, a seeded random round(ratio * n) of their rows.
+
+    Row for row what microsoft/recommenders' `python_stratified_split(ratio, seed)` keeps: each
+    user's rows (in their original order) are shuffled by pandas' `sample(frac=1,
+    random_state=seed)`, i.e. `RandomState(seed).permutation(n)`, and the first
+    round(ratio * n) go to train (round half to even, as Python's round). The permutation
+    depends only on n, so it is computed once per distinct history length.
+    """
     if not 0 < ratio < 1:
         raise ValueError("ratio must be between 0 and 1")
-    rng = np.random.default_rng(seed)
-    rank, sizes = _rank_within_user(users, rng.random(len(users)))
-    n_train = np.maximum(np.round(ratio * sizes), 1)
-    return rank < n_train
+    users = np.asarray(users)
+    _, codes = np.unique(users, return_inverse=True)
+    order = np.argsort(codes, kind="stable")  # rows grouped by user, original order inside
+    counts = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    in_train_sorted = np.zeros(len(users), dtype=bool)
+    for size in np.unique(counts):
+        chosen = np.random.RandomState(seed).permutation(int(size))[: round(ratio * int(size))]
+        group_starts = starts[counts == size]
+        in_train_sorted[(group_starts[:, None] + chosen[None, :]).ravel()] = True
+    mask = np.zeros(len(users), dtype=bool)
+    mask[order] = in_train_sorted
+    return mask
 
 
 def temporal_split(
