@@ -182,10 +182,7 @@ def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], r
 
 
 def interaction_matrix(frame: pd.DataFrame, **kwargs):
-    """The weighted customers x products matrix; the value column matters only for ratings, so it is
-    dropped when there are none (which also sidesteps a read-only-array bug in ml.matrix under pandas 3)."""
-    if "value" in frame and not (frame["kind"] == "rating").any():
-        frame = frame.drop(columns="value")
+    """The weighted customers x products matrix, built the same way for training and for fold-in."""
     return build_interaction_matrix(frame, **kwargs)
 
 
@@ -282,20 +279,44 @@ def precompute_top(
     top_scores = np.zeros((n_users, n), dtype=np.float32)
     because = np.full((n_users, n), -1, dtype=np.int32)
     because_kind = np.zeros((n_users, n), dtype=np.int8)
+    item_weights = getattr(model, "weights", None)
     for start in range(0, n_users, batch):
         stop = min(start + batch, n_users)
         items, scores = model.recommend(matrix[start:stop], n=n, exclude=excluded[start:stop])
         valid = np.isfinite(scores)
         top_items[start:stop] = np.where(valid, items, -1)
         top_scores[start:stop] = np.where(valid, scores, 0.0)
-        for offset in range(stop - start):
-            row = start + offset
-            history = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
-            chosen = top_items[row][top_items[row] >= 0]
-            found = because_items(model, history, chosen)
-            because[row, : len(found)] = found
-            because_kind[row, : len(found)] = np.where(found >= 0, kind_of(kinds, row, found), 0)
+        if isinstance(item_weights, np.ndarray) and item_weights.ndim == 2:
+            because[start:stop] = _because_dense(item_weights, matrix[start:stop], top_items[start:stop])
+        else:
+            for row in range(start, stop):
+                history = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
+                chosen = top_items[row][top_items[row] >= 0]
+                because[row, : len(chosen)] = because_items(model, history, chosen)
+        for row in range(start, stop):
+            found = because[row]
+            because_kind[row] = np.where(found >= 0, kind_of(kinds, row, np.maximum(found, 0)), 0)
     return top_items, top_scores, because, because_kind
+
+
+def _because_dense(weights: np.ndarray, history: sp.csr_matrix, targets: np.ndarray) -> np.ndarray:
+    """Vectorised because_items for an item-item weight matrix: per row and slot, the history item j
+    with the largest weights[j, target] (-1 when none is positive or the slot is empty)."""
+    out = np.full(targets.shape, -1, dtype=np.int32)
+    counts = np.diff(history.indptr)
+    rows = np.flatnonzero(counts)
+    if len(rows) == 0:
+        return out
+    owner = np.repeat(np.arange(history.shape[0]), counts)
+    cols = history.indices
+    values = weights[cols[:, None], np.maximum(targets[owner], 0)]  # nnz x slots
+    starts = history.indptr[rows]
+    best = np.maximum.reduceat(values, starts, axis=0)  # rows x slots
+    positions = np.where(values == np.repeat(best, counts[rows], axis=0), np.arange(len(cols))[:, None], len(cols))
+    first = np.minimum.reduceat(positions, starts, axis=0)
+    chosen = np.where((best > 0) & (targets[rows] >= 0), cols[np.minimum(first, len(cols) - 1)], -1)
+    out[rows] = chosen
+    return out
 
 
 def _ranked(counts: np.ndarray, limit: int = 1000) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -45,9 +46,16 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON summary on stdout and nothing else.")
 
     def handle(self, *args, **options):
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        current = {"step": "", "at": started}
         bar = tqdm(total=100, file=sys.stderr, unit="%", bar_format="{desc:<28} {bar} {n_fmt}%", leave=False)
 
         def progress(step: str, fraction: float) -> None:
+            now = time.perf_counter()
+            if current["step"]:
+                timings[current["step"]] = round(now - current["at"], 3)
+            current.update(step=step, at=now)
             bar.set_description_str(step)
             bar.update(max(0, round(fraction * 100) - bar.n))
 
@@ -56,6 +64,8 @@ class Command(BaseCommand):
         finally:
             bar.close()
         summary = run_summary(run)
+        summary["step_seconds"] = timings
+        summary["wall_seconds"] = round(time.perf_counter() - started, 3)
         if options["json"]:
             self.stdout.write(json.dumps(summary))
         else:
