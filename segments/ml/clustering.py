@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.cluster import DBSCAN, KMeans, MiniBatchKMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
 
 MINIBATCH_ABOVE = 50_000
 SILHOUETTE_SAMPLE = 5_000
@@ -47,11 +48,13 @@ def choose_k(
     sample = X[_sample_rows(len(X), sample_size, rng)]
     distinct = len(np.unique(sample, axis=0))
     scores: dict[int, float] = {}
-    for k in range(k_min, min(k_max, distinct - 1, len(sample) - 1) + 1):
-        labels = KMeans(n_clusters=k, random_state=random_state, n_init=4).fit_predict(sample)
-        if len(np.unique(labels)) < 2:
-            continue
-        scores[k] = float(silhouette_score(sample, labels))
+    # Small fits: thread start-up costs more than it saves, and contends with other work on the machine.
+    with threadpool_limits(limits=1):
+        for k in range(k_min, min(k_max, distinct - 1, len(sample) - 1) + 1):
+            labels = KMeans(n_clusters=k, random_state=random_state, n_init=4).fit_predict(sample)
+            if len(np.unique(labels)) < 2:
+                continue
+            scores[k] = float(silhouette_score(sample, labels))
     if not scores:
         return 1, {}
     best = max(scores, key=lambda k: (scores[k], -k))
