@@ -8,12 +8,13 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
 from segments import services
@@ -82,6 +83,12 @@ class SegmentationDefinitionForm(forms.ModelForm):
         if params.get("segments"):
             self.initial["rules"] = json.dumps({"segments": params["segments"]}, indent=2, ensure_ascii=False)
 
+    def _update_errors(self, errors):
+        # The model reports bad parameters under "parameters", which the form shows as a whole-form error.
+        if hasattr(errors, "error_dict") and "parameters" in errors.error_dict:
+            errors.error_dict.setdefault(NON_FIELD_ERRORS, []).extend(errors.error_dict.pop("parameters"))
+        super()._update_errors(errors)
+
     def clean_features(self):
         return list(self.cleaned_data.get("features") or [])
 
@@ -114,7 +121,8 @@ class SegmentationDefinitionForm(forms.ModelForm):
                     self.add_error("customer_csv", f"Cannot read customer ids: {exc}")
             elif not params.get("external_ids"):
                 self.add_error("customer_csv", "Upload the CSV of customer ids.")
-        self.instance.parameters = params
+        if not self.errors:
+            self.instance.parameters = params
         return data
 
     def _rules(self, text: str) -> list:
@@ -188,7 +196,7 @@ class SegmentationDefinitionAdmin(admin.ModelAdmin):
     @admin.display(description="RFM groups (R = recency score, FM = rounded mean of frequency and monetary scores)")
     def rfm_score_rules(self, obj):
         rows = [[r["group"], r["r"], r["fm"], r["meaning"]] for r in rfm_rules_table()]
-        note = format_html(
+        note = mark_safe(
             "<p>Scores are quintiles 1–5 (5 = most recent / most orders / most spend); "
             "the first matching row names the group.</p>"
         )
@@ -356,10 +364,10 @@ class SegmentAdmin(admin.ModelAdmin):
         ]
         parts = [
             format_html(
-                "<p>Size {} ({:.1%} of customers), revenue share {:.1%}.</p>",
+                "<p>Size {} ({} of customers), revenue share {}.</p>",
                 profile.get("size", obj.size),
-                profile.get("share", obj.share),
-                profile.get("revenue_share", 0.0),
+                f"{profile.get('share', obj.share):.1%}",
+                f"{profile.get('revenue_share', 0.0):.1%}",
             ),
             _table(["feature (most distinctive first)", "segment mean", "all customers", "z-score"], feature_rows),
         ]

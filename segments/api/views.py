@@ -10,25 +10,24 @@ from segments.selectors import customer_segments
 from shop.selectors import customer_by_external_id
 
 
-class CustomerSegmentsView(APIView):
-    class SegmentSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        key = serializers.CharField()
-        name = serializers.CharField()
-        description = serializers.CharField()
-        segmentation = serializers.CharField(source="run.definition.name")
-        segmentation_id = serializers.IntegerField(source="run.definition_id")
-        method = serializers.CharField(source="run.method")
-        run = serializers.IntegerField(source="run_id")
-        computed_at = serializers.DateTimeField(source="run.finished_at")
+class CustomerSegmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    segmentation = serializers.CharField(source="run.definition.name")
+    segmentation_id = serializers.IntegerField(source="run.definition_id")
+    method = serializers.CharField(source="run.method")
+    run = serializers.IntegerField(source="run_id")
+    computed_at = serializers.DateTimeField(source="run.finished_at")
 
+
+class CustomerSegmentsView(APIView):
     class OutputSerializer(serializers.Serializer):
         customer = serializers.CharField()
-        segments = serializers.ListField(child=serializers.DictField())
+        segments = CustomerSegmentSerializer(many=True)
 
-    @extend_schema(
-        responses=SegmentSerializer(many=True), summary="The customer's segments in every active segmentation"
-    )
+    @extend_schema(responses=OutputSerializer, summary="The customer's segments in every active segmentation")
     def get(self, request, external_id: str):
         customer = customer_by_external_id(external_id=external_id)
         if customer is None:

@@ -54,7 +54,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         definition = self._definition(options)
-        bar = tqdm(total=100, file=sys.stderr, desc=definition.name, unit="%", disable=options["verbosity"] == 0)
+        bar = tqdm(
+            total=100,
+            file=getattr(self.stderr, "_out", sys.stderr),
+            desc=definition.name,
+            unit="%",
+            disable=options["verbosity"] == 0,
+        )
 
         def progress(percent: int, stage: str) -> None:
             bar.set_postfix_str(stage)

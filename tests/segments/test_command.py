@@ -1,0 +1,73 @@
+"""python manage.py run_segmentation"""
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from segments.models import SegmentationDefinition
+from tests.segments.factories import build_shop
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def shop():
+    return build_shop(big=15, small=15, browsers=5)
+
+
+def run(*args):
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    call_command("run_segmentation", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_json_has_the_documented_shape_and_nothing_else_on_stdout():
+    out, _err = run("--method", "kmeans", "--k", "2", "--json")
+    summary = json.loads(out)
+    assert set(summary) == {"definition", "run", "method", "metrics", "segments"}
+    assert summary["method"] == "kmeans"
+    assert summary["metrics"]["k"] == 2 and isinstance(summary["metrics"]["silhouette"], float)
+    assert sum(s["size"] for s in summary["segments"]) == 35
+    assert all(set(s) == {"name", "size", "share", "description"} for s in summary["segments"])
+    definition = SegmentationDefinition.objects.get(pk=summary["definition"])
+    assert definition.active_run_id == summary["run"] and definition.name == "K-means (auto k)"
+
+
+def test_named_definition_is_reused_and_auto_k_restored():
+    first = json.loads(run("--method", "kmeans", "--k", "3", "--name", "Mine", "--json")[0])
+    second = json.loads(run("--method", "kmeans", "--name", "Mine", "--json")[0])
+    assert first["definition"] == second["definition"]
+    assert first["metrics"]["k"] == 3 and second["metrics"]["silhouette_by_k"]
+
+
+def test_rules_from_a_file(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"field": "frequency", "op": ">=", "value": 2}))
+    summary = json.loads(run("--method", "rules", "--rules", str(rules), "--json")[0])
+    assert [(s["name"], s["size"]) for s in summary["segments"]] == [("Matching customers", 15)]
+
+
+def test_bad_rules_fail_with_the_condition_named(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(
+        json.dumps({"segments": [{"name": "X", "rule": {"field": "frequency", "op": "like", "value": 2}}]})
+    )
+    with pytest.raises(CommandError, match=r"segments\[0\] \(X\) \(frequency like 2\): unknown operator 'like'"):
+        run("--method", "rules", "--rules", str(rules))
+
+
+def test_rfm_prints_a_readable_summary_and_progress_goes_to_stderr():
+    out, err = run("--method", "rfm")
+    assert "RFM (definition" in out and "Champions" in out
+    assert "100%" in err or "done" in err
+
+
+def test_saved_definition_by_id():
+    summary = json.loads(run("--method", "rfm", "--json")[0])
+    again = json.loads(run("--definition", str(summary["definition"]), "--json")[0])
+    assert again["definition"] == summary["definition"] and again["run"] != summary["run"]
+    with pytest.raises(CommandError, match="no segmentation definition"):
+        run("--definition", "9999")

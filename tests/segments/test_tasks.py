@@ -1,0 +1,41 @@
+"""The Celery task in eager mode, and the admin's queueing path."""
+
+import pytest
+
+from segments import services, tasks
+from segments.models import RunStatus, SegmentationRun
+from tests.segments.factories import build_shop
+
+pytestmark = pytest.mark.django_db
+
+
+def test_task_runs_a_new_run_and_returns_its_id():
+    build_shop(big=10, small=10, browsers=3)
+    definition = services.segmentation_definition_create(name="RFM", method="rfm")
+    run_id = tasks.run_segmentation.delay(definition.pk).get()
+    run = SegmentationRun.objects.get(pk=run_id)
+    assert run.status == RunStatus.SUCCEEDED and run.progress == 100
+    definition.refresh_from_db()
+    assert definition.active_run_id == run_id
+
+
+def test_enqueue_runs_the_queued_run_on_commit(django_capture_on_commit_callbacks):
+    build_shop(big=10, small=10, browsers=3)
+    definition = services.segmentation_definition_create(name="K", method="kmeans", parameters={"k": 2})
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.segmentation_run_enqueue(definition=definition)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+
+
+def test_task_does_nothing_while_another_run_is_in_progress():
+    definition = services.segmentation_definition_create(name="K", method="kmeans")
+    queued = services.segmentation_run_create(definition=definition)
+    assert tasks.run_segmentation.delay(definition.pk).get() is None
+    assert list(SegmentationRun.objects.filter(definition=definition)) == [queued]
+
+
+def test_task_has_a_time_limit_and_goes_to_the_ml_queue(settings):
+    assert tasks.run_segmentation.soft_time_limit == services.run_time_limit()
+    assert tasks.run_segmentation.time_limit > tasks.run_segmentation.soft_time_limit
+    assert settings.CELERY_TASK_ROUTES["segments.tasks.*"]["queue"] == "ml"
