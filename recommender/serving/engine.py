@@ -56,12 +56,9 @@ def setting(name: str, default):
     return getattr(settings, name, default)
 
 
-@dataclass
-class Candidate:
-    product_id: int
-    score: float
-    reason: str
-    reason_code: str
+# A candidate is a plain tuple (product id, score, reason code, reason argument): cheap to make in
+# bulk; the reason's text is built only for the few that are served.
+Candidate = tuple
 
 
 @dataclass
@@ -74,6 +71,7 @@ class ServingState:
     model: object | None = None
     bought_together: object | None = None
     item_product_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    item_products: list[int] = field(default_factory=list)
     product_item: dict[int, int] = field(default_factory=dict)
     user_row: dict[int, int] = field(default_factory=dict)
     top_items: np.ndarray | None = None
@@ -149,6 +147,7 @@ def load_state(active: tuple | None) -> ServingState:
                 model=artifact.model,
                 bought_together=artifact.bought_together,
                 item_product_ids=ids,
+                item_products=to_product,
                 product_item={p: i for i, p in enumerate(to_product)},
                 user_row={c: r for r, c in enumerate(artifact.user_customer_ids.tolist())},
                 top_items=artifact.top_items,
@@ -271,24 +270,36 @@ def recommend(
     return Answer(results=results, strategy=strategy, run_id=state.run_id, customer_id=customer_id)
 
 
-def _precomputed(state: ServingState, row: int) -> list[Candidate]:
-    items = state.top_items[row]
-    to_product = state.item_product_ids
-    because, kinds, scores = state.top_because[row], state.top_because_kind[row], state.top_scores[row]
-    out = []
-    for slot in np.flatnonzero(items >= 0).tolist():
-        out.append(
-            _candidate(state, int(to_product[items[slot]]), float(scores[slot]), int(because[slot]), int(kinds[slot]))
-        )
-    return out
+def _precomputed(state: ServingState, row: int):
+    products = state.item_products
+    for item, score, because, kind in zip(
+        state.top_items[row].tolist(),
+        state.top_scores[row].tolist(),
+        state.top_because[row].tolist(),
+        state.top_because_kind[row].tolist(),
+        strict=True,
+    ):
+        if item < 0:
+            return
+        yield _candidate(products[item], score, because, kind)
 
 
-def _candidate(state: ServingState, pid: int, score: float, because: int, kind: int) -> Candidate:
+def _candidate(pid: int, score: float, because: int, kind: int) -> Candidate:
     if because >= 0 and kind > 0:
-        because_pid = int(state.item_product_ids[because])
-        name = state.catalog.get(because_pid, ("", "", None))
-        return Candidate(pid, score, f"because you {BECAUSE_KINDS[kind]} {name[1] or name[0]}", "because")
-    return Candidate(pid, score, "recommended for you", "personal")
+        return (pid, score, "because", (because, kind))
+    return (pid, score, "personal", None)
+
+
+def reason_text(state: ServingState, code: str, arg) -> str:
+    if code == "because":
+        because, kind = arg
+        sku, name, _ = state.catalog.get(state.item_products[because], ("", "", None))
+        return f"because you {BECAUSE_KINDS[kind]} {name or sku}"
+    if code == "segment":
+        return f"popular in your segment {arg}"
+    if code in ("similar", "bought_together", "trending_days"):
+        return arg
+    return {"personal": "recommended for you", "trending": "trending", "popular": "popular"}[code]
 
 
 def _fold_in(state: ServingState, customer_id: int, depth: int) -> tuple[list[Candidate], set[int]]:
@@ -321,7 +332,7 @@ def _fold_in(state: ServingState, customer_id: int, depth: int) -> tuple[list[Ca
     for item, reason_item in zip(top.tolist(), because.tolist(), strict=True):
         pid = int(state.item_product_ids[item])
         kind = int(kind_by_product.get(int(state.item_product_ids[reason_item]), 0)) if reason_item >= 0 else 0
-        out.append(_candidate(state, pid, float(scores[item]), reason_item, kind))
+        out.append(_candidate(pid, float(scores[item]), reason_item, kind))
     return out, bought
 
 
@@ -338,16 +349,17 @@ def _cold_start(state: ServingState, customer_id: int | None) -> tuple[str, list
                 members = segment_member_ids(segment_id=segment.pk)
                 products = [pid for pid, _ in popular_products(customer_ids=members, limit=100)]
             if products:
-                reason = f"popular in your segment {segment.name}"
-                return "segment", [Candidate(p, _rank_score(i), reason, "segment") for i, p in enumerate(products)]
+                return "segment", [(p, _rank_score(i), "segment", segment.name) for i, p in enumerate(products)]
     return "popular", _popular_candidates(state)
 
 
-def _popular_candidates(state: ServingState) -> list[Candidate]:
-    trending = [Candidate(p, _rank_score(i), "trending", "trending") for i, p in enumerate(state.trending)]
+def _popular_candidates(state: ServingState):
+    for i, p in enumerate(state.trending):
+        yield (p, _rank_score(i), "trending", None)
     seen = set(state.trending)
-    popular = [Candidate(p, _rank_score(i), "popular", "popular") for i, p in enumerate(state.popular) if p not in seen]
-    return trending + popular
+    for i, p in enumerate(state.popular):
+        if p not in seen:
+            yield (p, _rank_score(i), "popular", None)
 
 
 def _rank_score(rank: int) -> float:
@@ -373,7 +385,7 @@ def _category_counts(results: list[dict]) -> dict[int | None, int]:
 
 def _sellable(
     state: ServingState,
-    candidates: list[Candidate],
+    candidates,
     *,
     n: int,
     excluded: set[int],
@@ -381,30 +393,36 @@ def _sellable(
     cap: int | None,
     counts: dict | None = None,
 ) -> list[dict]:
-    """The first n candidates that are sellable now (active, in stock, merchandise), checked in the database."""
+    """The first n candidates that are sellable now (active, in stock, merchandise), checked in the database
+    a batch at a time (usually one batch of 2n)."""
     catalog = state.catalog
-    pool = []
     seen: set[int] = set()
-    for c in candidates:
-        pid = c.product_id
-        if pid in excluded or pid in seen:
-            continue
-        seen.add(pid)
-        if category_id is not None and pid in catalog and catalog[pid][2] != category_id:
-            continue
-        pool.append(c)
     results: list[dict] = []
     counts = dict(counts or {})
     chunk = max(2 * n, 20)
-    start = 0
-    while len(results) < n and start < len(pool):
-        batch = pool[start : start + chunk]
-        start += chunk
+    iterator = iter(candidates)
+    exhausted = False
+    while len(results) < n and not exhausted:
+        batch = []
+        for c in iterator:
+            pid = c[0]
+            if pid in excluded or pid in seen:
+                continue
+            seen.add(pid)
+            if category_id is not None and pid in catalog and catalog[pid][2] != category_id:
+                continue
+            batch.append(c)
+            if len(batch) >= chunk:
+                break
+        else:
+            exhausted = True
+        if not batch:
+            break
         with connection.cursor() as cursor:
-            cursor.execute(SELLABLE_SQL.format(", ".join(["%s"] * len(batch))), [c.product_id for c in batch])
+            cursor.execute(SELLABLE_SQL.format(", ".join(["%s"] * len(batch))), [c[0] for c in batch])
             fresh = {r[0]: r for r in cursor.fetchall()}
-        for c in batch:
-            info = fresh.get(c.product_id)
+        for pid, score, code, arg in batch:
+            info = fresh.get(pid)
             if info is None or (category_id is not None and info[3] != category_id):
                 continue
             if cap and counts.get(info[3], 0) >= cap:
@@ -414,10 +432,10 @@ def _sellable(
                 {
                     "sku": info[1],
                     "name": info[2],
-                    "score": round(c.score, 6),
-                    "reason": c.reason,
-                    "reason_code": c.reason_code,
-                    "_pid": c.product_id,
+                    "score": round(score, 6),
+                    "reason": reason_text(state, code, arg),
+                    "reason_code": "trending" if code == "trending_days" else code,
+                    "_pid": pid,
                     "_category": info[3],
                 }
             )
@@ -438,7 +456,7 @@ def similar(*, sku: str, n: int) -> Answer:
         items, scores = state.model.similar_items(item, n=min(n * 3 + 20, len(state.item_product_ids) - 1))
         for i, s in zip(items.tolist(), scores.tolist(), strict=True):
             if np.isfinite(s) and s > 0:
-                candidates.append(Candidate(int(state.item_product_ids[i]), float(s), f"similar to {name}", "similar"))
+                candidates.append((state.item_products[i], float(s), "similar", f"similar to {name}"))
     results = _sellable(state, candidates, n=n, excluded={pid}, category_id=None, cap=None)
     return Answer(results=results, strategy="similar" if candidates else "none", run_id=state.run_id)
 
@@ -454,9 +472,7 @@ def bought_together(*, sku: str, n: int) -> Answer:
         items, scores = state.bought_together.similar_items(item, n=min(n * 3 + 20, len(state.item_product_ids) - 1))
         for i, s in zip(items.tolist(), scores.tolist(), strict=True):
             if np.isfinite(s) and s > 0:
-                candidates.append(
-                    Candidate(int(state.item_product_ids[i]), float(s), f"often bought with {name}", "bought_together")
-                )
+                candidates.append((state.item_products[i], float(s), "bought_together", f"often bought with {name}"))
     results = _sellable(state, candidates, n=n, excluded={pid}, category_id=None, cap=None)
     return Answer(results=results, strategy="bought_together" if candidates else "none", run_id=state.run_id)
 
@@ -469,6 +485,7 @@ def popular(*, n: int, category: str | None = None, days: int | None = None) -> 
     category_id = _category_id(state, category)
     reason = f"popular in the last {days} days" if days else "popular"
     ranked = popular_products(category_id=category_id, days=days, limit=max(3 * n, 100))
-    candidates = [Candidate(pid, float(count), reason, "trending" if days else "popular") for pid, count in ranked]
+    code = "trending_days" if days else "popular"
+    candidates = [(pid, float(count), code, reason) for pid, count in ranked]
     results = _sellable(state, candidates, n=n, excluded=set(), category_id=category_id, cap=None)
     return Answer(results=results, strategy="trending" if days else "popular", run_id=state.run_id)

@@ -21,7 +21,8 @@ from recommender.models import ServedRecommendation
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_buffer: list[ServedRecommendation] = []
+# Plain tuples: building model instances is left to the flush, off the per-request path.
+_buffer: list[tuple] = []
 _oldest = 0.0
 
 
@@ -45,15 +46,7 @@ def record(
     global _oldest
     if not getattr(settings, "RECOMMENDER_LOG_SERVED", True):
         return
-    entry = ServedRecommendation(
-        recommendation_id=recommendation_id,
-        run_id=run_id,
-        customer_id=customer_id,
-        surface=surface,
-        skus=[r["sku"] for r in results],
-        reasons=[r["reason"] for r in results],
-        served_at=timezone.now(),
-    )
+    entry = (recommendation_id, run_id, customer_id, surface, results, timezone.now())
     with _lock:
         if not _buffer:
             _oldest = time.monotonic()
@@ -72,8 +65,20 @@ def flush() -> int:
         _buffer.clear()
     if not batch:
         return 0
+    rows = [
+        ServedRecommendation(
+            recommendation_id=recommendation_id,
+            run_id=run_id,
+            customer_id=customer_id,
+            surface=surface,
+            skus=[r["sku"] for r in results],
+            reasons=[r["reason"] for r in results],
+            served_at=served_at,
+        )
+        for recommendation_id, run_id, customer_id, surface, results, served_at in batch
+    ]
     try:
-        ServedRecommendation.objects.bulk_create(batch, batch_size=500, ignore_conflicts=True)
+        ServedRecommendation.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
     except DatabaseError:
         logger.exception("could not write %d served recommendations", len(batch))
         return 0
