@@ -81,7 +81,7 @@ PERSONAS: tuple[Persona, ...] = (
         orders_range=(4, 20),
         extra_items=0.2,
         views=3,
-        abandoned_carts=1,
+        abandoned_carts=0.8,
         price_tilt=-1.5,
         categories={"outlet": 0.55, "accessories": 0.25, "kitchen": 0.1, "beauty": 0.1},
         discount_rate=0.7,
@@ -103,7 +103,7 @@ PERSONAS: tuple[Persona, ...] = (
         active_days_ago=(HISTORY_DAYS, 0),
         orders=8,
         orders_range=(5, 30),
-        extra_items=1.8,
+        extra_items=1.5,
         views=5,
         abandoned_carts=1,
         price_tilt=1.0,
@@ -176,8 +176,8 @@ PERSONAS: tuple[Persona, ...] = (
         orders=0.2,
         orders_range=(0, 1),
         extra_items=0.2,
-        views=18,
-        abandoned_carts=3,
+        views=16,
+        abandoned_carts=2.5,
         price_tilt=0.5,
         categories={"sports": 0.5, "books": 0.3, "audio": 0.2},
         discount_rate=0.1,
@@ -526,7 +526,8 @@ class DemoShop:
         return pd.Series(refs[order], index=self.interactions.index, name="order_ref")
 
     def event_id(self, position: int) -> str:
-        return f"demo-{self.seed}-{position + 1}"
+        """The idempotency key of the interaction at `position`; zero-padded so keys sort (and index) in order."""
+        return f"demo-{self.seed}-{position + 1:08d}"
 
     def interactions_with_keys(self) -> pd.DataFrame:
         """Interactions with external ids, skus, categories, order refs and event ids (convenient for small shops)."""
@@ -882,7 +883,7 @@ def _interactions(
 
     # The path to a purchase: usually a view, often an add-to-cart, shortly before the order.
     viewed = np.flatnonzero(rng.random(len(line_order)) < 0.4)
-    view_time = np.maximum(line_time[viewed] - rng.integers(300, 2 * DAY, len(viewed)), signup[line_customer[viewed]])
+    view_time = np.maximum(line_time[viewed] - rng.integers(300, 2 * DAY, len(viewed)), start[line_customer[viewed]])
     parts.append(
         _part(
             line_customer[viewed],
@@ -898,7 +899,7 @@ def _interactions(
             line_customer[carted],
             line_product[carted],
             CART,
-            line_time[carted] - rng.integers(60, 3600, len(carted)),
+            np.maximum(line_time[carted] - rng.integers(60, 3600, len(carted)), start[line_customer[carted]]),
             quantity=quantity[carted],
         )
     )
@@ -1006,7 +1007,7 @@ def _view_seconds(rng: np.random.Generator, mean: np.ndarray) -> np.ndarray:
 
 def _return_factor(products: pd.DataFrame) -> np.ndarray:
     factor = {c.code: c.return_factor for c in CATEGORIES}
-    return np.array([factor.get(c, 0.0) if c else 0.0 for c in products["category"]])
+    return products["category"].map(factor).fillna(0.0).to_numpy(dtype=float)
 
 
 def _choose_rows(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:

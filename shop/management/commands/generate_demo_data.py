@@ -1,0 +1,66 @@
+"""Generate the synthetic demo shop (customers with hidden personas, catalog, a year of events) into the database."""
+
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from shop.demo.services import DemoDataConflict, generate_demo_data
+
+
+class Command(BaseCommand):
+    # A data load: URL and admin checks belong to the web process, not here.
+    requires_system_checks = []
+    help = (
+        "Generate a synthetic shop: about 20 events per customer over the year to 2025-12-31, customers with "
+        "hidden personas (Customer.attributes['persona']). Deterministic for a seed; re-running a stored seed "
+        "writes nothing, and a stored seed with another size is refused."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--customers", type=int, default=5000, help="Number of customers (default 5000).")
+        parser.add_argument("--seed", type=int, default=42, help="Random seed (default 42).")
+        parser.add_argument("--json", action="store_true", dest="as_json", help="Print one JSON summary on stdout.")
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar on stderr.")
+
+    def handle(self, *args, customers: int, seed: int, as_json: bool, no_progress: bool, **options):
+        if customers < 1:
+            raise CommandError("--customers must be at least 1.")
+        bars: dict[str, tqdm] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar = bars.get(stage)
+            if bar is None:
+                bar = bars[stage] = tqdm(total=total, desc=f"writing {stage}", unit="rows", file=sys.stderr)
+            bar.update(done - bar.n)
+
+        if not no_progress:
+            print(f"Generating {customers} customers (seed {seed})...", file=sys.stderr)
+        try:
+            summary = generate_demo_data(customers=customers, seed=seed, progress=None if no_progress else progress)
+        except DemoDataConflict as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            for bar in bars.values():
+                bar.close()
+
+        if as_json:
+            self.stdout.write(json.dumps(summary.as_dict()))
+            return
+        if not summary.created:
+            self.stdout.write(f"Demo data for seed {seed} is already stored; nothing written.")
+        else:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Generated in {summary.generate_seconds:.1f} s, written in {summary.write_seconds:.1f} s."
+                )
+            )
+        self.stdout.write(
+            f"customers {summary.customers:,} · products {summary.products:,} · categories {summary.categories} · "
+            f"orders {summary.orders:,} · interactions {summary.interactions:,}"
+        )
+        self.stdout.write("personas: " + ", ".join(f"{k} {v:,}" for k, v in summary.personas.items()))
+        self.stdout.write("interactions: " + ", ".join(f"{k} {v:,}" for k, v in summary.kinds.items()))
+        if summary.first_event:
+            self.stdout.write(f"events from {summary.first_event} to {summary.last_event}")
