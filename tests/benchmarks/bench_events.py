@@ -43,11 +43,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def make_batches(run: int, seed: int) -> list[bytes]:
+def make_batches(run: int, seed: int, count: int = BATCHES) -> list[bytes]:
     rng = random.Random(seed)
     kinds = ["view"] * 60 + ["cart"] * 15 + ["purchase"] * 15 + ["rating"] * 10
     batches = []
-    for b in range(BATCHES):
+    for b in range(count):
         events = []
         for i in range(BATCH_SIZE):
             kind = rng.choice(kinds)
@@ -136,6 +136,11 @@ def send_all(port: int, key: str, batches: list[bytes]) -> tuple[float, dict[str
     return time.perf_counter() - started, totals, latencies, failures
 
 
+def count_rows(db_path: str) -> int:
+    with sqlite3.connect(db_path) as db:
+        return db.execute("SELECT COUNT(*) FROM shop_interaction").fetchone()[0]
+
+
 def one_run(run: int) -> dict:
     env = fresh_sqlite(f"events-{run}")
     env["DJANGO_DEBUG"] = "0"  # DEBUG keeps every query in memory
@@ -163,8 +168,13 @@ def one_run(run: int) -> dict:
     try:
         wait_live(port, proc)
         seconds, totals, latencies, failures = send_all(port, key, batches)
-        # Idempotency under load: resending batches must store nothing new.
+        stored = count_rows(db_path)
+        # Idempotency: resending batches must store nothing new...
         _, resent, _, resend_failures = send_all(port, key, batches[:5])
+        # ...even when every sender sends the same new batch at the same moment (two workers racing).
+        race = make_batches(run + 1000, seed=run + 1000, count=5)
+        _, raced, _, race_failures = send_all(port, key, [body for body in race for _ in range(SENDERS)])
+        raced_stored = count_rows(db_path) - stored
     finally:
         proc.terminate()
         try:
@@ -173,8 +183,6 @@ def one_run(run: int) -> dict:
             proc.kill()
             proc.wait()
         log.close()
-    with sqlite3.connect(db_path) as db:
-        stored = db.execute("SELECT COUNT(*) FROM shop_interaction").fetchone()[0]
     sent = BATCHES * BATCH_SIZE
     return {
         "seconds": seconds,
@@ -183,9 +191,13 @@ def one_run(run: int) -> dict:
         "accepted": totals["accepted"],
         "stored": stored,
         "lost": sent - stored,
-        "failures": len(failures) + len(resend_failures),
+        "failures": len(failures) + len(resend_failures) + len(race_failures),
         "resent_duplicates": resent["duplicate"],
         "resent_total": 5 * BATCH_SIZE,
+        "raced_accepted": raced["accepted"],
+        "raced_stored": raced_stored,
+        "raced_exact": raced["accepted"] == raced_stored == 5 * BATCH_SIZE
+        and raced["duplicate"] == (SENDERS - 1) * 5 * BATCH_SIZE,
         "p50_batch_ms": median(latencies) * 1000 if latencies else float("nan"),
         "p95_batch_ms": sorted(latencies)[int(len(latencies) * 0.95) - 1] * 1000 if latencies else float("nan"),
     }
@@ -201,6 +213,7 @@ def main() -> None:
     lost = max(r["lost"] for r in runs)
     failures = sum(r["failures"] for r in runs)
     duplicates_ok = all(r["resent_duplicates"] == r["resent_total"] for r in runs)
+    race_ok = all(r["raced_exact"] for r in runs)
     note = f"median of {RUNS} runs; {BATCHES} batches x {BATCH_SIZE}, {SENDERS} senders, gunicorn -w {WORKERS}"
     emit(
         [
@@ -239,6 +252,15 @@ def main() -> None:
                 "1",
                 duplicates_ok,
                 "5 batches resent after each run",
+            ),
+            row(
+                "events API (gunicorn, SQLite)",
+                "same batch sent concurrently: accepted once",
+                int(race_ok),
+                "bool",
+                "1",
+                race_ok,
+                f"5 new batches each sent by {SENDERS} senders at once: one accepted, the others duplicate",
             ),
         ]
     )
