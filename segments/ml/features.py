@@ -130,16 +130,26 @@ def order_features(orders: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
     return result[columns]
 
 
-def category_shares(category_spend: pd.DataFrame, *, top: int = 8) -> pd.DataFrame:
-    """Share of each customer's merchandise spend in each of the `top` categories by total spend."""
+SHARE_PRIOR = 2.0
+
+
+def category_shares(category_spend: pd.DataFrame, *, top: int = 8, prior: float | None = None) -> pd.DataFrame:
+    """Share of each customer's merchandise spend in each of the `top` categories by total spend.
+
+    Shares are shrunk toward the shop-wide mix by `prior` x the median customer's spend: one basket says
+    little about a taste (a single order is 100% one category), a long history says a lot.
+    """
     if category_spend.empty:
         return pd.DataFrame(index=pd.Index([], name="customer_id"))
+    prior = SHARE_PRIOR if prior is None else prior
     spend = category_spend.assign(amount=category_spend["amount"].astype(float).clip(lower=0))
     totals = spend.groupby("category")["amount"].sum().sort_values(ascending=False)
     leaders = [c for c in totals.index[:top] if totals[c] > 0]
     table = spend.pivot_table(index="customer_id", columns="category", values="amount", aggfunc="sum", fill_value=0.0)
-    row_total = table.sum(axis=1).replace(0, np.nan)
-    shares = table[leaders].div(row_total, axis=0).fillna(0.0)
+    row_total = table.sum(axis=1)
+    pseudo = prior * float(row_total[row_total > 0].median()) if (row_total > 0).any() else 0.0
+    mix = totals / totals.sum() if totals.sum() > 0 else totals
+    shares = (table[leaders] + pseudo * mix[leaders]).div((row_total + pseudo).replace(0, np.nan), axis=0).fillna(0.0)
     shares.columns = [f"{CATEGORY_PREFIX}{c}" for c in leaders]
     shares.index.name = "customer_id"
     return shares

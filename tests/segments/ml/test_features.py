@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segments.ml.features import FeatureInputs, customer_features, feature_matrix, resolve_features
+from segments.ml import features
+from segments.ml.features import FeatureInputs, category_shares, customer_features, feature_matrix, resolve_features
 
 AS_OF = datetime(2025, 12, 31, tzinfo=UTC)
 
@@ -48,7 +49,8 @@ def _inputs():
     return FeatureInputs(customers=customers, orders=orders, activity=activity, category_spend=spend)
 
 
-def test_features_by_hand():
+def test_features_by_hand(monkeypatch):
+    monkeypatch.setattr(features, "SHARE_PRIOR", 0.0)  # raw shares, no shrinkage
     f = customer_features(_inputs(), as_of=AS_OF)
     one = f.loc[1]
     assert one["frequency"] == 3  # the duplicated order row counted once
@@ -108,3 +110,19 @@ def test_empty_shop_gives_an_empty_frame():
         ),
     )
     assert customer_features(empty, as_of=AS_OF).empty
+
+
+def test_category_shares_of_short_histories_shrink_toward_the_shop_mix():
+    spend = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 2, 3],
+            "category": ["Shoes", "Shoes", "Bags", "Bags"],
+            "amount": [50.0, 500.0, 500.0, 50.0],
+        }
+    )
+    raw = category_shares(spend, prior=0.0)
+    shrunk = category_shares(spend, prior=1.0)
+    assert raw.loc[1, "share_Shoes"] == 1.0
+    assert 0.5 < shrunk.loc[1, "share_Shoes"] < 1.0  # one small basket: pulled toward the 50/50 mix
+    assert shrunk.loc[2, "share_Shoes"] == pytest.approx(0.5)
+    np.testing.assert_allclose(shrunk.sum(axis=1), 1.0)
