@@ -144,6 +144,15 @@ def import_csv(*, kind: str, path: Path, mapping: dict[str, str] | None = None, 
     return report.finish()
 
 
+def _nothing(frame: pd.DataFrame) -> pd.Series:
+    """A column of None (no cell given), for the optional columns a file does not have."""
+    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value))
+
+
 def _flag_duplicates(frame: pd.DataFrame, key: str, reasons: Reasons, report: ImportReport) -> None:
     exact = frame.duplicated(keep="first")
     report.duplicates = int(exact.sum())
@@ -169,7 +178,7 @@ def _optional_numbers(frame: pd.DataFrame, name: str, reasons: Reasons, *, integ
 
 def _optional_booleans(frame: pd.DataFrame, name: str, reasons: Reasons) -> pd.Series:
     if name not in frame:
-        return pd.Series(None, index=frame.index, dtype=object)
+        return _nothing(frame)
     values = parse_booleans(frame[name])
     reasons.flag(values.isna() & frame[name].ne(""), f"bad_{name}")
     return values
@@ -186,7 +195,7 @@ def _optional_times(frame: pd.DataFrame, name: str, reasons: Reasons) -> pd.Seri
 def _decimals(frame: pd.DataFrame, name: str, reasons: Reasons) -> pd.Series:
     """Exact decimals (2 places) for money; bad or negative values flagged."""
     if name not in frame:
-        return pd.Series(None, index=frame.index, dtype=object)
+        return _nothing(frame)
 
     def parse(text: str) -> Any:
         if not text:
@@ -214,12 +223,10 @@ def _import_customers(
     _required(frame, "external_id", reasons)
     if "email" in frame:
         reasons.flag(frame["email"].map(lambda value: bool(value) and not _is_email(value)), "bad_email")
-    gender = (
-        frame["gender"].str.lower().map(lambda value: GENDERS.get(value, np.nan) if value else None)
-        if ("gender" in frame)
-        else pd.Series(None, index=frame.index, dtype=object)
-    )
-    reasons.flag(gender.isna() & frame.get("gender", pd.Series("", index=frame.index)).ne(""), "bad_gender")
+    gender = _nothing(frame)
+    if "gender" in frame:
+        gender = frame["gender"].str.lower().map(lambda value: GENDERS.get(value, "?") if value else None)
+        reasons.flag(gender.eq("?"), "bad_gender")
     birth_year = _optional_numbers(frame, "birth_year", reasons, integer=True)
     reasons.flag(birth_year.notna() & ~birth_year.between(1900, 2100), "bad_birth_year")
     signed_up_at = _optional_times(frame, "signed_up_at", reasons)
@@ -247,7 +254,7 @@ def _import_customers(
         for name in ("email", "name", "city", "postal_code", "country"):
             if name in frame and row[name]:
                 record[name] = row[name]
-        if gender[index] is not None:
+        if _given(gender[index]):
             record["gender"] = gender[index]
         if pd.notna(birth_year[index]):
             record["birth_year"] = int(birth_year[index])
@@ -255,7 +262,7 @@ def _import_customers(
             record["signed_up_at"] = signed_up_at[index].to_pydatetime()
         before = stored.get(row["external_id"], {})
         for name, values in consents.items():
-            if values[index] is not None:
+            if _given(values[index]):
                 record[name] = bool(values[index])
                 if before.get(name, False) != record[name] or not before:
                     record[f"{name}_changed_at"] = now
@@ -300,14 +307,14 @@ def _import_products(
                 record[name] = row[name]
         if "category" in frame and row["category"]:
             record["category_id"] = categories[row["category"]]
-        if price[index] is not None:
+        if _given(price[index]):
             record["price"] = price[index]
         if "currency" in frame and row["currency"]:
             record["currency"] = row["currency"].upper()
         if pd.notna(stock[index]):
             record["stock"] = int(stock[index])
         for name, values in flags.items():
-            if values[index] is not None:
+            if _given(values[index]):
                 record[name] = bool(values[index])
         if attributes[position]:
             record["attributes"] = attributes[position]
@@ -386,7 +393,7 @@ def _import_interactions(
             "kind": kind[valid],
             "value": value[valid].astype(float),
             "quantity": quantity[valid].astype("int64"),
-            "amount": amount[valid].map(lambda v: float(v) if v is not None else np.nan).astype(float),
+            "amount": amount[valid].map(lambda v: float(v) if _given(v) else np.nan).astype(float),
             "order_ref": order_ref[valid],
             "source": source[valid],
             "occurred_at": occurred_at[valid],
