@@ -204,6 +204,7 @@ def one_run(run: int) -> dict:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     runs = []
     for run in range(RUNS):
         result = one_run(run)
@@ -214,7 +215,10 @@ def main() -> None:
     failures = sum(r["failures"] for r in runs)
     duplicates_ok = all(r["resent_duplicates"] == r["resent_total"] for r in runs)
     race_ok = all(r["raced_exact"] for r in runs)
-    note = f"median of {RUNS} runs; {BATCHES} batches x {BATCH_SIZE}, {SENDERS} senders, gunicorn -w {WORKERS}"
+    note = (
+        f"median of {RUNS} runs; {BATCHES} batches x {BATCH_SIZE}, {SENDERS} senders, gunicorn -w {WORKERS}; "
+        f"machine load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, {os.cpu_count()} CPUs"
+    )
     emit(
         [
             row(
