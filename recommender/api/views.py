@@ -62,22 +62,42 @@ def throttle_allows(ident: str, rate: str | None) -> bool:
     return count <= limit
 
 
+# Successful key checks are remembered in-process for a few seconds (the shop's cache already allows a
+# minute of staleness per process); an unknown or revoked key is looked up every time.
+KEY_MEMO_SECONDS = 5.0
+_key_memo: dict[tuple[str, str], tuple[ApiClient, float]] = {}
+
+
 class LeanAPIView(APIView):
     """Documented like any DRF view; served by `dispatch` below without DRF's per-request machinery."""
 
     _auth = ApiKeyAuthentication()
+
+    def authenticate(self, request) -> ApiClient | None:
+        meta = request.META
+        memo_key = (meta.get("HTTP_X_API_KEY", ""), meta.get("HTTP_AUTHORIZATION", ""))
+        now = time.monotonic()
+        memo = _key_memo.get(memo_key)
+        if memo is not None and memo[1] > now:
+            return memo[0]
+        authenticated = self._auth.authenticate(request)  # raises AuthenticationFailed for a bad key
+        if authenticated is None:
+            return None
+        if len(_key_memo) > 1000:
+            _key_memo.clear()
+        _key_memo[memo_key] = (authenticated[1], now + KEY_MEMO_SECONDS)
+        return authenticated[1]
 
     def dispatch(self, request, *args, **kwargs):
         self.args, self.kwargs, self.request = args, kwargs, request
         if request.method not in ("GET", "HEAD"):
             return _json({"detail": f'Method "{request.method}" not allowed.'}, status=405, Allow="GET")
         try:
-            authenticated = self._auth.authenticate(request)
+            client = self.authenticate(request)
         except exceptions.AuthenticationFailed as exc:
             return _json({"detail": str(exc.detail)}, status=401, **{"WWW-Authenticate": "Api-Key"})
         default_rate = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get("api_key")
-        if authenticated is not None:
-            client: ApiClient = authenticated[1]
+        if client is not None:
             ident, rate = f"client-{client.pk}", client.throttle_rate or default_rate
         elif request.user.is_authenticated and request.user.is_staff:
             ident, rate = f"user-{request.user.pk}", default_rate

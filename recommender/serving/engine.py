@@ -1,10 +1,13 @@
-"""The serving path: the active model's precomputed lists and catalog held in process memory.
+"""The serving path: the active model's precomputed lists, the catalog and a feed of new events, in memory.
 
-A request for a customer the model knows, with no event newer than the model, costs two small SQL
-statements (who is this customer and is anything new; which candidates are still sellable) and no
-ORM. A customer with newer events is scored from their CURRENT history (fold-in), so what they did
-a second ago shows up without a retrain. The active run is re-checked every RECOMMENDER_RELOAD_SECONDS;
-a promoted or rolled-back model is loaded on the next request after that, without a restart.
+A request for a customer the model knows costs no SQL at all: their precomputed top-N list is
+filtered against the in-memory catalog (active, in stock, merchandise, category). Every
+RECOMMENDER_REFRESH_SECONDS (default 1 s) one request per process refreshes what may have changed:
+which run is active (a promoted or rolled-back model is loaded without a restart), which customers
+have events newer than the model (read incrementally by interaction id), and — every
+RECOMMENDER_CATALOG_REFRESH_SECONDS (default 2 s) — the catalog's sellable products. A customer with
+newer events is scored from their CURRENT history (fold-in: one query), so what they did shows up
+without a retrain.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from django.db import connection
 
 from recommender.models import TrainingRun
 from recommender.serving.artifact import read_artifact
+from recommender.serving.conf import setting
 from recommender.serving.explain import BECAUSE_KINDS, KIND_CODES, because_items
 from shop.models import Category, Customer, Interaction, Product
 
@@ -33,15 +37,11 @@ INTERACTION = Interaction._meta.db_table
 CATEGORY = Category._meta.db_table
 RUN = TrainingRun._meta.db_table
 
-# One statement: the customer's pk and whether they have events newer than the model.
-CUSTOMER_SQL = (
-    f"SELECT c.id, EXISTS(SELECT 1 FROM {INTERACTION} i WHERE i.customer_id = c.id AND i.id > %s) "
-    f"FROM {CUSTOMER} c WHERE c.external_id = %s"
-)
-SELLABLE_SQL = (
-    f"SELECT id, sku, name, category_id FROM {PRODUCT} "
-    "WHERE id IN ({}) AND is_active AND is_merchandise AND (stock IS NULL OR stock > 0)"
-)
+CUSTOMER_SQL = f"SELECT id FROM {CUSTOMER} WHERE external_id = %s"
+CUSTOMERS_SQL = f"SELECT external_id, id FROM {CUSTOMER}"
+CATALOG_SQL = f"SELECT id, sku, name, category_id, is_active, is_merchandise, stock FROM {PRODUCT}"
+LAST_EVENT_SQL = f"SELECT MAX(id) FROM {INTERACTION}"
+NEW_EVENTS_SQL = f"SELECT DISTINCT customer_id FROM {INTERACTION} WHERE id > %s AND id <= %s"
 HISTORY_SQL = (
     f"SELECT i.customer_id, i.product_id, i.kind, i.value, i.quantity, i.occurred_at, p.is_merchandise "
     f"FROM {INTERACTION} i JOIN {PRODUCT} p ON p.id = i.product_id WHERE i.customer_id = %s "
@@ -50,10 +50,6 @@ HISTORY_SQL = (
 BOUGHT_SQL = f"SELECT DISTINCT product_id FROM {INTERACTION} WHERE customer_id = %s AND kind IN ({{}})"
 ACTIVE_RUN_SQL = f"SELECT id, artifact_path, artifact_sha256 FROM {RUN} WHERE is_active"
 HISTORY_LIMIT = 500
-
-
-def setting(name: str, default):
-    return getattr(settings, name, default)
 
 
 # A candidate is a plain tuple (product id, score, reason code, reason argument): cheap to make in
@@ -84,6 +80,12 @@ class ServingState:
     exclude_kinds: tuple[str, ...] = ("purchase",)
     # catalog: product id -> (sku, name, category id); sku -> product id; category code -> id
     catalog: dict[int, tuple[str, str, int | None]] = field(default_factory=dict)
+    sellable: set[int] = field(default_factory=set)  # active, in stock (or untracked), merchandise
+    catalog_at: float = 0.0
+    customers: dict[str, int] = field(default_factory=dict)  # external id -> pk
+    # Customers with events newer than the model, and the newest event id read so far.
+    changed_customers: set[int] = field(default_factory=set)
+    last_event_id: int = 0
     sku_product: dict[str, int] = field(default_factory=dict)
     category_ids: dict[str, int] = field(default_factory=dict)
     category_names: dict[int, str] = field(default_factory=dict)
@@ -103,23 +105,42 @@ def reset() -> None:
 
 
 def current_state() -> ServingState:
-    """The serving state of the active model, reloaded when another run became active."""
+    """The serving state of the active model, refreshed at most every RECOMMENDER_REFRESH_SECONDS."""
     global _state, _checked_at
     now = time.monotonic()
     state = _state
-    if state is not None and now - _checked_at < setting("RECOMMENDER_RELOAD_SECONDS", 5):
+    if state is not None and now - _checked_at < setting("RECOMMENDER_REFRESH_SECONDS"):
         return state
+    # One thread refreshes; the others keep serving the current state meanwhile.
+    if not _lock.acquire(blocking=state is None):
+        return state
+    try:
+        state = _state
+        with connection.cursor() as cursor:
+            cursor.execute(ACTIVE_RUN_SQL)
+            active = cursor.fetchone()
+        active_id = active[0] if active else None
+        if state is None or state.run_id != active_id:
+            state = _state = load_state(active)
+        else:
+            _refresh(state, now)
+        _checked_at = now
+        return state
+    finally:
+        _lock.release()
+
+
+def _refresh(state: ServingState, now: float) -> None:
+    """Pick up new events (incrementally, by interaction id) and, less often, the catalog."""
     with connection.cursor() as cursor:
-        cursor.execute(ACTIVE_RUN_SQL)
-        active = cursor.fetchone()
-    active_id = active[0] if active else None
-    if state is None or state.run_id != active_id:
-        with _lock:
-            if _state is None or _state.run_id != active_id:
-                _state = load_state(active)
-            state = _state
-    _checked_at = now
-    return state
+        cursor.execute(LAST_EVENT_SQL)
+        last = cursor.fetchone()[0] or 0
+        if last > state.last_event_id:
+            cursor.execute(NEW_EVENTS_SQL, [state.last_event_id, last])
+            state.changed_customers = state.changed_customers | {r[0] for r in cursor.fetchall()}
+            state.last_event_id = last
+    if now - state.catalog_at >= setting("RECOMMENDER_CATALOG_REFRESH_SECONDS"):
+        _load_catalog(state)
 
 
 def load_state(active: tuple | None) -> ServingState:
@@ -166,20 +187,33 @@ def load_state(active: tuple | None) -> ServingState:
 
         state.popular = [pid for pid, _ in popular_products(limit=200)]
     _load_catalog(state)
+    with connection.cursor() as cursor:
+        cursor.execute(CUSTOMERS_SQL)
+        state.customers = dict(cursor.fetchall())
+    state.last_event_id = state.max_interaction_id
+    _refresh(state, time.monotonic())
     logger.info("serving run %s (%s), loaded in %.2f s", state.run_id, state.algorithm, time.perf_counter() - started)
     return state
 
 
 def _load_catalog(state: ServingState) -> None:
+    """Replace the catalog wholesale (readers see the old or the new one, never a mix)."""
+    catalog, skus, sellable = {}, {}, set()
+    categories, names = {}, {}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, sku, name, category_id FROM {PRODUCT}")
-        for pid, sku, name, category_id in cursor.fetchall():
-            state.catalog[pid] = (sku, name, category_id)
-            state.sku_product[sku] = pid
+        cursor.execute(CATALOG_SQL)
+        for pid, sku, name, category_id, is_active, is_merchandise, stock in cursor.fetchall():
+            catalog[pid] = (sku, name, category_id)
+            skus[sku] = pid
+            if is_active and is_merchandise and (stock is None or stock > 0):
+                sellable.add(pid)
         cursor.execute(f"SELECT id, code, name FROM {CATEGORY}")
         for cid, code, name in cursor.fetchall():
-            state.category_ids[code] = cid
-            state.category_names[cid] = name
+            categories[code] = cid
+            names[cid] = name
+    state.catalog, state.sku_product, state.sellable = catalog, skus, sellable
+    state.category_ids, state.category_names = categories, names
+    state.catalog_at = time.monotonic()
 
 
 # --- requests -------------------------------------------------------------------------------------------
@@ -233,10 +267,15 @@ def recommend(
     state = current_state()
     category_id = _category_id(state, category)
     excluded = {state.sku_product[s] for s in exclude if s in state.sku_product}
-    with connection.cursor() as cursor:
-        cursor.execute(CUSTOMER_SQL, [state.max_interaction_id, external_id])
-        found = cursor.fetchone()
-    customer_id, has_new = (found[0], bool(found[1])) if found else (None, False)
+    customer_id = state.customers.get(external_id)
+    if customer_id is None:
+        # A customer who arrived after the last load (or never did): one lookup.
+        with connection.cursor() as cursor:
+            cursor.execute(CUSTOMER_SQL, [external_id])
+            found = cursor.fetchone()
+        if found:
+            customer_id = state.customers[external_id] = found[0]
+    has_new = customer_id in state.changed_customers
     row = state.user_row.get(customer_id) if customer_id is not None else None
     bought: set[int] | None = None
 
@@ -250,7 +289,7 @@ def recommend(
         strategy, candidates = _cold_start(state, customer_id)
         if customer_id is not None:
             bought = _bought(state, customer_id)
-    cap = max_per_category or setting("RECOMMENDER_MAX_PER_CATEGORY", None)
+    cap = max_per_category or setting("RECOMMENDER_MAX_PER_CATEGORY")
     results = _sellable(state, candidates, n=n, excluded=excluded | (bought or set()), category_id=category_id, cap=cap)
     if len(results) < n and strategy in ("personal", "fold_in"):
         # Short list (filters, a thin history): fill with popular products, never what they bought.
@@ -393,55 +432,36 @@ def _sellable(
     cap: int | None,
     counts: dict | None = None,
 ) -> list[dict]:
-    """The first n candidates that are sellable now (active, in stock, merchandise), checked in the database
-    a batch at a time (usually one batch of 2n)."""
-    catalog = state.catalog
+    """The first n candidates that are sellable (active, in stock, merchandise) in the catalog as of the last
+    refresh, not excluded, in the category and under the per-category cap."""
+    catalog, sellable = state.catalog, state.sellable
     seen: set[int] = set()
     results: list[dict] = []
     counts = dict(counts or {})
-    chunk = max(2 * n, 20)
-    iterator = iter(candidates)
-    exhausted = False
-    while len(results) < n and not exhausted:
-        batch = []
-        for c in iterator:
-            pid = c[0]
-            if pid in excluded or pid in seen:
+    for pid, score, code, arg in candidates:
+        if pid in excluded or pid in seen or pid not in sellable:
+            continue
+        seen.add(pid)
+        sku, name, category = catalog[pid]
+        if category_id is not None and category != category_id:
+            continue
+        if cap:
+            if counts.get(category, 0) >= cap:
                 continue
-            seen.add(pid)
-            if category_id is not None and pid in catalog and catalog[pid][2] != category_id:
-                continue
-            batch.append(c)
-            if len(batch) >= chunk:
-                break
-        else:
-            exhausted = True
-        if not batch:
+            counts[category] = counts.get(category, 0) + 1
+        results.append(
+            {
+                "sku": sku,
+                "name": name,
+                "score": round(score, 6),
+                "reason": reason_text(state, code, arg),
+                "reason_code": "trending" if code == "trending_days" else code,
+                "_pid": pid,
+                "_category": category,
+            }
+        )
+        if len(results) >= n:
             break
-        with connection.cursor() as cursor:
-            cursor.execute(SELLABLE_SQL.format(", ".join(["%s"] * len(batch))), [c[0] for c in batch])
-            fresh = {r[0]: r for r in cursor.fetchall()}
-        for pid, score, code, arg in batch:
-            info = fresh.get(pid)
-            if info is None or (category_id is not None and info[3] != category_id):
-                continue
-            if cap and counts.get(info[3], 0) >= cap:
-                continue
-            counts[info[3]] = counts.get(info[3], 0) + 1
-            results.append(
-                {
-                    "sku": info[1],
-                    "name": info[2],
-                    "score": round(score, 6),
-                    "reason": reason_text(state, code, arg),
-                    "reason_code": "trending" if code == "trending_days" else code,
-                    "_pid": pid,
-                    "_category": info[3],
-                }
-            )
-            if len(results) >= n:
-                break
-        chunk *= 4
     return results
 
 

@@ -11,12 +11,13 @@ import logging
 import secrets
 import threading
 import time
+from datetime import UTC, datetime
 
-from django.conf import settings
-from django.db import DatabaseError
-from django.utils import timezone
+import orjson
+from django.db import DatabaseError, connection, transaction
 
 from recommender.models import ServedRecommendation
+from recommender.serving.conf import setting
 
 logger = logging.getLogger(__name__)
 
@@ -44,41 +45,59 @@ def record(
 ) -> None:
     """Remember what was served; written with the next flush (every few seconds or a few hundred rows)."""
     global _oldest
-    if not getattr(settings, "RECOMMENDER_LOG_SERVED", True):
+    if not setting("RECOMMENDER_LOG_SERVED"):
         return
-    entry = (recommendation_id, run_id, customer_id, surface, results, timezone.now())
+    entry = (recommendation_id, run_id, customer_id, surface, results, time.time())
     with _lock:
         if not _buffer:
             _oldest = time.monotonic()
         _buffer.append(entry)
-        due = len(_buffer) >= getattr(settings, "RECOMMENDER_LOG_BATCH", 500) or time.monotonic() - _oldest >= getattr(
-            settings, "RECOMMENDER_LOG_FLUSH_SECONDS", 5
+        due = len(_buffer) >= setting("RECOMMENDER_LOG_BATCH") or (
+            time.monotonic() - _oldest >= setting("RECOMMENDER_LOG_FLUSH_SECONDS")
         )
     if due:
         flush()
 
 
 def flush() -> int:
-    """Write the buffered rows now; returns how many."""
+    """Write the buffered rows now (one multi-row statement, no ORM per row); returns how many."""
     with _lock:
         batch = _buffer[:]
         _buffer.clear()
     if not batch:
         return 0
+    table = ServedRecommendation._meta.db_table
+    as_json = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    conflict = "ON CONFLICT DO NOTHING" if connection.vendor in ("postgresql", "sqlite") else ""
+    sql = (
+        f"INSERT INTO {table} (recommendation_id, run_id, customer_id, surface, skus, reasons, served_at) "
+        f"VALUES (%s, %s, %s, %s, {as_json}, {as_json}, %s) {conflict}"
+    )
+    if connection.vendor == "sqlite":  # what Django stores there: naive UTC text, without its per-value checks
+
+        def adapt(ts: float) -> str:
+            return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None).isoformat(" ")
+
+    else:
+
+        def adapt(ts: float) -> datetime:
+            return datetime.fromtimestamp(ts, UTC)
+
     rows = [
-        ServedRecommendation(
-            recommendation_id=recommendation_id,
-            run_id=run_id,
-            customer_id=customer_id,
-            surface=surface,
-            skus=[r["sku"] for r in results],
-            reasons=[r["reason"] for r in results],
-            served_at=served_at,
+        (
+            recommendation_id,
+            run_id,
+            customer_id,
+            surface,
+            orjson.dumps([r["sku"] for r in results]).decode(),
+            orjson.dumps([r["reason"] for r in results]).decode(),
+            adapt(served_at),
         )
         for recommendation_id, run_id, customer_id, surface, results, served_at in batch
     ]
     try:
-        ServedRecommendation.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
     except DatabaseError:
         logger.exception("could not write %d served recommendations", len(batch))
         return 0

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from recommender.api import views
 from recommender.serving import engine, log
 from shop.models import Interaction, InteractionKind
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory
@@ -14,13 +15,16 @@ T0 = datetime(2025, 6, 1, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def _fresh_serving(settings):
-    """Each test starts with nothing loaded, checks the active model on every request and never flushes mid-test."""
-    settings.RECOMMENDER_RELOAD_SECONDS = 0
+    """Each test starts with nothing loaded, refreshes on every request (active model, new events, catalog)
+    and never flushes the served-recommendation log mid-test."""
+    settings.RECOMMENDER_REFRESH_SECONDS = 0
+    settings.RECOMMENDER_CATALOG_REFRESH_SECONDS = 0
     settings.RECOMMENDER_LOG_FLUSH_SECONDS = 3600
     settings.RECOMMENDER_LOG_BATCH = 100_000
     settings.RECOMMENDER_MIN_INTERACTIONS = 50
     engine.reset()
     log._buffer.clear()
+    views._key_memo.clear()
     yield
     engine.reset()
     log._buffer.clear()

@@ -207,19 +207,35 @@ def test_throttled_client_gets_429(api_client, trained, api_key):
     assert codes == [200, 200, 429]
 
 
-def test_known_customer_costs_two_queries(api_client, trained, settings, django_assert_num_queries):
-    settings.RECOMMENDER_RELOAD_SECONDS = 3600
-    recommend(api_client, "c00")  # loads the model, caches the API key
-    with django_assert_num_queries(2):  # who is the customer / anything new; which candidates are sellable
+def test_known_customer_costs_no_query_between_refreshes(api_client, trained, settings, django_assert_num_queries):
+    settings.RECOMMENDER_REFRESH_SECONDS = 3600
+    recommend(api_client, "c00")  # loads the model, the catalog and the customers; caches the API key
+    with django_assert_num_queries(0):
         payload = recommend(api_client, "c01")
     assert payload["strategy"] == "personal"
 
 
-def test_unknown_customer_costs_two_queries(api_client, trained, settings, django_assert_num_queries):
-    settings.RECOMMENDER_RELOAD_SECONDS = 3600
+def test_unknown_customer_costs_one_query(api_client, trained, settings, django_assert_num_queries):
+    settings.RECOMMENDER_REFRESH_SECONDS = 3600
     recommend(api_client, "c00")
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):  # is this a customer who arrived since the load?
         recommend(api_client, "nobody")
+
+
+def test_customer_with_new_events_costs_one_query(api_client, trained, settings, django_assert_num_queries):
+    InteractionFactory(customer__external_id="c02", product=Product.objects.get(sku="P20"), kind="view")
+    settings.RECOMMENDER_REFRESH_SECONDS = 3600
+    recommend(api_client, "c00")
+    with django_assert_num_queries(1):  # their current history, for fold-in
+        payload = recommend(api_client, "c02")
+    assert payload["strategy"] == "fold_in"
+
+
+def test_refresh_costs_a_few_queries_per_interval(api_client, trained, settings, django_assert_max_num_queries):
+    recommend(api_client, "c00")
+    # active run; newest event id; (new events); catalog and categories
+    with django_assert_max_num_queries(5):
+        recommend(api_client, "c01")
 
 
 def test_served_recommendations_are_logged_for_attribution(api_client, trained):
