@@ -187,19 +187,19 @@ def top_products_by_segment(*, run_id: int, limit: int = 5) -> dict[int, list[di
         .groupby("segment_id")
         .head(limit)
     )
-    names = dict(
-        Product.objects.filter(pk__in=top["product_id"].unique().tolist())
-        .values_list("pk", "sku")
-        .iterator(chunk_size=CHUNK)
-    )
-    titles = dict(Product.objects.filter(pk__in=top["product_id"].unique().tolist()).values_list("pk", "name"))
+    products = {
+        pk: (sku, name)
+        for pk, sku, name in Product.objects.filter(pk__in=top["product_id"].unique().tolist()).values_list(
+            "pk", "sku", "name"
+        )
+    }
     result: dict[int, list[dict]] = defaultdict(list)
     for segment_id, product_id, buyers in top.itertuples(index=False):
         result[int(segment_id)].append(
             {
                 "product_id": int(product_id),
-                "sku": names.get(product_id, ""),
-                "name": titles.get(product_id, ""),
+                "sku": products.get(product_id, ("", ""))[0],
+                "name": products.get(product_id, ("", ""))[1],
                 "buyers": int(buyers),
             }
         )
