@@ -207,7 +207,7 @@ class RecommendationsView(LeanAPIView):
             "Top-n products the customer has not bought, each with a reason. Never inactive, out-of-stock or "
             "non-merchandise products. A customer with no history gets the popular products of their segment, "
             "an unknown customer the popular ones (200, with that reason). Events sent since the model was "
-            "trained are taken into account at once."
+            "trained are taken into account within about a second (RECOMMENDER_REFRESH_SECONDS)."
         ),
         parameters=[
             N_PARAM,

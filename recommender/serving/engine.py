@@ -50,6 +50,7 @@ HISTORY_SQL = (
 BOUGHT_SQL = f"SELECT DISTINCT product_id FROM {INTERACTION} WHERE customer_id = %s AND kind IN ({{}})"
 ACTIVE_RUN_SQL = f"SELECT id, artifact_path, artifact_sha256 FROM {RUN} WHERE is_active"
 HISTORY_LIMIT = 500
+EVENT_ID_OVERLAP = 1000
 
 
 # A candidate is a plain tuple (product id, score, reason code, reason argument): cheap to make in
@@ -136,7 +137,9 @@ def _refresh(state: ServingState, now: float) -> None:
         cursor.execute(LAST_EVENT_SQL)
         last = cursor.fetchone()[0] or 0
         if last > state.last_event_id:
-            cursor.execute(NEW_EVENTS_SQL, [state.last_event_id, last])
+            # Re-read a small overlap: with PostgreSQL sequences a lower id can commit after a higher one.
+            since = max(state.max_interaction_id, state.last_event_id - EVENT_ID_OVERLAP)
+            cursor.execute(NEW_EVENTS_SQL, [since, last])
             state.changed_customers = state.changed_customers | {r[0] for r in cursor.fetchall()}
             state.last_event_id = last
     if now - state.catalog_at >= setting("RECOMMENDER_CATALOG_REFRESH_SECONDS"):

@@ -262,10 +262,20 @@ def test_similar_and_bought_together_for_unknown_sku_are_404(api_client, trained
     assert api_client.get("/api/v1/products/NOPE/bought-together").status_code == 404
 
 
-def test_bought_together_for_a_known_sku_is_200(api_client, trained):
+def test_bought_together_lists_products_from_the_same_orders(api_client, shop):
+    from recommender.services import train_model
+
+    p00, p13 = Product.objects.get(sku="P00"), Product.objects.get(sku="P13")
+    for i, customer in enumerate(shop["customers"][:3]):
+        for product in (p00, p13):
+            InteractionFactory(customer=customer, product=product, kind="purchase", order_ref=f"basket-{i}")
+    train_model(algorithm="ease", params={"l2": 10.0})
     response = api_client.get("/api/v1/products/P00/bought-together")
     assert response.status_code == 200
-    assert "P00" not in skus(response.json())
+    payload = response.json()
+    assert skus(payload)[0] == "P13"
+    assert payload["results"][0]["reason"] == "often bought with Product 00"
+    assert "P00" not in skus(payload)
 
 
 def test_popular_filters_by_category_and_days(api_client, trained):
