@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 
 import orjson
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 
 from recommender.models import ServedRecommendation
 from recommender.serving.conf import setting
@@ -56,7 +56,26 @@ def record(
             time.monotonic() - _oldest >= setting("RECOMMENDER_LOG_FLUSH_SECONDS")
         )
     if due:
-        flush()
+        _flush_in_background()
+
+
+_flushing = threading.Event()
+
+
+def _flush_in_background() -> None:
+    """Write off the request's path: one writer thread at a time, with its own database connection."""
+    if _flushing.is_set():
+        return
+    _flushing.set()
+
+    def write() -> None:
+        try:
+            flush()
+        finally:
+            connections.close_all()  # this thread's connection only (connections are per thread)
+            _flushing.clear()
+
+    threading.Thread(target=write, name="served-recommendations-log", daemon=True).start()
 
 
 def flush() -> int:

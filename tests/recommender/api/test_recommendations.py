@@ -1,5 +1,6 @@
 """The serving API: business rules, cold start, fold-in, errors and the cost of a request."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -299,3 +300,17 @@ def test_schema_documents_the_endpoints(client):
         "/api/v1/popular",
     ):
         assert path in schema
+
+
+def test_log_is_written_in_the_background_once_due(api_client, trained, settings, transactional_db):
+    settings.RECOMMENDER_LOG_BATCH = 2
+    first = recommend(api_client, "c00")
+    second = recommend(api_client, "c01")
+    for _ in range(200):  # the writer thread; wait for it, whatever the machine's speed
+        if not log._flushing.is_set() and ServedRecommendation.objects.count() == 2:
+            break
+        time.sleep(0.05)
+    assert set(ServedRecommendation.objects.values_list("recommendation_id", flat=True)) == {
+        first["recommendation_id"],
+        second["recommendation_id"],
+    }
