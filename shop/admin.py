@@ -1,15 +1,101 @@
 """Admin for the shop data. Import jobs and API clients have their own modules, imported here."""
 
+import calendar
+from datetime import date
+
 from django.contrib import admin
+from django.core.cache import cache
 from django.db.models import Avg, Count, Q, Sum
+from django.http import QueryDict
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
 
 from shop import admin_api_clients, admin_imports  # noqa: F401  (registers their admin classes)
 from shop.models import Category, Customer, Interaction, InteractionKind, Product
 
 RECENT_INTERACTIONS = 20
+EVENT_DATE_BOUNDS_CACHE = "shop:admin:interaction-date-bounds"
+
+
+def event_date_bounds() -> tuple[date, date] | None:
+    """First and last event day: one index seek per kind on (kind, occurred_at), cached for a few minutes."""
+    bounds = cache.get(EVENT_DATE_BOUNDS_CACHE)
+    if bounds is None:
+        firsts, lasts = [], []
+        for kind in InteractionKind.values:
+            of_kind = Interaction.objects.filter(kind=kind).values_list("occurred_at", flat=True)
+            firsts.append(of_kind.order_by("occurred_at").first())
+            lasts.append(of_kind.order_by("-occurred_at").first())
+        firsts, lasts = [d for d in firsts if d], [d for d in lasts if d]
+        bounds = (timezone.localdate(min(firsts)), timezone.localdate(max(lasts))) if firsts else ()
+        cache.set(EVENT_DATE_BOUNDS_CACHE, bounds, 300)
+    return bounds or None
+
+
+def event_date_hierarchy(params: QueryDict, field: str = "occurred_at") -> dict:
+    """The interaction list's year / month / day links, without Django's date_hierarchy queries.
+
+    Django lists only the dates that have events, with a SELECT DISTINCT over a date function of every row:
+    close to a minute on two million SQLite rows. Here the links span the first to the last event, so an empty
+    month may show; filtering by a date still uses the ChangeList's own range lookup.
+    """
+    bounds = event_date_bounds()
+    if bounds is None:
+        return {"show": False}
+    year, month, day = (params.get(f"{field}__{part}") for part in ("year", "month", "day"))
+
+    def link(**parts) -> str:
+        query = params.copy()
+        for key in [k for k in query if k.startswith(f"{field}__") or k == "p"]:
+            del query[key]
+        for part, value in parts.items():
+            query[f"{field}__{part}"] = str(value)
+        return f"?{query.urlencode()}"
+
+    try:
+        y, m, d = int(year) if year else None, int(month) if month else None, int(day) if day else None
+        if y and m:
+            date(y, m, d or 1)
+    except ValueError:
+        return {"show": False}
+    first, last = bounds
+    if y and m and d:
+        chosen = date(y, m, d)
+        return {
+            "show": True,
+            "back": {"link": link(year=y, month=m), "title": capfirst(date_format(chosen, "YEAR_MONTH_FORMAT"))},
+            "choices": [{"title": capfirst(date_format(chosen, "MONTH_DAY_FORMAT"))}],
+        }
+    if y and m:
+        days = calendar.monthrange(y, m)[1]
+        return {
+            "show": True,
+            "back": {"link": link(year=y), "title": str(y)},
+            "choices": [
+                {"link": link(year=y, month=m, day=n), "title": date_format(date(y, m, n), "MONTH_DAY_FORMAT")}
+                for n in range(1, days + 1)
+                if first <= date(y, m, n) <= last
+            ],
+        }
+    if y:
+        return {
+            "show": True,
+            "back": {"link": link(), "title": _("All dates")},
+            "choices": [
+                {"link": link(year=y, month=n), "title": capfirst(date_format(date(y, n, 1), "YEAR_MONTH_FORMAT"))}
+                for n in range(1, 13)
+                if (first.year, first.month) <= (y, n) <= (last.year, last.month)
+            ],
+        }
+    return {
+        "show": True,
+        "choices": [{"link": link(year=n), "title": str(n)} for n in range(first.year, last.year + 1)],
+    }
 
 
 class StockFilter(admin.SimpleListFilter):
@@ -257,10 +343,22 @@ class InteractionAdmin(admin.ModelAdmin):
     search_help_text = "Exact event id, order reference, customer external id or SKU."
     autocomplete_fields = ("customer", "product")
     readonly_fields = ("created_at",)
-    # The table holds millions of rows: no full COUNT(*) next to the filtered one, newest recorded first (by pk).
+    # The table holds millions of rows: no full COUNT(*) next to the filtered one; newest recorded first (by pk,
+    # which needs no sort).
     show_full_result_count = False
     ordering = ("-pk",)
     list_per_page = 50
+
+    def get_ordering(self, request):
+        # Filtered by kind, the (kind, occurred_at) index gives the newest events directly; by pk it would sort
+        # every event of that kind (seconds on millions of rows).
+        if request.GET.get("kind__exact"):
+            return ("-occurred_at", "-pk")
+        return self.ordering
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "event_dates": event_date_hierarchy(request.GET)}
+        return super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
         """Exact matches only, each answered by an index (a LIKE over millions of joined rows is not)."""

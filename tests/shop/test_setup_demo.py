@@ -1,0 +1,100 @@
+"""`setup_demo` (what `make demo` runs): a login that works, an API key, demo data once, hooks for later steps."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from shop.demo import setup
+from shop.demo.setup import DEFAULT_DEMO_PASSWORD, DEMO_API_CLIENT, DEMO_USERNAME
+from shop.models import ApiClient, Customer, Interaction, Product, hash_api_key
+
+pytestmark = pytest.mark.django_db
+
+
+def run_setup(**options) -> str:
+    out = StringIO()
+    call_command("setup_demo", stdout=out, stderr=StringIO(), **options)
+    return out.getvalue()
+
+
+@pytest.fixture
+def steps(monkeypatch):
+    """An isolated list of registered demo steps."""
+    registered = []
+    monkeypatch.setattr(setup, "_STEPS", registered)
+    return registered
+
+
+def test_first_run_creates_login_key_and_data(client, steps, monkeypatch):
+    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+    output = run_setup(customers=300, seed=9)
+
+    assert f"{DEMO_USERNAME} / {DEFAULT_DEMO_PASSWORD}" in output
+    assert client.login(username=DEMO_USERNAME, password=DEFAULT_DEMO_PASSWORD)
+    assert client.get("/admin/").status_code == 200
+
+    key = output.split("key: ", 1)[1].split()[0]
+    api_client = ApiClient.objects.get(name=DEMO_API_CLIENT)
+    assert api_client.key_hash == hash_api_key(key)
+
+    assert Customer.objects.count() == 300
+    assert Customer.objects.filter(attributes__persona="bargain_hunter").exists()
+    assert Interaction.objects.count() > 300 * 10
+
+
+def test_second_run_reuses_everything(client, steps):
+    run_setup(customers=300, seed=9)
+    counts = (Customer.objects.count(), Product.objects.count(), Interaction.objects.count())
+    key_hash = ApiClient.objects.get(name=DEMO_API_CLIENT).key_hash
+
+    output = run_setup(customers=300, seed=9)
+
+    assert (Customer.objects.count(), Product.objects.count(), Interaction.objects.count()) == counts
+    assert get_user_model().objects.filter(username=DEMO_USERNAME).count() == 1
+    assert ApiClient.objects.filter(name=DEMO_API_CLIENT).count() == 1
+    assert ApiClient.objects.get(name=DEMO_API_CLIENT).key_hash == key_hash  # the printed key still works
+    assert "Reusing the data in the database: 300 customers" in output
+    assert client.login(username=DEMO_USERNAME, password=DEFAULT_DEMO_PASSWORD)
+
+
+def test_existing_data_is_never_topped_up_with_demo_data(steps):
+    Customer.objects.create(external_id="real-1")
+    output = run_setup(customers=300)
+    assert Customer.objects.count() == 1
+    assert "no demo data generated" in output
+
+
+def test_new_api_key_replaces_the_old_one(steps):
+    first = run_setup(customers=5).split("key: ", 1)[1].split()[0]
+    second = run_setup(customers=5, new_api_key=True).split("key: ", 1)[1].split()[0]
+    assert first != second
+    assert ApiClient.objects.get(name=DEMO_API_CLIENT).key_hash == hash_api_key(second)
+
+
+def test_password_from_the_environment_and_a_reset_login(client, steps, monkeypatch):
+    user = get_user_model().objects.create_user(username=DEMO_USERNAME, password="forgotten", is_staff=False)
+    monkeypatch.setenv("DEMO_PASSWORD", "s3cret-demo")
+    output = run_setup(customers=5)
+    assert f"{DEMO_USERNAME} / s3cret-demo" in output
+    user.refresh_from_db()
+    assert user.is_staff and user.is_superuser
+    assert client.login(username=DEMO_USERNAME, password="s3cret-demo")
+
+
+def test_registered_steps_run_after_the_data_and_a_failure_is_reported(steps):
+    seen = []
+    setup.register_demo_setup_step(name="Run a segmentation", run=lambda ctx: seen.append(ctx) or "3 segments")
+    setup.register_demo_setup_step(name="Run a segmentation", run=lambda ctx: "registered twice")
+    setup.register_demo_setup_step(name="Train the recommender", run=lambda ctx: 1 / 0)
+
+    err = StringIO()
+    out = StringIO()
+    call_command("setup_demo", customers=40, stdout=out, stderr=err)
+
+    assert len(steps) == 2
+    assert [ctx.customers for ctx in seen] == [40] and seen[0].data_created and seen[0].user.username == "demo"
+    assert "3 segments" in out.getvalue()
+    assert "registered twice" not in out.getvalue()
+    assert "Train the recommender failed" in err.getvalue()
