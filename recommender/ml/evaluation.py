@@ -33,18 +33,19 @@ from recommender.ml.registry import ALGORITHMS, make_recommender
 from recommender.ml.splits import stratified_split, temporal_split
 
 PROTOCOLS = ("stratified", "temporal")
-DEFAULT_ALGORITHMS = ("popularity", "item_knn", "ease", "als", "blend", "biased_mf")
+DEFAULT_ALGORITHMS = ("popularity", "item_knn", "ease", "als", "ials", "blend", "biased_mf")
 BLEND_PARTS = ("ease", "als", "item_knn")
 
 # Small grids, searched on validation only. Each is a list of parameter dicts.
 DEFAULT_GRIDS: dict[str, list[dict[str, Any]]] = {
     "item_knn": [{"k": k, "shrink": s} for k in (50, 100, 200) for s in (0.0, 10.0, 50.0)],
     "ease": [{"l2": v} for v in (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1500.0)],
+    # The ratio of regularisation to alpha matters most (implicit's regularisation is not scaled by activity).
     "als": [
         {"factors": f, "regularization": r, "alpha": a, "iterations": 15}
         for f in (32, 64)
-        for r in (10.0, 30.0, 100.0)
-        for a in (4.0, 8.0, 16.0)
+        for r in (15.0, 30.0, 60.0)
+        for a in (3.0, 5.0, 8.0)
     ],
     # Rating model: tuned on validation RMSE, not on ranking.
     "biased_mf": [{"factors": 8, "regularization": r} for r in (5.0, 10.0, 20.0)]

@@ -10,6 +10,7 @@ from recommender.ml.blend import Blend
 from recommender.ml.bought_together import BoughtTogether
 from recommender.ml.content import ContentBased
 from recommender.ml.ease import EASE
+from recommender.ml.ials import IALS
 from recommender.ml.knn import ItemKNN
 from recommender.ml.popularity import PopularityRecommender
 from recommender.ml.rating_mf import BiasedMF
@@ -19,6 +20,7 @@ ALGORITHMS: dict[str, type[Recommender]] = {
     ItemKNN.name: ItemKNN,
     EASE.name: EASE,
     ALS.name: ALS,
+    IALS.name: IALS,
     Blend.name: Blend,
     ContentBased.name: ContentBased,
     BoughtTogether.name: BoughtTogether,

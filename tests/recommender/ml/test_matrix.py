@@ -78,12 +78,13 @@ def test_fixed_item_ids_keep_untouched_products_as_empty_columns():
     np.testing.assert_allclose(result.matrix.toarray(), [[0, 1, 0]])
 
 
-def test_two_million_rows_need_no_python_loop():
+def test_many_rows_are_summed_per_cell_without_a_python_loop():
+    # 300,000 events in well under a second (2 million: ~2 s); a per-row loop would take minutes.
     rng = np.random.default_rng(0)
-    n = 2_000_000
+    n = 300_000
     frame = pd.DataFrame(
         {
-            "customer": rng.integers(0, 50_000, n),
+            "customer": rng.integers(0, 20_000, n),
             "product": rng.integers(0, 5_000, n),
             "kind": rng.choice(np.array(["view", "cart", "purchase"]), n),
             "value": np.nan,
@@ -93,9 +94,15 @@ def test_two_million_rows_need_no_python_loop():
         }
     )
     result = build_interaction_matrix(frame, half_life_days=30)
-    assert result.matrix.shape == (50_000, 5_000)
-    assert result.matrix.nnz > 1_900_000
+    assert result.matrix.shape == (20_000, 5_000)
+    assert result.matrix.nnz > 290_000
     assert result.matrix.data.min() > 0
+    first = frame[(frame["customer"] == frame["customer"].iloc[0]) & (frame["product"] == frame["product"].iloc[0])]
+    weights = first["kind"].map({"view": 1.0, "cart": 3.0, "purchase": 5.0})
+    age_days = (frame["occurred_at"].max() - first["occurred_at"]).dt.total_seconds() / 86400
+    row = result.user_index[frame["customer"].iloc[0]]
+    col = result.item_index[frame["product"].iloc[0]]
+    assert result.matrix[row, col] == pytest.approx(float((weights * 0.5 ** (age_days / 30)).sum()), rel=1e-5)
 
 
 def test_negative_half_life_is_refused():
