@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import pandas as pd
-from django.db.models import Avg, Count, FloatField, Max, Min, Q, Sum, Value
-from django.db.models.functions import Cast, Coalesce, NullIf
+from django.db.models import Avg, CharField, Count, F, FloatField, Max, Min, Q, Sum, Value
+from django.db.models.functions import Cast, Coalesce
 
 from segments.ml.features import FeatureInputs
 from segments.models import Membership, Segment, SegmentationDefinition, SegmentationRun
@@ -91,13 +91,25 @@ def feature_inputs() -> FeatureInputs:
         columns={"id": "customer_id"}
     )
     amount = Cast("amount", FloatField())
+    # Datetimes come back as the database's text and are parsed by pandas at once, not row by row.
+    as_text = CharField()
     purchases = Interaction.objects.filter(kind=InteractionKind.PURCHASE).order_by()
-    orders = _frame(
-        purchases.annotate(order_key=Coalesce(NullIf("order_ref", Value("")), "event_id"))
-        .values("customer_id", "order_key")
-        .annotate(occurred_at=Min("occurred_at"), amount=Coalesce(Sum(amount), Value(0.0))),
-        ["customer_id", "order_key", "occurred_at", "amount"],
+    columns = ["customer_id", "order_key", "occurred_at", "amount"]
+    with_ref = _frame(
+        purchases.exclude(order_ref="")
+        .values("customer_id", order_key=F("order_ref"))
+        .annotate(occurred_at=Min("occurred_at", output_field=as_text), amount=Coalesce(Sum(amount), Value(0.0))),
+        columns,
     )
+    # A purchase sent without an order reference is an order of its own.
+    without_ref = _frame(
+        purchases.filter(order_ref="").annotate(
+            order_key=Cast("pk", CharField()), at=F("occurred_at"), line=Coalesce(amount, Value(0.0))
+        ),
+        ["customer_id", "order_key", "at", "line"],
+    ).rename(columns={"at": "occurred_at", "line": "amount"})
+    orders = pd.concat([with_ref, without_ref], ignore_index=True) if len(without_ref) else with_ref
+    orders["occurred_at"] = pd.to_datetime(orders["occurred_at"], utc=True, format="ISO8601")
     kind = "kind"
     activity = _frame(
         Interaction.objects.order_by()
@@ -109,8 +121,8 @@ def feature_inputs() -> FeatureInputs:
             returned_amount=Coalesce(Sum(amount, filter=Q(**{kind: InteractionKind.RETURN})), Value(0.0)),
             view_seconds=Coalesce(Sum("value", filter=Q(**{kind: InteractionKind.VIEW})), Value(0.0)),
             rating_mean=Avg("value", filter=Q(**{kind: InteractionKind.RATING})),
-            first_seen=Min("occurred_at"),
-            last_seen=Max("occurred_at"),
+            first_seen=Min("occurred_at", output_field=as_text),
+            last_seen=Max("occurred_at", output_field=as_text),
         ),
         [
             "customer_id",
@@ -124,6 +136,8 @@ def feature_inputs() -> FeatureInputs:
             "last_seen",
         ],
     )
+    for column in ("first_seen", "last_seen"):
+        activity[column] = pd.to_datetime(activity[column], utc=True, format="ISO8601")
     category_spend = _frame(
         purchases.filter(product__is_merchandise=True)
         .annotate(category=Coalesce("product__category__name", Value("Uncategorised")))

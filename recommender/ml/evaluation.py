@@ -7,8 +7,10 @@ and every held-out item is relevant. `protocol="temporal"` holds out each user's
 share of interactions instead.
 
 Hyperparameters never see the test split: the training part is split again the same way
-(seed + 1) into an inner train and a validation part; each algorithm's small grid is scored
-by nDCG@k on validation, the blend's weights are chosen on the same validation scores, and
+(seeds seed + 1 and seed + 2: two validation splits, averaged, because one is too noisy to
+tell close settings apart) into inner train and validation parts; each algorithm's small
+grid is scored by nDCG@k on validation (rating models by RMSE), the blend's weights are
+chosen on the same validation scores, and
 each model is then refit on the whole training part with the chosen values. `train_seconds`
 is the wall time of that final fit alone.
 """
@@ -40,12 +42,12 @@ BLEND_PARTS = ("ease", "als", "item_knn")
 DEFAULT_GRIDS: dict[str, list[dict[str, Any]]] = {
     "item_knn": [{"k": k, "shrink": s} for k in (50, 100, 200) for s in (0.0, 10.0, 50.0)],
     "ease": [{"l2": v} for v in (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1500.0)],
-    # The ratio of regularisation to alpha matters most (implicit's regularisation is not scaled by activity).
+    # The ratio of regularisation to alpha matters most (implicit's regularisation is not scaled by
+    # activity): three magnitudes at ratio 7.5, and two other ratios around the middle one.
     "als": [
         {"factors": f, "regularization": r, "alpha": a, "iterations": 15}
         for f in (32, 64)
-        for r in (15.0, 30.0, 60.0)
-        for a in (3.0, 5.0, 8.0)
+        for r, a in ((15.0, 2.0), (30.0, 4.0), (60.0, 8.0), (30.0, 3.0), (30.0, 6.0))
     ],
     # Rating model: tuned on validation RMSE, not on ranking.
     "biased_mf": [{"factors": 8, "regularization": r} for r in (5.0, 10.0, 20.0)]
@@ -178,43 +180,72 @@ def _fit(name: str, params: dict[str, Any], data: Dataset) -> tuple[Recommender,
 @dataclass
 class TuningResult:
     params: dict[str, Any]
-    validation_ndcg: float  # for rating models: minus the validation RMSE
+    validation_ndcg: float  # mean over the validation folds; for rating models: minus the RMSE
     tried: list[tuple[dict[str, Any], float]] = field(default_factory=list)
-    validation_scores: np.ndarray | None = None  # best model's scores for the validation users
+    validation_scores: list[np.ndarray] | None = None  # best model's scores for each fold's validation users
+
+
+@dataclass
+class ValidationFold:
+    """An inner train / validation pair carved from the training part."""
+
+    inner_train: Dataset
+    validation: Dataset
+
+    def __post_init__(self) -> None:
+        self.train_positives = self.inner_train.positives()
+        self.valid_positives = self.validation.positives()
+        self.users = evaluable_users(self.train_positives, self.valid_positives)
+
+
+def validation_folds(
+    train: Dataset, *, protocol: str, test_ratio: float, seed: int, folds: int
+) -> list[ValidationFold]:
+    """`folds` inner splits of the training part (seeds seed+1, seed+2...; temporal has just one)."""
+    count = 1 if protocol == "temporal" else max(1, folds)
+    return [
+        ValidationFold(*split_dataset(train, protocol=protocol, test_ratio=test_ratio, seed=seed + 1 + index))
+        for index in range(count)
+    ]
 
 
 def tune_algorithm(
     name: str,
-    inner_train: Dataset,
-    validation: Dataset,
+    folds: Sequence[ValidationFold],
     *,
     grid: Sequence[dict[str, Any]],
     k: int,
     keep_scores: bool = False,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> TuningResult:
-    """Fit each grid point on the inner train, score nDCG@k on validation, keep the best."""
-    rating_model = _needs_ratings(name) and validation.ratings is not None
-    train_m = inner_train.rating_matrix() if _needs_ratings(name) else inner_train.positives()
-    valid_m = validation.positives()
-    users = evaluable_users(train_m, valid_m)
+    """Fit each grid point on every fold's inner train; keep the best mean validation nDCG@k (rating models: RMSE)."""
+    rating_model = _needs_ratings(name) and all(f.validation.ratings is not None for f in folds)
     best: TuningResult | None = None
     tried: list[tuple[dict[str, Any], float]] = []
     for params in grid or [{}]:
-        model, _seconds = _fit(name, params, inner_train)
-        scores = None
-        if rating_model:
-            # Higher is better everywhere here, so a rating model's objective is -RMSE.
-            value = -rmse(validation.ratings, model.predict(validation.users, validation.items))
-            log(f"  {name} {params}: validation RMSE {-value:.4f}")
-        else:
-            scores = np.asarray(model.score(train_m[users]), dtype=np.float64)
-            value = _ndcg_from_scores(scores, train_m[users], valid_m[users], k=k)
-            log(f"  {name} {params}: validation nDCG@{k} {value:.4f}")
+        values: list[float] = []
+        fold_scores: list[np.ndarray] = []
+        for fold in folds:
+            model, _seconds = _fit(name, params, fold.inner_train)
+            if rating_model:
+                # Higher is better everywhere here, so a rating model's objective is -RMSE.
+                predicted = model.predict(fold.validation.users, fold.validation.items)
+                values.append(-rmse(fold.validation.ratings, predicted))
+            else:
+                history = fold.inner_train.rating_matrix() if _needs_ratings(name) else fold.train_positives
+                scores = np.asarray(model.score(history[fold.users]), dtype=np.float64)
+                values.append(
+                    _ndcg_from_scores(scores, fold.train_positives[fold.users], fold.valid_positives[fold.users], k=k)
+                )
+                if keep_scores:
+                    fold_scores.append(scores)
+        value = float(np.mean(values))
+        label = f"validation RMSE {-value:.4f}" if rating_model else f"validation nDCG@{k} {value:.4f}"
+        log(f"  {name} {params}: {label}")
         tried.append((dict(params), value))
         if best is None or value > best.validation_ndcg:
             best = TuningResult(
-                params=dict(params), validation_ndcg=value, validation_scores=scores if keep_scores else None
+                params=dict(params), validation_ndcg=value, validation_scores=fold_scores if keep_scores else None
             )
     assert best is not None
     best.tried = tried
@@ -242,22 +273,31 @@ def weight_grid(names: Sequence[str], *, step: float = 0.1) -> Iterable[dict[str
 
 
 def tune_blend_weights(
-    validation_scores: dict[str, np.ndarray],
-    history: sp.csr_matrix,
-    relevant: sp.csr_matrix,
+    validation_scores: dict[str, list[np.ndarray]],
+    folds: Sequence[ValidationFold],
     *,
     k: int,
     normalisers: Sequence[str] = ("zscore",),
     step: float = 0.1,
 ) -> tuple[dict[str, float], str, float]:
-    """The weights (and normaliser) whose blend of validation scores has the best nDCG@k."""
+    """The weights (and normaliser) whose blend of validation scores has the best mean nDCG@k over the folds."""
     names = list(validation_scores)
     best: tuple[dict[str, float], str, float] | None = None
     for method in normalisers:
-        normalised = {n: normalise_scores(s, history, method=method) for n, s in validation_scores.items()}
+        normalised = [
+            {
+                n: normalise_scores(validation_scores[n][index], fold.train_positives[fold.users], method=method)
+                for n in names
+            }
+            for index, fold in enumerate(folds)
+        ]
         for weights in weight_grid(names, step=step):
-            total = sum(weights[n] * normalised[n] for n in names if weights[n])
-            ndcg = _ndcg_from_scores(total, history, relevant, k=k)
+            values = []
+            for index, fold in enumerate(folds):
+                total = sum(weights[n] * normalised[index][n] for n in names if weights[n])
+                history, relevant = fold.train_positives[fold.users], fold.valid_positives[fold.users]
+                values.append(_ndcg_from_scores(total, history, relevant, k=k))
+            ndcg = float(np.mean(values))
             if best is None or ndcg > best[2] + 1e-12:
                 best = (weights, method, ndcg)
     assert best is not None
@@ -274,6 +314,7 @@ def run_evaluation(
     algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
     tune: bool = True,
     grids: dict[str, list[dict[str, Any]]] | None = None,
+    validation_splits: int = 2,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> dict[str, Any]:
     """Split, tune on validation, refit on train, score on test: {"protocol", "k", "results", ...}."""
@@ -293,13 +334,13 @@ def run_evaluation(
     if want_blend and tune:
         to_tune += [a for a in BLEND_PARTS if a not in to_tune]
     if to_tune:
-        inner_train, validation = split_dataset(train, protocol=protocol, test_ratio=test_ratio, seed=seed + 1)
+        folds = validation_folds(train, protocol=protocol, test_ratio=test_ratio, seed=seed, folds=validation_splits)
         started = time.perf_counter()
-        kept: dict[str, np.ndarray] = {}
+        kept: dict[str, list[np.ndarray]] = {}
         for name in to_tune:
-            log(f"tuning {name} on validation ({len(grids.get(name, []))} settings)")
+            log(f"tuning {name} on {len(folds)} validation split(s) ({len(grids.get(name, []))} settings)")
             result = tune_algorithm(
-                name, inner_train, validation, grid=grids.get(name, [{}]), k=k, keep_scores=name in BLEND_PARTS, log=log
+                name, folds, grid=grids.get(name, [{}]), k=k, keep_scores=want_blend and name in BLEND_PARTS, log=log
             )
             chosen[name] = result.params
             if _needs_ratings(name):
@@ -309,9 +350,7 @@ def run_evaluation(
             if result.validation_scores is not None and want_blend:
                 kept[name] = result.validation_scores
         if want_blend:
-            inner_m, valid_m = inner_train.positives(), validation.positives()
-            users = evaluable_users(inner_m, valid_m)
-            weights, method, ndcg = tune_blend_weights(kept, inner_m[users], valid_m[users], k=k)
+            weights, method, ndcg = tune_blend_weights(kept, folds, k=k)
             chosen["blend"] = {
                 "components": {n: chosen[n] for n in BLEND_PARTS if weights.get(n)},
                 "weights": {n: w for n, w in weights.items() if w},
@@ -347,4 +386,51 @@ def run_evaluation(
         "n_train": len(train),
         "n_test": len(test),
         "results": results,
+    }
+
+
+def cross_validate_ratings(
+    data: Dataset,
+    *,
+    folds: int = 5,
+    seed: int = 42,
+    grid: Sequence[dict[str, Any]] | None = None,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> dict[str, Any]:
+    """Rating prediction, k-fold over all ratings (Surprise's protocol): mean RMSE and MAE of biased MF.
+
+    In each fold the grid is searched on a random 80/20 split of that fold's training ratings
+    only; the chosen setting is refit on the whole training part and scored on the held-out fold.
+    """
+    if data.ratings is None:
+        raise ValueError("rating prediction needs ratings")
+    grid = DEFAULT_GRIDS["biased_mf"] if grid is None else grid
+    rng = np.random.default_rng(seed)
+    assignment = rng.permutation(len(data)) % folds
+    errors: list[tuple[float, float]] = []
+    chosen: list[dict[str, Any]] = []
+    seconds: list[float] = []
+    for fold in range(folds):
+        train, test = data.subset(assignment != fold), data.subset(assignment == fold)
+        inner_mask = np.random.default_rng(seed + 1 + fold).random(len(train)) < 0.8
+        inner, validation = train.subset(inner_mask), train.subset(~inner_mask)
+        best = min(
+            grid,
+            key=lambda p: rmse(
+                validation.ratings, _fit("biased_mf", p, inner)[0].predict(validation.users, validation.items)
+            ),
+        )
+        model, fit_seconds = _fit("biased_mf", best, train)
+        predicted = model.predict(test.users, test.items)
+        errors.append((rmse(test.ratings, predicted), mae(test.ratings, predicted)))
+        chosen.append(dict(best))
+        seconds.append(fit_seconds)
+        log(f"fold {fold + 1}/{folds}: {best} RMSE {errors[-1][0]:.4f} MAE {errors[-1][1]:.4f}")
+    return {
+        "folds": folds,
+        "rmse": float(np.mean([e[0] for e in errors])),
+        "mae": float(np.mean([e[1] for e in errors])),
+        "rmse_per_fold": [round(e[0], 4) for e in errors],
+        "params_per_fold": chosen,
+        "train_seconds": float(np.mean(seconds)),
     }

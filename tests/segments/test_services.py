@@ -218,3 +218,29 @@ def test_run_ids_are_kept_per_definition(shop):
         SegmentationDefinition.objects.get(pk=definition.pk).active_run
         == SegmentationRun.objects.filter(definition=definition).first()
     )
+
+
+def test_feature_inputs_count_purchases_without_an_order_reference_as_orders_of_their_own():
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from segments.ml.features import customer_features
+    from tests.factories import CustomerFactory, PurchaseFactory
+
+    customer = CustomerFactory()
+    for day, amount in ((1, "10.00"), (5, "15.00")):
+        PurchaseFactory(
+            customer=customer, order_ref="", amount=Decimal(amount), occurred_at=datetime(2025, 6, day, tzinfo=UTC)
+        )
+    PurchaseFactory(
+        customer=customer, order_ref="X1", amount=Decimal("5.00"), occurred_at=datetime(2025, 6, 9, tzinfo=UTC)
+    )
+    PurchaseFactory(
+        customer=customer, order_ref="X1", amount=Decimal("5.00"), occurred_at=datetime(2025, 6, 9, tzinfo=UTC)
+    )
+
+    features = customer_features(selectors.feature_inputs(), as_of=datetime(2025, 6, 10, tzinfo=UTC))
+
+    row = features.loc[customer.pk]
+    assert row["frequency"] == 3 and row["monetary"] == pytest.approx(35.0)
+    assert row["recency_days"] == pytest.approx(1.0) and row["days_between_orders"] == pytest.approx(4.0)
