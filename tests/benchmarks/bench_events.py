@@ -31,7 +31,7 @@ RUNS = int(os.environ.get("BENCH_EVENTS_RUNS", "3"))
 BATCHES = 200
 BATCH_SIZE = 500
 SENDERS = 4
-WORKERS = 2
+WORKERS = int(os.environ.get("BENCH_EVENTS_WORKERS", "2"))
 CUSTOMERS = 20_000
 PRODUCTS = 3_000
 TARGET_EVENTS_PER_SECOND = 5_000
@@ -136,6 +136,19 @@ def send_all(port: int, key: str, batches: list[bytes]) -> tuple[float, dict[str
     return time.perf_counter() - started, totals, latencies, failures
 
 
+def workers_cpu_seconds(master_pid: int) -> float | None:
+    """CPU seconds used so far by gunicorn's workers (Linux /proc), to separate our cost from a busy machine."""
+    try:
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+        ticks = 0
+        for pid in children:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def count_rows(db_path: str) -> int:
     with sqlite3.connect(db_path) as db:
         return db.execute("SELECT COUNT(*) FROM shop_interaction").fetchone()[0]
@@ -167,7 +180,9 @@ def one_run(run: int) -> dict:
     )
     try:
         wait_live(port, proc)
+        cpu_before = workers_cpu_seconds(proc.pid)
         seconds, totals, latencies, failures = send_all(port, key, batches)
+        cpu_after = workers_cpu_seconds(proc.pid)
         stored = count_rows(db_path)
         # Idempotency: resending batches must store nothing new...
         _, resent, _, resend_failures = send_all(port, key, batches[:5])
@@ -187,6 +202,9 @@ def one_run(run: int) -> dict:
     return {
         "seconds": seconds,
         "events_per_second": totals["accepted"] / seconds,
+        "worker_cpu_ms_per_batch": (cpu_after - cpu_before) / BATCHES * 1000
+        if cpu_before is not None and cpu_after is not None
+        else None,
         "sent": sent,
         "accepted": totals["accepted"],
         "stored": stored,
@@ -238,6 +256,16 @@ def main() -> None:
                 "0",
                 lost == 0 and failures == 0,
                 f"worst of {RUNS} runs; {failures} failed requests",
+            ),
+            row(
+                "events API (gunicorn, SQLite)",
+                "server CPU per batch",
+                median([r["worker_cpu_ms_per_batch"] or 0.0 for r in runs]),
+                "ms",
+                "",
+                None,
+                f"gunicorn workers' CPU time per {BATCH_SIZE}-event request (Python + SQLite), independent of "
+                "other load on the machine",
             ),
             row(
                 "events API (gunicorn, SQLite)",
