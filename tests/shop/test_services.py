@@ -49,8 +49,18 @@ class TestRecordEvents:
     def test_stubs_are_created_once_for_many_events(self):
         services.record_events(events=[event(f"e{i}", customer_id="new", sku="new-sku") for i in range(5)])
 
-        assert Customer.objects.filter(external_id="new", is_stub=True).count() == 1
-        assert Product.objects.filter(sku="new-sku", is_stub=True).count() == 1
+        customer = Customer.objects.get(external_id="new", is_stub=True)
+        product = Product.objects.get(sku="new-sku", is_stub=True)
+        # Stubs carry the models' defaults, exactly as if created through the ORM.
+        customer.full_clean()
+        product.full_clean()
+        assert (customer.attributes, customer.email_consent, customer.created_at is not None) == ({}, False, True)
+        assert (product.attributes, product.currency, product.is_active, product.is_merchandise) == (
+            {},
+            "EUR",
+            True,
+            True,
+        )
 
     def test_rejects_more_than_the_batch_limit(self):
         with override_settings(EVENTS_MAX_BATCH=2), pytest.raises(ValidationError):
