@@ -1,13 +1,17 @@
 """`setup_demo` (what `make demo` runs): a login that works, an API key, demo data once, hooks for later steps."""
 
+import json
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from shop.demo import setup
 from shop.demo.setup import DEFAULT_DEMO_PASSWORD, DEMO_API_CLIENT, DEMO_USERNAME
+from shop.demo_data import generate_shop
 from shop.models import ApiClient, Customer, Interaction, Product, hash_api_key
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +102,35 @@ def test_registered_steps_run_after_the_data_and_a_failure_is_reported(steps):
     assert "3 segments" in out.getvalue()
     assert "registered twice" not in out.getvalue()
     assert "Train the recommender failed" in err.getvalue()
+
+
+def test_generate_demo_data_stores_the_generated_shop_once():
+    out = StringIO()
+    call_command("generate_demo_data", customers=120, seed=11, json=True, stdout=out, stderr=StringIO())
+    summary = json.loads(out.getvalue())
+    assert summary["created"] and summary["customers"] == 120
+    assert summary["interactions"] == Interaction.objects.count()
+
+    shop = generate_shop(customers=120, seed=11)
+    lines = shop.interactions_with_keys()
+    for position in (0, len(lines) // 2, len(lines) - 1):
+        line = lines.iloc[position]
+        stored = Interaction.objects.select_related("customer", "product").get(event_id=line["event_id"])
+        assert stored.customer.external_id == line["external_id"]
+        assert stored.product.sku == line["sku"]
+        assert stored.kind == line["kind"] and stored.source == line["source"]
+        assert stored.occurred_at == line["occurred_at"].to_pydatetime()
+        assert stored.order_ref == line["order_ref"]
+        if line["kind"] == "purchase":
+            assert stored.amount == Decimal(f"{line['amount']:.2f}")
+    customer = Customer.objects.get(external_id=shop.customers["external_id"].iloc[0])
+    assert customer.attributes["persona"] == shop.customers["persona"].iloc[0]
+    assert Product.objects.filter(is_merchandise=False).count() == 3
+
+    again = StringIO()
+    call_command("generate_demo_data", customers=120, seed=11, json=True, stdout=again, stderr=StringIO())
+    assert json.loads(again.getvalue())["created"] is False
+    assert Interaction.objects.count() == summary["interactions"]
+
+    with pytest.raises(CommandError, match="already exists with 120 customers"):
+        call_command("generate_demo_data", customers=150, seed=11, stdout=StringIO(), stderr=StringIO())
