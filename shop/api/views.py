@@ -1,6 +1,5 @@
 """The shop's API: events in, customers and catalog upserted, single records read back. Views hold no rules."""
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -15,6 +14,12 @@ from shop.models import ApiClient
 
 BAD_REQUEST = OpenApiResponse(description="Malformed JSON or invalid fields: an object of field errors.")
 NOT_FOUND = OpenApiResponse(description="No such record.")
+# Every operation: no or a bad key (401), a session without staff rights (403), over the client's rate (429).
+REFUSED = {
+    401: OpenApiResponse(description="No API key, or an unknown or deactivated one."),
+    403: OpenApiResponse(description="Logged in, but not staff."),
+    429: OpenApiResponse(description="Over this client's rate; retry after the Retry-After header's seconds."),
+}
 
 
 def _batch_items(data, key: str):
@@ -40,14 +45,14 @@ class EventBatchView(ShopAPIView):
         operation_id="events_record",
         summary="Record a batch of events",
         description=(
-            f'Up to {settings.EVENTS_MAX_BATCH} events, as a JSON list or `{{"events": [...]}}`. Each event is '
+            'Up to 1,000 events (setting `EVENTS_MAX_BATCH`), as a JSON list or `{"events": [...]}`. Each event is '
             "answered in order: `accepted`, `duplicate` (its `event_id` is already stored, or repeated earlier in "
             "the batch) or `rejected` with the reason and the bad fields. The good events of a batch are stored "
             "even when others are rejected; resending a batch is safe. Unknown customers and products are created "
             "as stubs, completed later by the customer and product upserts."
         ),
         request=s.EventSerializer(many=True),
-        responses={200: OutputSerializer, 400: BAD_REQUEST},
+        responses={200: OutputSerializer, 400: BAD_REQUEST, **REFUSED},
         examples=[
             OpenApiExample(
                 "A view and a purchase",
@@ -98,7 +103,7 @@ class CustomerView(ShopAPIView):
     @extend_schema(
         operation_id="customers_retrieve",
         summary="A customer",
-        responses={200: OutputSerializer, 404: NOT_FOUND},
+        responses={200: OutputSerializer, 404: NOT_FOUND, **REFUSED},
         tags=["customers"],
     )
     def get(self, request, external_id: str):
@@ -116,7 +121,7 @@ class CustomerView(ShopAPIView):
             "201 when created, 200 when updated."
         ),
         request=InputSerializer,
-        responses={200: OutputSerializer, 201: OutputSerializer, 400: BAD_REQUEST},
+        responses={200: OutputSerializer, 201: OutputSerializer, 400: BAD_REQUEST, **REFUSED},
         tags=["customers"],
     )
     def put(self, request, external_id: str):
@@ -140,7 +145,7 @@ class CustomerBatchView(ShopAPIView):
             '`{"customers": [...]}`. All or nothing: any invalid item makes a 400 listing the errors per item.'
         ),
         request=InputSerializer(many=True),
-        responses={200: OutputSerializer, 400: BAD_REQUEST},
+        responses={200: OutputSerializer, 400: BAD_REQUEST, **REFUSED},
         tags=["customers"],
     )
     def put(self, request):
@@ -162,7 +167,7 @@ class ProductView(ShopAPIView):
     @extend_schema(
         operation_id="products_retrieve",
         summary="A product",
-        responses={200: OutputSerializer, 404: NOT_FOUND},
+        responses={200: OutputSerializer, 404: NOT_FOUND, **REFUSED},
         tags=["products"],
     )
     def get(self, request, sku: str):
@@ -179,7 +184,7 @@ class ProductView(ShopAPIView):
             "stored values. `category` is a category code, created when new. 201 when created, 200 when updated."
         ),
         request=InputSerializer,
-        responses={200: OutputSerializer, 201: OutputSerializer, 400: BAD_REQUEST},
+        responses={200: OutputSerializer, 201: OutputSerializer, 400: BAD_REQUEST, **REFUSED},
         tags=["products"],
     )
     def put(self, request, sku: str):
@@ -203,7 +208,7 @@ class ProductBatchView(ShopAPIView):
             '`{"products": [...]}`. All or nothing: any invalid item makes a 400 listing the errors per item.'
         ),
         request=InputSerializer(many=True),
-        responses={200: OutputSerializer, 400: BAD_REQUEST},
+        responses={200: OutputSerializer, 400: BAD_REQUEST, **REFUSED},
         tags=["products"],
     )
     def put(self, request):
