@@ -13,7 +13,7 @@ import io
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +53,9 @@ class ImportReport:
     objects: dict[str, dict[str, int]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     _started: float = field(default_factory=time.perf_counter, repr=False)
+    _cpu_started: float = field(default_factory=time.process_time, repr=False)
 
     def skip(self, reason: str, lines: Iterable) -> None:
         lines = list(lines)
@@ -89,6 +91,8 @@ class ImportReport:
 
     def finish(self) -> ImportReport:
         self.seconds = round(time.perf_counter() - self._started, 3)
+        # Wall time depends on what else the machine runs; CPU time is this import's own cost.
+        self.cpu_seconds = round(time.process_time() - self._cpu_started, 3)
         return self
 
     def as_dict(self) -> dict[str, Any]:
@@ -105,6 +109,7 @@ class ImportReport:
             "objects": self.objects,
             "details": self.details,
             "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
         }
 
     def summary(self) -> str:
@@ -122,7 +127,7 @@ class ImportReport:
             lines.append(f"  exact duplicate rows in the file: {self.duplicates:,}")
         for name, counts in self.objects.items():
             lines.append(f"  {name}: {counts['created']:,} created, {counts['updated']:,} updated")
-        lines.append(f"  took {self.seconds:.1f} s")
+        lines.append(f"  took {self.seconds:.1f} s ({self.cpu_seconds:.1f} s of CPU)")
         return "\n".join(lines)
 
 
@@ -199,7 +204,7 @@ def _read_delimited(text: str, *, sep: str, report: ImportReport, name: str) -> 
         raise ValidationError(f"{name}: the file is empty")
     try:
         frame = pd.read_csv(
-            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False, quotechar='"'
+            io.StringIO(text), sep=sep, dtype=object, keep_default_na=False, skip_blank_lines=False, quotechar='"'
         )
     except pd.errors.ParserError:
         frame = None
@@ -232,7 +237,7 @@ def _read_delimited_exactly(text: str, *, sep: str, report: ImportReport) -> Tab
         lines.append(start)
     report.rows_read += len(bad_lines)
     report.skip("wrong_number_of_fields", bad_lines)
-    frame = pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(columns=header, dtype=str)
+    frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header, dtype=object)
     return Table(frame=frame, lines=pd.Series(lines, index=frame.index, dtype="int64"))
 
 
@@ -282,7 +287,7 @@ def _read_xlsx(path: Path, *, report: ImportReport) -> Table:
         workbook.close()
     if header is None:
         raise ValidationError(f"{path.name}: the workbook has no rows")
-    frame = pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(columns=header, dtype=str)
+    frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header, dtype=object)
     return Table(frame=frame, lines=pd.Series(lines, index=frame.index, dtype=object))
 
 
@@ -341,15 +346,32 @@ def content_event_ids(prefix: str, parts: Sequence[pd.Series]) -> pd.Series:
     in any part get different ids, and the same row imported again gets the same id (so it is not added twice).
     """
     blake2b = hashlib.blake2b
-    columns = [[str(value) for value in part.tolist()] for part in parts]
+    columns = [as_text(part).tolist() for part in parts]
     keys = ("\x1f".join(values) for values in zip(*columns, strict=True))
     ids = [f"{prefix}:{blake2b(key.encode(), digest_size=16).hexdigest()}" for key in keys]
     return pd.Series(ids, index=parts[0].index, dtype=object)
 
 
+def by_unique(values: pd.Series, transform: Callable[[pd.Series], Any]) -> pd.Series:
+    """Apply `transform` to the distinct values only and spread the results back.
+
+    Columns of invoice lines repeat a lot (dates, codes, prices, countries): this does a fraction of the work.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    mapped = pd.Series(transform(pd.Series(uniques, dtype=object)))
+    result = mapped.take(codes)
+    result.index = values.index
+    return result
+
+
 def stripped(values: pd.Series) -> pd.Series:
-    """Text without surrounding spaces (a list comprehension: several times faster than .str.strip here)."""
-    return pd.Series([value.strip() for value in values.astype(str).tolist()], index=values.index, dtype=object)
+    """Text without surrounding spaces."""
+    return by_unique(values, lambda unique: [str(value).strip() for value in unique.tolist()]).astype(object)
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """str() of each value (NaN as "nan"), for hashing."""
+    return by_unique(values, lambda unique: [str(value) for value in unique.tolist()]).astype(object)
 
 
 def parse_datetimes(values: pd.Series, *, tz: str | None = None) -> pd.Series:
@@ -357,7 +379,11 @@ def parse_datetimes(values: pd.Series, *, tz: str | None = None) -> pd.Series:
 
     Times without an offset are local to `tz` (default: settings.TIME_ZONE).
     """
-    text = pd.Series([value.strip() for value in values.astype(str).tolist()], index=values.index, dtype=object)
+    return by_unique(values, lambda unique: _parse_distinct_datetimes(unique, tz=tz))
+
+
+def _parse_distinct_datetimes(values: pd.Series, *, tz: str | None) -> pd.Series:
+    text = pd.Series([str(value).strip() for value in values.tolist()], index=values.index, dtype=object)
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     if text.empty:
         return result
@@ -381,8 +407,9 @@ def parse_booleans(values: pd.Series) -> pd.Series:
     """True / False from yes/no, true/false, 1/0, y/n, t/f, on/off; None when empty; NaN when unreadable."""
     lookup = {"1": True, "true": True, "t": True, "yes": True, "y": True, "on": True}
     lookup |= {"0": False, "false": False, "f": False, "no": False, "n": False, "off": False, "": None}
-    text = values.astype(str).str.strip().str.lower()
-    return text.map(lambda value: lookup.get(value, np.nan)).astype(object)
+    return by_unique(
+        values, lambda unique: [lookup.get(str(value).strip().lower(), np.nan) for value in unique.tolist()]
+    ).astype(object)
 
 
 def epoch_seconds(stamps: pd.Series) -> pd.Series:
@@ -564,7 +591,7 @@ def sqlite_indexes_deferred(model: type[models.Model], *, rows: int) -> Iterator
 
 @contextmanager
 def sqlite_page_cache(megabytes: int = 256) -> Iterator[None]:
-    """A large page cache while bulk writing to SQLite: its 2 MB default turns index inserts into disk reads."""
+    """A large page cache while bulk writing to SQLite: its 2 MB default turns index updates into disk reads."""
     if connection.vendor != "sqlite":
         yield
         return

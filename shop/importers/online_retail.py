@@ -19,6 +19,7 @@ from shop.importers.common import (
     ALREADY_IMPORTED,
     ImportReport,
     Reasons,
+    by_unique,
     content_event_ids,
     epoch_seconds,
     existing_keys,
@@ -122,20 +123,22 @@ def detect_layout(columns: list[str], *, name: str = "file") -> tuple[str, dict[
 
 def _parse(frame: pd.DataFrame, *, timezone: str) -> pd.DataFrame:
     lines = pd.DataFrame({column: stripped(frame[column]) for column in frame.columns})
-    lines["sku"] = pd.Series([code.upper() for code in lines["stock_code"].tolist()], index=lines.index, dtype=object)
+    lines["sku"] = by_unique(lines["stock_code"], lambda codes: codes.str.upper())
     # Spreadsheets turn 17850 into 17850.0.
-    lines["customer_id"] = pd.Series(
-        [_integral_text(value) for value in lines["customer_id"].tolist()], index=lines.index, dtype=object
-    )
-    quantity = pd.to_numeric(lines["quantity"], errors="coerce")
+    lines["customer_id"] = by_unique(lines["customer_id"], lambda ids: [_integral_text(value) for value in ids])
+    quantity = by_unique(lines["quantity"], lambda text: pd.to_numeric(text, errors="coerce"))
     lines["quantity_ok"] = quantity.notna() & (quantity == quantity.round())
     lines["qty"] = quantity.where(lines["quantity_ok"], 0).astype("int64")
-    price = pd.to_numeric(lines["unit_price"], errors="coerce")
+    price = by_unique(lines["unit_price"], lambda text: pd.to_numeric(text, errors="coerce"))
     lines["price_ok"] = price.notna() & price.abs().lt(1e9)
     lines["price"] = price.where(lines["price_ok"], 0.0)
     lines["occurred_at"] = parse_datetimes(lines["invoice_date"], tz=timezone)
-    lines["cancelled"] = lines["invoice"].str.startswith(("C", "c"))
+    lines["cancelled"] = by_unique(lines["invoice"], lambda invoices: invoices.str.startswith(("C", "c"))).astype(bool)
     return lines
+
+
+def _blank_or_longer(values: pd.Series, limit: int) -> pd.Series:
+    return by_unique(values, lambda text: text.eq("") | text.str.len().gt(limit)).astype(bool)
 
 
 def _integral_text(value: str) -> str:
@@ -146,12 +149,12 @@ def _integral_text(value: str) -> str:
 
 def _validate(lines: pd.DataFrame) -> Reasons:
     reasons = Reasons(lines.index)
-    reasons.flag(lines["invoice"].eq("") | lines["invoice"].str.len().gt(64), "missing_or_bad_invoice")
-    reasons.flag(lines["stock_code"].eq("") | lines["stock_code"].str.len().gt(64), "missing_or_bad_stock_code")
+    reasons.flag(_blank_or_longer(lines["invoice"], 64), "missing_or_bad_invoice")
+    reasons.flag(_blank_or_longer(lines["stock_code"], 64), "missing_or_bad_stock_code")
     reasons.flag(~lines["quantity_ok"], "bad_quantity")
     reasons.flag(~lines["price_ok"], "bad_unit_price")
     reasons.flag(lines["occurred_at"].isna(), "bad_invoice_date")
-    reasons.flag(lines["customer_id"].str.len().gt(64), "bad_customer_id")
+    reasons.flag(by_unique(lines["customer_id"], lambda ids: ids.str.len().gt(64)).astype(bool), "bad_customer_id")
     well_formed = reasons.valid.copy()
 
     # The line's content, normalised so the .csv and .xlsx of one release give the same id.
@@ -159,9 +162,9 @@ def _validate(lines: pd.DataFrame) -> Reasons:
         lines["invoice"],
         lines["stock_code"],
         lines["description"],
-        lines["qty"].astype(str),
-        epoch_seconds(lines["occurred_at"].fillna(pd.Timestamp(0, tz="UTC"))).astype(str),
-        lines["price"].astype(str),
+        lines["qty"],
+        epoch_seconds(lines["occurred_at"].fillna(pd.Timestamp(0, tz="UTC"))),
+        lines["price"],
         lines["customer_id"],
         lines["country"],
     ]
