@@ -84,6 +84,7 @@ class ServingState:
     sellable: set[int] = field(default_factory=set)  # active, in stock (or untracked), merchandise
     catalog_at: float = 0.0
     customers: dict[str, int] = field(default_factory=dict)  # external id -> pk
+    reasons: dict[tuple[int, int], str] = field(default_factory=dict)  # rendered "because you ..." texts
     # Customers with events newer than the model, and the newest event id read so far.
     changed_customers: set[int] = field(default_factory=set)
     last_event_id: int = 0
@@ -215,6 +216,7 @@ def _load_catalog(state: ServingState) -> None:
             categories[code] = cid
             names[cid] = name
     state.catalog, state.sku_product, state.sellable = catalog, skus, sellable
+    state.reasons = {}  # product names may have changed
     state.category_ids, state.category_names = categories, names
     state.catalog_at = time.monotonic()
 
@@ -287,6 +289,10 @@ def recommend(
         candidates, bought = _fold_in(state, customer_id, n + len(excluded) + 50)
     elif row is not None:
         strategy = "personal"
+        if not excluded and category_id is None and not (max_per_category or setting("RECOMMENDER_MAX_PER_CATEGORY")):
+            results = _precomputed_fast(state, row, n)
+            if len(results) == n:
+                return Answer(results=results, strategy=strategy, run_id=state.run_id, customer_id=customer_id)
         candidates = _precomputed(state, row)
     else:
         strategy, candidates = _cold_start(state, customer_id)
@@ -298,7 +304,8 @@ def recommend(
         # Short list (filters, a thin history): fill with popular products, never what they bought.
         if bought is None:
             bought = _bought(state, customer_id)
-        taken = {r["_pid"] for r in results} | excluded | bought
+        served = [state.sku_product[r["sku"]] for r in results]
+        taken = set(served) | excluded | bought
         fill = _popular_candidates(state)
         results += _sellable(
             state,
@@ -307,23 +314,59 @@ def recommend(
             excluded=taken,
             category_id=category_id,
             cap=cap,
-            counts=_category_counts(results),
+            counts=_category_counts(state, served),
         )
     return Answer(results=results, strategy=strategy, run_id=state.run_id, customer_id=customer_id)
 
 
+def _precomputed_fast(state: ServingState, row: int, n: int) -> list[dict]:
+    """The common request (no filters): the first n sellable products of the precomputed list."""
+    products, sellable, catalog, reasons = state.item_products, state.sellable, state.catalog, state.reasons
+    items = state.top_items[row].tolist()
+    scores = state.top_scores[row].tolist()
+    because = state.top_because[row].tolist()
+    kinds = state.top_because_kind[row].tolist()
+    results = []
+    for slot, item in enumerate(items):
+        if item < 0:
+            break
+        pid = products[item]
+        if pid not in sellable:
+            continue
+        key = (because[slot], kinds[slot])
+        reason = reasons.get(key)
+        if reason is None:
+            reason = reasons[key] = (
+                reason_text(state, "because", key) if key[0] >= 0 and key[1] > 0 else "recommended for you"
+            )
+        sku, name, _ = catalog[pid]
+        results.append(
+            {
+                "sku": sku,
+                "name": name,
+                "score": round(scores[slot], 6),
+                "reason": reason,
+                "reason_code": "because" if key[0] >= 0 and key[1] > 0 else "personal",
+            }
+        )
+        if len(results) == n:
+            break
+    return results
+
+
 def _precomputed(state: ServingState, row: int):
     products = state.item_products
-    for item, score, because, kind in zip(
-        state.top_items[row].tolist(),
-        state.top_scores[row].tolist(),
-        state.top_because[row].tolist(),
-        state.top_because_kind[row].tolist(),
-        strict=True,
-    ):
+    items = state.top_items[row].tolist()
+    scores = state.top_scores[row].tolist()
+    because = state.top_because[row].tolist()
+    kinds = state.top_because_kind[row].tolist()
+    for slot, item in enumerate(items):
         if item < 0:
             return
-        yield _candidate(products[item], score, because, kind)
+        if because[slot] >= 0 and kinds[slot] > 0:
+            yield (products[item], scores[slot], "because", (because[slot], kinds[slot]))
+        else:
+            yield (products[item], scores[slot], "personal", None)
 
 
 def _candidate(pid: int, score: float, because: int, kind: int) -> Candidate:
@@ -418,10 +461,11 @@ def _bought(state: ServingState, customer_id: int | None) -> set[int]:
         return {r[0] for r in cursor.fetchall()}
 
 
-def _category_counts(results: list[dict]) -> dict[int | None, int]:
+def _category_counts(state: ServingState, products: list[int]) -> dict[int | None, int]:
     counts: dict[int | None, int] = {}
-    for r in results:
-        counts[r["_category"]] = counts.get(r["_category"], 0) + 1
+    for pid in products:
+        category = state.catalog[pid][2]
+        counts[category] = counts.get(category, 0) + 1
     return counts
 
 
@@ -459,8 +503,6 @@ def _sellable(
                 "score": round(score, 6),
                 "reason": reason_text(state, code, arg),
                 "reason_code": "trending" if code == "trending_days" else code,
-                "_pid": pid,
-                "_category": category,
             }
         )
         if len(results) >= n:

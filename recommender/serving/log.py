@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import atexit
 import logging
-import secrets
+import random
 import threading
 import time
 from datetime import UTC, datetime
@@ -28,7 +28,8 @@ _oldest = 0.0
 
 
 def new_recommendation_id(run_id: int | None, customer_id: int | None) -> str:
-    return f"{run_id or 0:x}.{customer_id or 0:x}.{time.time_ns() // 1_000_000:x}{secrets.randbits(24):06x}"
+    # Unique, not secret: the process's own random generator (reseeded after fork) is enough.
+    return f"{run_id or 0:x}.{customer_id or 0:x}.{time.time_ns() // 1_000_000:x}{random.getrandbits(24):06x}"
 
 
 def parse_recommendation_id(recommendation_id: str) -> tuple[int | None, int | None]:

@@ -25,6 +25,7 @@ def _fresh_serving(settings):
     engine.reset()
     log._buffer.clear()
     views._key_memo.clear()
+    views._throttle_local.clear()
     yield
     engine.reset()
     log._buffer.clear()
