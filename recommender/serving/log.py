@@ -60,23 +60,30 @@ def record(
         _flush_in_background()
 
 
+_due = threading.Event()
 _flushing = threading.Event()
+_writer: threading.Thread | None = None
 
 
 def _flush_in_background() -> None:
-    """Write off the request's path: one writer thread at a time, with its own database connection."""
-    if _flushing.is_set():
-        return
+    """Wake the process's writer thread (started once): the request never waits for the write."""
+    global _writer
     _flushing.set()
+    _due.set()
+    if _writer is None or not _writer.is_alive():
+        _writer = threading.Thread(target=_write_forever, name="served-recommendations-log", daemon=True)
+        _writer.start()
 
-    def write() -> None:
+
+def _write_forever() -> None:
+    while True:
+        _due.wait()
+        _due.clear()
         try:
             flush()
         finally:
-            connections.close_all()  # this thread's connection only (connections are per thread)
+            connections.close_all()  # this thread's own connections (they are per thread)
             _flushing.clear()
-
-    threading.Thread(target=write, name="served-recommendations-log", daemon=True).start()
 
 
 def flush() -> int:

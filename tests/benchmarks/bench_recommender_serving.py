@@ -303,7 +303,8 @@ def main() -> None:
     finally:
         stop_gunicorn(proc)
 
-    setup = f"{args.workers} workers x {args.threads} threads, median of {args.repeats}"
+    load = os.getloadavg()[0]
+    setup = f"{args.workers} workers x {args.threads} threads, median of {args.repeats}; load average {load:.1f}"
     emit(
         [
             row(BENCH, f"p50 at {args.rate:.0f} req/s", median(p50s), "ms", "<= 5", median(p50s) <= 5, setup),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -65,6 +66,8 @@ def trained_env() -> dict[str, str]:
     media = WORK / "serving-media"
     env = bench_env(DATABASE_URL=f"sqlite:///{target}", DJANGO_MEDIA_ROOT=str(media))
     if target.exists() and (WORK / "serving.done").exists():
+        # Migrations added since it was trained, so the served schema matches the code.
+        subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         return env
     env = copy_database(demo_database(), "serving")
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -104,7 +107,7 @@ def main() -> None:
             Path(f"{WORK / f'train-{i}.sqlite3'}{suffix}").unlink(missing_ok=True)
     last = summaries[-1]
     note = (
-        f"{last['algorithm']}, {last['data']['users']} customers x {last['data']['items']} products, "
+        f"load average {os.getloadavg()[0]:.1f}; {last['algorithm']}, {last['data']['users']} customers x {last['data']['items']} products, "
         f"{last['data']['interactions']} interactions; median of {args.repeats}"
     )
     emit(
