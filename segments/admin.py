@@ -375,8 +375,8 @@ class SegmentAdmin(admin.ModelAdmin):
             rows = [[c["category"], f"{c['spend_share']:.0%}"] for c in profile["top_categories"]]
             parts.append(_table(["top category", "share of members' spend"], rows))
         if profile.get("top_products"):
-            rows = [[p["sku"], p["name"], p["buyers"]] for p in profile["top_products"]]
-            parts.append(_table(["top product", "name", "members who bought it"], rows))
+            rows = [[p["sku"], p["name"], f"{p.get('share_of_members', 0):.0%}"] for p in profile["top_products"]]
+            parts.append(_table(["top product", "name", "share of members who bought it"], rows))
         if profile.get("rfm_rule"):
             rule = profile["rfm_rule"]
             parts.append(format_html("<p>RFM rule: R {}, FM {} — {}.</p>", rule["r"], rule["fm"], rule["meaning"]))

@@ -190,6 +190,10 @@ def segmentation_run_execute(*, run: SegmentationRun, progress: ProgressCallback
         with timer("profiles"):
             profiles = segment_profiles(features, assignment.labels)
             names = _names(run=run, definition=definition, profiles=profiles, assignment=assignment)
+            members = {key: ids.tolist() for key, ids in assignment.labels.groupby(assignment.labels).groups.items()}
+            top_products = selectors.top_products_by_segment(members=members, seed=run.parameters.get("seed", 0))
+            for key, profile in profiles.items():
+                profile["top_products"] = top_products.get(key, [])
         _report(run, 75, "writing segments and memberships", progress)
         with timer("write"):
             run = _write(run=run, definition=definition, assignment=assignment, profiles=profiles, names=names)
@@ -372,10 +376,6 @@ def _write(*, run, definition, assignment: _Assignment, profiles: dict, names: d
     segment_ids = labels.map({key: segment.pk for key, segment in by_key.items()})
     rows = (Membership(customer_id=int(c), segment_id=int(s)) for c, s in segment_ids.items())
     Membership.objects.bulk_create(rows, batch_size=MEMBERSHIP_BATCH)
-
-    top_products = selectors.top_products_by_segment(run_id=run.pk)
-    for segment in by_key.values():
-        segment.profile["top_products"] = top_products.get(segment.pk, [])
 
     metrics = dict.fromkeys(STANDARD_METRICS) | assignment.metrics
     if previous is not None:

@@ -244,3 +244,12 @@ def test_feature_inputs_count_purchases_without_an_order_reference_as_orders_of_
     row = features.loc[customer.pk]
     assert row["frequency"] == 3 and row["monetary"] == pytest.approx(35.0)
     assert row["recency_days"] == pytest.approx(1.0) and row["days_between_orders"] == pytest.approx(4.0)
+
+
+def test_top_products_are_estimated_from_a_sample_of_members(shop):
+    big = [c.pk for c in shop["customers"]["big"]]
+    full = selectors.top_products_by_segment(members={"big": big}, limit=3)
+    sampled = selectors.top_products_by_segment(members={"big": big}, limit=3, sample=10)
+    assert [p["sku"][0] for p in full["big"]] == ["A", "A", "A"]
+    assert all(p["buyers"] <= 10 for p in sampled["big"])
+    assert all(0 < p["share_of_members"] <= 1 for p in sampled["big"] + full["big"])
