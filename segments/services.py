@@ -120,7 +120,12 @@ def segmentation_run_enqueue(*, definition: SegmentationDefinition) -> Segmentat
     from segments.tasks import run_segmentation
 
     run = segmentation_run_create(definition=definition)
-    transaction.on_commit(lambda: run_segmentation.delay(definition.pk, run_id=run.pk))
+    limit = run_time_limit()
+    transaction.on_commit(
+        lambda: run_segmentation.apply_async(
+            (definition.pk,), {"run_id": run.pk}, soft_time_limit=limit, time_limit=limit + 60
+        )
+    )
     return run
 
 

@@ -13,12 +13,9 @@ from segments.models import SegmentationDefinition, SegmentationRun
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    acks_late=True,
-    time_limit=services.run_time_limit() + 60,
-    soft_time_limit=services.run_time_limit(),
-    max_retries=0,
-)
+# Time limits: segmentation_run_enqueue passes SEGMENTS_RUN_TIME_LIMIT with each call; a call from elsewhere
+# (a beat schedule) gets CELERY_TASK_TIME_LIMIT / CELERY_TASK_SOFT_TIME_LIMIT. A soft limit fails the run.
+@shared_task(acks_late=True, max_retries=0)
 def run_segmentation(definition_id: int, run_id: int | None = None) -> int | None:
     """Run a segmentation: the queued run `run_id`, or a new one. Returns the run's id, or None when
     another run of the definition is already in progress (at most one at a time)."""

@@ -35,7 +35,14 @@ def test_task_does_nothing_while_another_run_is_in_progress():
     assert list(SegmentationRun.objects.filter(definition=definition)) == [queued]
 
 
-def test_task_has_a_time_limit_and_goes_to_the_ml_queue(settings):
-    assert tasks.run_segmentation.soft_time_limit == services.run_time_limit()
-    assert tasks.run_segmentation.time_limit > tasks.run_segmentation.soft_time_limit
+def test_enqueue_sends_the_time_limit_and_the_task_goes_to_the_ml_queue(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.SEGMENTS_RUN_TIME_LIMIT = 120
+    calls = []
+    monkeypatch.setattr(tasks.run_segmentation, "apply_async", lambda *args, **kwargs: calls.append((args, kwargs)))
+    definition = services.segmentation_definition_create(name="K", method="kmeans")
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.segmentation_run_enqueue(definition=definition)
+    assert calls == [(((definition.pk,), {"run_id": run.pk}), {"soft_time_limit": 120, "time_limit": 180})]
     assert settings.CELERY_TASK_ROUTES["segments.tasks.*"]["queue"] == "ml"
