@@ -140,13 +140,19 @@ class Reasons:
 
     def __init__(self, index: pd.Index):
         self.reason = pd.Series("", index=index, dtype=object)
+        self._valid = np.ones(len(index), dtype=bool)
 
     def flag(self, mask: pd.Series, reason: str) -> None:
-        self.reason[(self.reason == "") & mask.fillna(True).astype(bool)] = reason
+        if mask.dtype != bool:
+            mask = mask.fillna(True).astype(bool)
+        hit = self._valid & mask.to_numpy()
+        if hit.any():
+            self.reason.iloc[np.flatnonzero(hit)] = reason
+            self._valid &= ~hit
 
     @property
     def valid(self) -> pd.Series:
-        return self.reason == ""
+        return pd.Series(self._valid.copy(), index=self.reason.index)
 
     def report_to(self, report: ImportReport, lines: pd.Series) -> None:
         skipped = self.reason[self.reason != ""]
@@ -529,9 +535,9 @@ def insert_interactions(
     adapt = connection.ops.adapt_datetimefield_value
     created = adapt(timezone.now())
     # Adapt each distinct time once: invoices and sessions share their times.
-    stamps = rows["occurred_at"]
-    adapted = {stamp: adapt(stamp.to_pydatetime()) for stamp in stamps.unique()}
-    occurred = [adapted[stamp] for stamp in stamps.tolist()]
+    codes, distinct = pd.factorize(rows["occurred_at"])
+    adapted = np.array([adapt(stamp) for stamp in distinct.to_pydatetime()], dtype=object)
+    occurred = adapted[codes].tolist()
     value = _nullable(rows["value"])
     amount = _nullable(rows["amount"].round(2) if rows["amount"].dtype.kind == "f" else rows["amount"])
     columns_data = zip(
@@ -607,4 +613,5 @@ def sqlite_page_cache(megabytes: int = 256) -> Iterator[None]:
 
 
 def _nullable(values: pd.Series) -> list:
-    return [None if pd.isna(value) else value for value in values.tolist()]
+    """Values with None for missing ones, as the database driver wants them."""
+    return values.astype(object).where(values.notna(), None).tolist()
