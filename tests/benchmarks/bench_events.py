@@ -149,6 +149,52 @@ def workers_cpu_seconds(master_pid: int) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def bare_sqlite_rows_per_second(db_path: str, batches: int = 40) -> float:
+    """The same 500-row inserts with plain sqlite3 (no Django, no HTTP) on a copy of a run's database:
+    the ceiling this machine's disk and CPU allow at this moment, to read the API's figure against."""
+    copy = WORK / "events-bare.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    with sqlite3.connect(db_path) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    db = sqlite3.connect(copy, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    columns = [r[1] for r in db.execute("PRAGMA table_info(shop_interaction)") if r[1] != "id"]
+    sql = f"INSERT INTO shop_interaction ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    customers = db.execute("SELECT MAX(id) FROM shop_customer").fetchone()[0]
+    products = db.execute("SELECT MAX(id) FROM shop_product").fetchone()[0]
+    rng = random.Random(0)
+    started = time.perf_counter()
+    for b in range(batches):
+        rows = []
+        for i in range(BATCH_SIZE):
+            values = {
+                "customer_id": rng.randint(1, customers),
+                "product_id": rng.randint(1, products),
+                "kind": rng.choice(["view", "cart", "purchase"]),
+                "value": None,
+                "quantity": 1,
+                "amount": None,
+                "order_ref": "",
+                "source": "web",
+                "occurred_at": f"2026-0{rng.randrange(1, 10)}-1{rng.randrange(10)} 1{rng.randrange(10)}:00:00",
+                "event_id": f"bare-{b}-{i}",
+                "recommendation_id": "",
+                "created_at": "2026-11-26 00:00:00",
+            }
+            rows.append(tuple(values[c] for c in columns))
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(sql, rows)
+        db.execute("COMMIT")
+    rate = batches * BATCH_SIZE / (time.perf_counter() - started)
+    db.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    return rate
+
+
 def count_rows(db_path: str) -> int:
     with sqlite3.connect(db_path) as db:
         return db.execute("SELECT COUNT(*) FROM shop_interaction").fetchone()[0]
@@ -202,6 +248,7 @@ def one_run(run: int) -> dict:
     return {
         "seconds": seconds,
         "events_per_second": totals["accepted"] / seconds,
+        "bare_sqlite_rows_per_second": bare_sqlite_rows_per_second(db_path),
         "worker_cpu_ms_per_batch": (cpu_after - cpu_before) / BATCHES * 1000
         if cpu_before is not None and cpu_after is not None
         else None,
@@ -256,6 +303,16 @@ def main() -> None:
                 "0",
                 lost == 0 and failures == 0,
                 f"worst of {RUNS} runs; {failures} failed requests",
+            ),
+            row(
+                "events API (gunicorn, SQLite)",
+                "bare sqlite3 inserts, same machine",
+                median([r["bare_sqlite_rows_per_second"] for r in runs]),
+                "rows/s",
+                "",
+                None,
+                f"plain executemany of {BATCH_SIZE}-row batches, one process, no Django/HTTP: this machine's "
+                "ceiling at the time of the runs",
             ),
             row(
                 "events API (gunicorn, SQLite)",
