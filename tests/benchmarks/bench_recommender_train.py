@@ -106,9 +106,10 @@ def main() -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{WORK / f'train-{i}.sqlite3'}{suffix}").unlink(missing_ok=True)
     last = summaries[-1]
+    data = last["data"]
     note = (
-        f"load average {os.getloadavg()[0]:.1f}; {last['algorithm']}, {last['data']['users']} customers x {last['data']['items']} products, "
-        f"{last['data']['interactions']} interactions; median of {args.repeats}"
+        f"load average {os.getloadavg()[0]:.1f}; {last['algorithm']}, {data['users']} customers x "
+        f"{data['items']} products, {data['interactions']} interactions; median of {args.repeats}"
     )
     emit(
         [
