@@ -522,17 +522,22 @@ class DemoShop:
     def order_refs(self) -> pd.Series:
         """The order reference of each interaction ("" where it belongs to no order)."""
         order = self.interactions["order"].to_numpy()
-        refs = np.array([f"D{self.seed}-{n:07d}" for n in range(int(order.max(initial=-1)) + 1)] + [""], dtype=object)
+        orders = int(order.max(initial=-1)) + 1
+        refs = np.array([f"D{self.seed}-{n + 1:07d}" for n in range(orders)] + [""], dtype=object)
         return pd.Series(refs[order], index=self.interactions.index, name="order_ref")
 
     def event_id(self, position: int) -> str:
         """The idempotency key of the interaction at `position`; zero-padded so keys sort (and index) in order."""
-        return f"demo-{self.seed}-{position + 1:08d}"
+        return self.event_ids(position, position + 1)[0]
+
+    def event_ids(self, start: int, stop: int) -> list[str]:
+        prefix = f"demo-{self.seed}-"
+        return [f"{prefix}{n:08d}" for n in range(start + 1, stop + 1)]
 
     def interactions_with_keys(self) -> pd.DataFrame:
         """Interactions with external ids, skus, categories, order refs and event ids (convenient for small shops)."""
         frame = self.interactions.copy()
-        frame.insert(0, "event_id", [self.event_id(i) for i in range(len(frame))])
+        frame.insert(0, "event_id", self.event_ids(0, len(frame)))
         frame.insert(1, "external_id", self.customers["external_id"].to_numpy()[frame["customer"].to_numpy()])
         frame.insert(2, "sku", self.products["sku"].to_numpy()[frame["product"].to_numpy()])
         frame.insert(3, "category", self.products["category"].to_numpy()[frame["product"].to_numpy()])
@@ -589,7 +594,7 @@ def _products(rng: np.random.Generator, *, seed: int, n_merchandise: int) -> pd.
         brand = rng.choice(spec.brands, size=count)
         adjective = rng.choice(spec.adjectives, size=count)
         noun = rng.choice(spec.nouns, size=count)
-        relative = rng.lognormal(0.0, spec.price_sigma, size=count)
+        relative = np.clip(rng.lognormal(0.0, spec.price_sigma, size=count), 0.4, 3.0)  # no €2 tents
         price = np.maximum(np.floor(spec.median_price * relative), 1) - 0.01
         for b, a, n, p, r in zip(brand, adjective, noun, price, relative, strict=True):
             rows["name"].append(f"{b} {a} {n}")

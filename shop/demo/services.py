@@ -294,7 +294,7 @@ def _interaction_rows(
                     order_refs[start : start + n].tolist(),
                     chunk["source"].astype(str).tolist(),
                     _db_datetimes(chunk["occurred_at"]),
-                    [shop.event_id(i) for i in range(start, start + n)],
+                    shop.event_ids(start, start + n),
                     [""] * n,
                     [created] * n,
                     strict=True,
