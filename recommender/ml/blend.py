@@ -1,7 +1,7 @@
 """A weighted blend of complementary models, each model's scores normalised per user.
 
-EASE (item-item regression), ALS (low-rank factors) and item-kNN (local neighbourhoods) make
-different mistakes; their scores live on different scales, so each is standardised per user
+EASE (item-item regression), ALS / iALS (low-rank factors) and item-kNN (local neighbourhoods)
+make different mistakes; their scores live on different scales, so each is standardised per user
 over the items the user has not seen (z-score by default) before the weighted sum. The
 weights are chosen on a validation split carved from the training data
 (`evaluation.tune_blend_weights`), never on the test split.
