@@ -198,22 +198,18 @@ def top_products_by_segment(
     }
     segment_of = {int(customer): key for key, ids in chosen.items() for customer in ids}
     customer_ids = sorted(segment_of)
+    # Only the customer filter goes to SQL, so SQLite reads by the customer index rather than scanning every
+    # purchase through the kind index; kind and merchandise are filtered here.
+    not_merchandise = set(Product.objects.filter(is_merchandise=False).values_list("pk", flat=True))
     frames = []
     for start in range(0, len(customer_ids), ID_BATCH):
         batch = customer_ids[start : start + ID_BATCH]
-        frames.append(
-            _frame(
-                Interaction.objects.filter(
-                    customer_id__in=batch, kind=InteractionKind.PURCHASE, product__is_merchandise=True
-                )
-                .order_by()
-                .values("customer_id", "product_id")
-                .distinct(),
-                ["customer_id", "product_id"],
-            )
+        frame = _frame(
+            Interaction.objects.filter(customer_id__in=batch).order_by(), ["customer_id", "product_id", "kind"]
         )
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["customer_id", "product_id"])
-    if rows.empty:
+        frames.append(frame[(frame["kind"] == InteractionKind.PURCHASE) & ~frame["product_id"].isin(not_merchandise)])
+    rows = pd.concat(frames, ignore_index=True).drop_duplicates(["customer_id", "product_id"]) if frames else None
+    if rows is None or rows.empty:
         return {}
     rows["segment"] = rows["customer_id"].map(segment_of)
     buyers = rows.groupby(["segment", "product_id"]).size().rename("buyers").reset_index()
