@@ -95,21 +95,38 @@ def feature_inputs() -> FeatureInputs:
     # Datetimes come back as the database's text and are parsed by pandas at once, not row by row.
     as_text = CharField()
     purchases = Interaction.objects.filter(kind=InteractionKind.PURCHASE).order_by()
+    # Purchases are a large part of all events: reading them through the kind index costs a random read each,
+    # so the kind test is wrapped to keep SQLite on its sequential scan (no effect on what is selected).
+    scanned_purchases = (
+        Interaction.objects.alias(kind_scan=Coalesce("kind", Value("")))
+        .filter(kind_scan=InteractionKind.PURCHASE)
+        .order_by()
+    )
     columns = ["customer_id", "order_key", "occurred_at", "amount"]
-    with_ref = _frame(
-        purchases.exclude(order_ref="")
-        .values("customer_id", order_key=F("order_ref"))
-        .annotate(occurred_at=Min("occurred_at", output_field=as_text), amount=Coalesce(Sum(amount), Value(0.0))),
+    orders = _frame(
+        scanned_purchases.values("customer_id", order_key=F("order_ref")).annotate(
+            occurred_at=Min("occurred_at", output_field=as_text), amount=Coalesce(Sum(amount), Value(0.0))
+        ),
         columns,
     )
-    # A purchase sent without an order reference is an order of its own.
-    without_ref = _frame(
-        purchases.filter(order_ref="").annotate(
+    # A purchase sent without an order reference is an order of its own: split those customers' blank group.
+    blank = orders["order_key"] == ""
+    if blank.any():
+        lines = []
+        without_ref = purchases.filter(order_ref="").annotate(
             order_key=Cast("pk", CharField()), at=F("occurred_at"), line=Coalesce(amount, Value(0.0))
-        ),
-        ["customer_id", "order_key", "at", "line"],
-    ).rename(columns={"at": "occurred_at", "line": "amount"})
-    orders = pd.concat([with_ref, without_ref], ignore_index=True) if len(without_ref) else with_ref
+        )
+        ids = orders.loc[blank, "customer_id"].tolist()
+        for start in range(0, len(ids), ID_BATCH):
+            lines.append(
+                _frame(
+                    without_ref.filter(customer_id__in=ids[start : start + ID_BATCH]),
+                    ["customer_id", "order_key", "at", "line"],
+                )
+            )
+        lines_frame = pd.concat(lines, ignore_index=True).rename(columns={"at": "occurred_at", "line": "amount"})
+        lines_frame["occurred_at"] = lines_frame["occurred_at"].astype(str)
+        orders = pd.concat([orders[~blank], lines_frame], ignore_index=True)
     orders["occurred_at"] = pd.to_datetime(orders["occurred_at"], utc=True, format="ISO8601")
     kind = "kind"
     activity = _frame(
@@ -140,7 +157,7 @@ def feature_inputs() -> FeatureInputs:
     for column in ("first_seen", "last_seen"):
         activity[column] = pd.to_datetime(activity[column], utc=True, format="ISO8601")
     category_spend = _frame(
-        purchases.filter(product__is_merchandise=True)
+        scanned_purchases.filter(product__is_merchandise=True)
         .annotate(category=Coalesce("product__category__name", Value("Uncategorised")))
         .values("customer_id", "category")
         .annotate(amount=Coalesce(Sum(amount), Value(0.0))),
