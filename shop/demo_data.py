@@ -514,7 +514,10 @@ class DemoShop:
 
     seed: int
     categories: pd.DataFrame  # code, name, parent
-    products: pd.DataFrame  # sku, name, description, category, brand, price, currency, stock, is_active, ...
+    # sku, name, description, category, brand, price, currency, stock, is_active, is_merchandise, and as ground truth
+    # for bought-together tests bundle_partner_a / bundle_partner_b (row positions of the two products most often
+    # added to an order that starts with this one; -1 for fees). Not stored in the database.
+    products: pd.DataFrame
     customers: pd.DataFrame  # external_id, name, email, gender, birth_year, city, country, signed_up_at, ...
     # customer, product (row positions), kind, value, quantity, amount, order (-1 for none), source, occurred_at
     interactions: pd.DataFrame
@@ -561,7 +564,9 @@ def generate_shop(*, customers: int, seed: int) -> DemoShop:
     return DemoShop(
         seed=seed,
         categories=categories,
-        products=products.drop(columns=["popularity", "quality", "relative_price", "partner_a", "partner_b"]),
+        products=products.drop(columns=["popularity", "quality", "relative_price"]).rename(
+            columns={"partner_a": "bundle_partner_a", "partner_b": "bundle_partner_b"}
+        ),
         customers=people,
         interactions=interactions,
     )

@@ -135,7 +135,7 @@ def test_fees_are_only_ever_purchased(lines, shop):
     assert (order_totals.reindex(postage) < 30).all()
 
 
-def test_bundles_are_bought_together(lines):
+def test_bundles_are_bought_together(shop, lines):
     """Baskets have real co-purchase structure: the most frequent pairs occur far more than chance predicts."""
     baskets = lines[(lines["kind"] == "purchase") & lines["category"].notna()][["order_ref", "sku"]]
     pairs = baskets.merge(baskets, on="order_ref")
@@ -146,6 +146,17 @@ def test_bundles_are_bought_together(lines):
     top = pair_counts.head(20)
     expected = np.array([item_orders[a] * item_orders[b] / orders for a, b in top.index])
     assert np.median(top.to_numpy() / expected) > 5
+    # ...and they are the bundles the generator planted.
+    products = shop.products
+    sku = products["sku"].to_numpy()
+    partners = {
+        (sku[i], sku[j])
+        for i, row in products.iterrows()
+        for j in row[["bundle_partner_a", "bundle_partner_b"]]
+        if j >= 0
+    }
+    planted = sum((a, b) in partners or (b, a) in partners for a, b in top.index)
+    assert planted >= 15
 
 
 def persona_table(shop) -> pd.DataFrame:
