@@ -36,7 +36,7 @@ class Command(BaseCommand):
             bar.update(done - bar.n)
 
         if not no_progress:
-            print(f"Generating {customers} customers (seed {seed})...", file=sys.stderr)
+            print(f"Demo data: {customers} customers, seed {seed}", file=sys.stderr)
         try:
             summary = generate_demo_data(customers=customers, seed=seed, progress=None if no_progress else progress)
         except DemoDataConflict as exc:
@@ -58,9 +58,11 @@ class Command(BaseCommand):
             )
         self.stdout.write(
             f"customers {summary.customers:,} · products {summary.products:,} · categories {summary.categories} · "
-            f"orders {summary.orders:,} · interactions {summary.interactions:,}"
+            + (f"orders {summary.orders:,} · " if summary.orders is not None else "")
+            + f"interactions {summary.interactions:,}"
         )
         self.stdout.write("personas: " + ", ".join(f"{k} {v:,}" for k, v in summary.personas.items()))
-        self.stdout.write("interactions: " + ", ".join(f"{k} {v:,}" for k, v in summary.kinds.items()))
+        if summary.kinds:
+            self.stdout.write("interactions: " + ", ".join(f"{k} {v:,}" for k, v in summary.kinds.items()))
         if summary.first_event:
             self.stdout.write(f"events from {summary.first_event} to {summary.last_event}")
