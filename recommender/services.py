@@ -25,7 +25,7 @@ from recommender.ml.matrix import build_interaction_matrix
 from recommender.ml.registry import ALGORITHMS, make_recommender
 from recommender.ml.splits import stratified_split
 from recommender.models import TrainingRun
-from recommender.selectors import interactions_frame
+from recommender.selectors import training_interactions_frame
 from recommender.serving.artifact import Artifact, read_artifact, write_artifact
 from recommender.serving.explain import BECAUSE_KINDS, KIND_CODES, because_items
 from shop.models import Interaction
@@ -108,7 +108,7 @@ def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], r
     report("reading interactions", 0.0)
     # The newest event first: anything arriving while we read is folded in at serving time.
     max_id = Interaction.objects.aggregate(m=Max("id"))["m"] or 0
-    frame = interactions_frame()
+    frame = training_interactions_frame()
     if frame.empty:
         raise ValueError("no interactions to learn from")
     report("building the matrix", 0.15)

@@ -176,7 +176,8 @@ def load_state(active: tuple | None) -> ServingState:
                 product_item={p: i for i, p in enumerate(to_product)},
                 user_row={c: r for r, c in enumerate(artifact.user_customer_ids.tolist())},
                 top_items=artifact.top_items,
-                top_scores=artifact.top_scores,
+                # Rounded once here rather than per request.
+                top_scores=np.round(artifact.top_scores.astype(np.float64), 6),
                 top_because=artifact.top_because,
                 top_because_kind=artifact.top_because_kind,
                 popular=products(artifact.popular_items),
@@ -322,10 +323,11 @@ def recommend(
 def _precomputed_fast(state: ServingState, row: int, n: int) -> list[dict]:
     """The common request (no filters): the first n sellable products of the precomputed list."""
     products, sellable, catalog, reasons = state.item_products, state.sellable, state.catalog, state.reasons
-    items = state.top_items[row].tolist()
-    scores = state.top_scores[row].tolist()
-    because = state.top_because[row].tolist()
-    kinds = state.top_because_kind[row].tolist()
+    depth = 2 * n + 10  # usually enough; the caller falls back to the whole list when it is not
+    items = state.top_items[row, :depth].tolist()
+    scores = state.top_scores[row, :depth].tolist()
+    because = state.top_because[row, :depth].tolist()
+    kinds = state.top_because_kind[row, :depth].tolist()
     results = []
     for slot, item in enumerate(items):
         if item < 0:
@@ -344,7 +346,7 @@ def _precomputed_fast(state: ServingState, row: int, n: int) -> list[dict]:
             {
                 "sku": sku,
                 "name": name,
-                "score": round(scores[slot], 6),
+                "score": scores[slot],
                 "reason": reason,
                 "reason_code": "because" if key[0] >= 0 and key[1] > 0 else "personal",
             }

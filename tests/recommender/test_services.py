@@ -183,3 +183,17 @@ def test_top_lists_explain_each_slot_with_a_history_item(trained):
     # The top of every list comes from the customer's own taste group, so some history item explains it.
     assert (artifact.top_because[:, :5] >= 0).all()
     assert np.isin(artifact.top_because_kind[artifact.top_because >= 0], [1, 4]).all()  # viewed or bought
+
+
+def test_training_reader_returns_the_same_frame_as_interactions_frame(shop):
+    import pandas as pd
+
+    from recommender.selectors import interactions_frame, training_interactions_frame
+    from shop.models import Product
+
+    Product.objects.filter(sku="P03").update(is_merchandise=False)
+    keys = ["customer", "product", "kind", "occurred_at"]
+    expected = interactions_frame().sort_values(keys).reset_index(drop=True)
+    actual = training_interactions_frame().sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(actual, expected)
+    assert not actual.loc[actual["product"] == Product.objects.get(sku="P03").pk, "is_merchandise"].any()
