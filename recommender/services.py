@@ -256,19 +256,6 @@ def _kind_codes(frame: pd.DataFrame, user_ids, item_ids) -> sp.csr_matrix:
     return matrix
 
 
-def kind_of(kinds: sp.csr_matrix, row: int, items: np.ndarray) -> np.ndarray:
-    """The KIND_CODES value of each (row, item) cell, 0 where absent."""
-    start, stop = kinds.indptr[row], kinds.indptr[row + 1]
-    indices, data = kinds.indices[start:stop], kinds.data[start:stop]
-    out = np.zeros(len(items), dtype=np.int8)
-    if len(indices) == 0:
-        return out
-    pos = np.minimum(np.searchsorted(indices, items), len(indices) - 1)
-    hit = indices[pos] == items
-    out[hit] = data[pos[hit]]
-    return out
-
-
 def precompute_top(
     model, matrix: sp.csr_matrix, *, excluded: sp.csr_matrix, kinds: sp.csr_matrix, n: int, batch: int = 2000
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -293,10 +280,20 @@ def precompute_top(
                 history = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
                 chosen = top_items[row][top_items[row] >= 0]
                 because[row, : len(chosen)] = because_items(model, history, chosen)
-        for row in range(start, stop):
-            found = because[row]
-            because_kind[row] = np.where(found >= 0, kind_of(kinds, row, np.maximum(found, 0)), 0)
+    because_kind[:] = kinds_at(kinds, because)
     return top_items, top_scores, because, because_kind
+
+
+def kinds_at(kinds: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    """kinds[row, items[row, slot]] for every slot at once (0 where absent or items is -1)."""
+    n_items = kinds.shape[1]
+    cell_keys = np.repeat(np.arange(kinds.shape[0], dtype=np.int64), np.diff(kinds.indptr)) * n_items + kinds.indices
+    query = np.arange(items.shape[0], dtype=np.int64)[:, None] * n_items + np.maximum(items, 0)
+    pos = np.minimum(np.searchsorted(cell_keys, query), max(len(cell_keys) - 1, 0))
+    if len(cell_keys) == 0:
+        return np.zeros(items.shape, dtype=np.int8)
+    found = (cell_keys[pos] == query) & (items >= 0)
+    return np.where(found, kinds.data[pos], 0).astype(np.int8)
 
 
 def _because_dense(weights: np.ndarray, history: sp.csr_matrix, targets: np.ndarray) -> np.ndarray:
