@@ -166,3 +166,22 @@ def test_a_failure_while_writing_leaves_nothing_behind(retail_csv, monkeypatch):
     assert not Interaction.objects.exists()
     assert not Customer.objects.exists()
     assert not Product.objects.exists()
+
+
+def test_an_xlsx_with_one_sheet_per_year_reads_every_sheet_and_names_the_sheet_of_bad_rows(tmp_path):
+    workbook = Workbook()
+    first = workbook.active
+    first.title = "Year 2009-2010"
+    second = workbook.create_sheet("Year 2010-2011")
+    for sheet, rows in ((first, RETAIL_ROWS[:2]), (second, [RETAIL_ROWS[2], RETAIL_ROWS[6]])):
+        sheet.append(RETAIL_II_HEADER)
+        for row in rows:
+            sheet.append(row)
+    path = tmp_path / "online_retail_II.xlsx"
+    workbook.save(path)
+
+    report = import_online_retail(path=path)
+
+    assert report.rows_read == 4
+    assert report.imported == 3
+    assert report.skipped_lines == {"no_customer": ["Year 2010-2011:3"]}
