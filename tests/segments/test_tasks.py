@@ -46,3 +46,13 @@ def test_enqueue_sends_the_time_limit_and_the_task_goes_to_the_ml_queue(
         run = services.segmentation_run_enqueue(definition=definition)
     assert calls == [(((definition.pk,), {"run_id": run.pk}), {"soft_time_limit": 120, "time_limit": 180})]
     assert settings.CELERY_TASK_ROUTES["segments.tasks.*"]["queue"] == "ml"
+
+
+def test_a_redelivered_task_does_not_run_a_finished_run_again():
+    build_shop(big=5, small=5, browsers=2)
+    definition = services.segmentation_definition_create(name="RFM", method="rfm")
+    run = services.segmentation_run(definition=definition)
+    finished_at = run.finished_at
+    assert tasks.run_segmentation.delay(definition.pk, run_id=run.pk).get() == run.pk
+    run.refresh_from_db()
+    assert run.finished_at == finished_at and SegmentationRun.objects.count() == 1
