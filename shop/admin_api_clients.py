@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils.html import format_html
 
 from shop import services
@@ -42,8 +43,9 @@ class ApiClientAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
-            # The authentication cache holds the client (active flag, rate): let it re-read.
-            forget_api_key(obj.key_hash)
+            # The authentication cache holds the client (active flag, rate): re-read it once this is committed.
+            key_hash = obj.key_hash
+            transaction.on_commit(lambda: forget_api_key(key_hash))
             return
         obj.created_by = request.user
         raw_key = services.issue_api_key(client=obj)

@@ -76,3 +76,15 @@ class TestApiClientAdmin:
         assert new_key != old_key
         assert anon_client.get("/api/v1/products/x", HTTP_X_API_KEY=new_key).status_code == 404
         assert anon_client.get("/api/v1/products/x", HTTP_X_API_KEY=old_key).status_code == 401
+
+
+@pytest.mark.django_db
+def test_unticking_active_in_the_form_stops_the_key(staff_client, anon_client, django_capture_on_commit_callbacks):
+    client, raw_key = create_api_client(name="frontend")
+    assert anon_client.get("/api/v1/products/x", HTTP_X_API_KEY=raw_key).status_code == 404  # now cached
+
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(f"/admin/shop/apiclient/{client.pk}/change/", {"name": "frontend", "throttle_rate": ""})
+
+    assert ApiClient.objects.get(pk=client.pk).is_active is False
+    assert anon_client.get("/api/v1/products/x", HTTP_X_API_KEY=raw_key).status_code == 401
