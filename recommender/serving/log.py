@@ -1,6 +1,6 @@
 """Served recommendations, for attribution: buffered in the serving process and written in bulk.
 
-The recommendation id itself names the model run and the customer (`<run>.<customer>.<time><random>`,
+The recommendation id itself names the model run and the customer (`<time><random>.<run>.<customer>`,
 hex), so an event carrying it can be attributed even before its log row is written.
 """
 
@@ -29,13 +29,14 @@ _oldest = 0.0
 
 def new_recommendation_id(run_id: int | None, customer_id: int | None) -> str:
     # Unique, not secret: the process's own random generator (reseeded after fork) is enough.
-    return f"{run_id or 0:x}.{customer_id or 0:x}.{time.time_ns() // 1_000_000:x}{random.getrandbits(24):06x}"
+    # Time first, so ids grow and the log's unique index is appended to rather than written all over.
+    return f"{time.time_ns() // 1_000_000:x}{random.getrandbits(24):06x}.{run_id or 0:x}.{customer_id or 0:x}"
 
 
 def parse_recommendation_id(recommendation_id: str) -> tuple[int | None, int | None]:
     """(run id, customer id) encoded in a recommendation id; (None, None) when it is not one of ours."""
     try:
-        run, customer, _ = recommendation_id.split(".")
+        _, run, customer = recommendation_id.split(".")
         return (int(run, 16) or None, int(customer, 16) or None)
     except ValueError:
         return None, None
