@@ -38,6 +38,7 @@ def ranking_rows(directory: Path, seed: int) -> list[dict]:
     run = run_measured(cmd)
     report = json.loads(run["stdout"])
     results = report["results"]
+    # The bar is marked on the row with the highest test nDCG; which model that is was not chosen on test.
     best = max(results, key=lambda name: results[name]["ndcg"])
     rows = [
         row(BENCH, "evaluate_recommender wall time", run["seconds"], "s", note="tuning on validation included"),
@@ -60,6 +61,8 @@ def ranking_rows(directory: Path, seed: int) -> list[dict]:
             row(BENCH, f"{name} coverage", metrics["coverage"], ""),
             row(BENCH, f"{name} train seconds", metrics["train_seconds"], "s",
                 *bar(f"<= {BAR_SECONDS}", metrics["train_seconds"] <= BAR_SECONDS)),
+            row(BENCH, f"{name} train CPU seconds", metrics.get("train_cpu_seconds", 0.0), "s",
+                note="all threads; unlike wall time, not inflated by other load on the machine"),
         ]  # fmt: skip
     for name, (map_, ndcg, precision, recall) in PUBLISHED.items():
         rows += [
