@@ -42,6 +42,9 @@ def test_uploading_an_online_retail_file_runs_the_import_and_stores_the_summary(
     # The job's page shows what happened.
     page = admin_client.get(reverse("admin:shop_importjob_change", args=[job.pk]))
     assert b"no customer: 1" in page.content
+    listing = admin_client.get(reverse("admin:shop_importjob_changelist"), {"status": "succeeded"})
+    assert listing.status_code == 200
+    assert b"Online Retail file" in listing.content
 
 
 def test_a_movielens_zip_is_unpacked_and_imported(admin_client, django_capture_on_commit_callbacks):
