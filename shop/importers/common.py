@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -544,20 +545,23 @@ def insert_interactions(
     occurred = adapted[codes].tolist()
     value = _nullable(rows["value"])
     amount = _nullable(rows["amount"].round(2) if rows["amount"].dtype.kind == "f" else rows["amount"])
-    columns_data = zip(
-        rows["customer_id"].astype("int64").tolist(),
-        rows["product_id"].astype("int64").tolist(),
-        rows["kind"].tolist(),
-        value,
-        rows["quantity"].astype("int64").tolist(),
-        amount,
-        rows["order_ref"].tolist(),
-        rows["source"].tolist(),
-        occurred,
-        rows["event_id"].tolist(),
-        strict=True,
+    params = list(
+        zip(
+            rows["customer_id"].astype("int64").tolist(),
+            rows["product_id"].astype("int64").tolist(),
+            rows["kind"].tolist(),
+            value,
+            rows["quantity"].astype("int64").tolist(),
+            amount,
+            rows["order_ref"].tolist(),
+            rows["source"].tolist(),
+            occurred,
+            rows["event_id"].tolist(),
+            repeat("", len(rows)),  # recommendation_id
+            repeat(created, len(rows)),
+            strict=True,
+        )
     )
-    params = [(*row, "", created) for row in columns_data]
     with (
         sqlite_page_cache(),
         sqlite_indexes_deferred(Interaction, rows=len(params)),
