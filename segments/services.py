@@ -50,6 +50,7 @@ NO_PURCHASES_KEY = "no_purchases"
 NO_PURCHASES_NAME = "No purchases yet"
 OUTLIERS_KEY = "outliers"
 OUTLIERS_NAME = "Outliers"
+NON_BUYER_FEATURES = ("views", "carts", "browsing_minutes", "tenure_days", "mean_rating", "age")
 STANDARD_METRICS = ("silhouette", "davies_bouldin", "calinski_harabasz", "inertia", "noise_share", "ari_previous")
 
 
@@ -340,10 +341,9 @@ def _names(*, run, definition, profiles: dict, assignment: _Assignment) -> dict[
         if key in names:
             continue
         if key == NO_PURCHASES_KEY:
-            names[key] = (
-                NO_PURCHASES_NAME,
-                describe(profiles[key], clauses=1).replace("close to", "otherwise close to"),
-            )
+            # What they do instead of buying: purchase features say nothing here.
+            browsing = {c: f for c, f in profiles[key]["features"].items() if c in NON_BUYER_FEATURES}
+            names[key] = (NO_PURCHASES_NAME, "never bought; " + describe({**profiles[key], "features": browsing}))
         elif key == OUTLIERS_KEY:
             names[key] = (OUTLIERS_NAME, "unlike any dense group: " + describe(profiles[key]))
         else:

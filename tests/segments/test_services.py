@@ -43,6 +43,7 @@ def test_kmeans_run_finds_the_two_kinds_of_buyers_and_switches_the_active_run(sh
 
     segments = {s.key: s for s in run.segments.all()}
     assert segments["no_purchases"].name == "No purchases yet"
+    assert segments["no_purchases"].description.startswith("never bought; browsing minutes 13 (all customers: 5.2)")
     big = next(s for s in segments.values() if s.key != "no_purchases" and s.profile["features"]["monetary"]["z"] > 0)
     assert "cluster" not in big.name.lower() and big.description
     assert big.size == 30 and big.share == pytest.approx(30 / 70, abs=1e-4)
