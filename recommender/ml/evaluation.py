@@ -10,7 +10,8 @@ Hyperparameters never see the test split: the training part is split again the s
 (seeds seed + 1 and seed + 2: two validation splits, averaged, because one is too noisy to
 tell close settings apart) into inner train and validation parts; each algorithm's small
 grid is scored by nDCG@k on validation (rating models by RMSE), the blend's weights are
-chosen on the same validation scores, and
+chosen on two further validation splits (seeds seed + 3, seed + 4: the splits that picked the
+parameters would favour the parts with the largest grids), and
 each model is then refit on the whole training part with the chosen values. `train_seconds`
 is the wall time of that final fit alone.
 """
@@ -340,21 +341,32 @@ def run_evaluation(
     if to_tune:
         folds = validation_folds(train, protocol=protocol, test_ratio=test_ratio, seed=seed, folds=validation_splits)
         started = time.perf_counter()
-        kept: dict[str, list[np.ndarray]] = {}
         for name in to_tune:
             log(f"tuning {name} on {len(folds)} validation split(s) ({len(grids.get(name, []))} settings)")
-            result = tune_algorithm(
-                name, folds, grid=grids.get(name, [{}]), k=k, keep_scores=want_blend and name in BLEND_PARTS, log=log
-            )
+            result = tune_algorithm(name, folds, grid=grids.get(name, [{}]), k=k, log=log)
             chosen[name] = result.params
             if _needs_ratings(name):
                 tuning[name] = {"params": result.params, "validation_rmse": round(-result.validation_ndcg, 4)}
             else:
                 tuning[name] = {"params": result.params, "validation_ndcg": round(result.validation_ndcg, 4)}
-            if result.validation_scores is not None and want_blend:
-                kept[name] = result.validation_scores
         if want_blend:
-            weights, method, ndcg = tune_blend_weights(kept, folds, k=k)
+            # Fresh validation splits for the weights: the ones that picked each part's parameters flatter the
+            # parts with the largest grids (the best of many noisy scores), which would then get too much weight.
+            blend_folds = validation_folds(
+                train, protocol=protocol, test_ratio=test_ratio, seed=seed + len(folds), folds=validation_splits
+            )
+            log(f"scoring the blend's parts on {len(blend_folds)} fresh validation split(s)")
+            kept = {
+                name: [
+                    np.asarray(
+                        _fit(name, chosen[name], fold.inner_train)[0].score(fold.train_positives[fold.users]),
+                        dtype=np.float64,
+                    )
+                    for fold in blend_folds
+                ]
+                for name in BLEND_PARTS
+            }
+            weights, method, ndcg = tune_blend_weights(kept, blend_folds, k=k)
             chosen["blend"] = {
                 "components": {n: chosen[n] for n in BLEND_PARTS if weights.get(n)},
                 "weights": {n: w for n, w in weights.items() if w},
