@@ -439,8 +439,8 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["segment__run__method"]
     list_select_related = ["customer", "segment", "segment__run__definition"]
     search_fields = ["customer__external_id", "customer__email", "customer__name", "segment__name"]
-    # Customer has no admin of its own here, so raw ids rather than autocomplete.
-    raw_id_fields = ["customer", "segment"]
+    autocomplete_fields = ["customer"]
+    raw_id_fields = ["segment"]
     list_per_page = 100
     show_full_result_count = False
     actions = ["export_csv"]
