@@ -141,21 +141,44 @@ async def closed_loop(
     return done / (loop.time() - start), errors
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the gunicorn master and its workers so far."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for p in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def saturation_pair(
-    port: int, rec_paths: list[str], headers: bytes, *, concurrency: int, seconds: float, slice_seconds: float = 1.0
-) -> tuple[float, float, int, int]:
+    server_pid: int,
+    port: int,
+    rec_paths: list[str],
+    headers: bytes,
+    *,
+    concurrency: int,
+    seconds: float,
+    slice_seconds: float = 1.0,
+) -> dict[str, dict[str, float]]:
     """Saturation throughput of /health/live and of the recommendations, in alternating one-second slices
-    (`seconds` each in total), so a change in the machine's other load hits both alike."""
-    counts = {"live": [0.0, 0], "rec": [0.0, 0]}
-    for _ in range(max(1, round(seconds / slice_seconds))):
+    (`seconds` each in total), so a change in the machine's other load hits both alike; with the server's
+    CPU time per request, which the machine's other load barely affects."""
+    counts = {name: {"requests": 0.0, "errors": 0, "cpu": 0.0} for name in ("live", "rec")}
+    slices = max(1, round(seconds / slice_seconds))
+    for _ in range(slices):
         for name, paths, hdrs in (("live", ["/health/live"], b""), ("rec", rec_paths, headers)):
+            cpu_before = server_cpu_seconds(server_pid)
             rps, err = asyncio.run(
                 closed_loop("127.0.0.1", port, paths, hdrs, concurrency=concurrency, seconds=slice_seconds)
             )
-            counts[name][0] += rps * slice_seconds
-            counts[name][1] += err
-    total = max(1, round(seconds / slice_seconds)) * slice_seconds
-    return counts["live"][0] / total, counts["rec"][0] / total, counts["live"][1], counts["rec"][1]
+            counts[name]["cpu"] += server_cpu_seconds(server_pid) - cpu_before
+            counts[name]["requests"] += rps * slice_seconds
+            counts[name]["errors"] += err
+    for c in counts.values():
+        c["rps"] = c["requests"] / (slices * slice_seconds)
+        c["cpu_us"] = c["cpu"] / max(c["requests"], 1) * 1e6
+    return counts
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -277,7 +300,7 @@ def main() -> None:
     rec_paths[::50] = [f"/api/v1/recommendations/unknown-{i}?n=10" for i in range(len(rec_paths[::50]))]
     headers = f"Authorization: Api-Key {key}\r\n".encode()
 
-    p50s, p99s, errs, rec_rps, live_rps, ratios = [], [], [], [], [], []
+    p50s, p99s, errs, rec_rps, live_rps, ratios, live_cpu, rec_cpu = [], [], [], [], [], [], [], []
     proc, port = start_gunicorn(server_env, workers=args.workers, threads=args.threads)
     try:
         # Warm both workers (model load, connections) before measuring.
@@ -289,16 +312,20 @@ def main() -> None:
             p50s.append(percentile(lat, 0.50) * 1000)
             p99s.append(percentile(lat, 0.99) * 1000)
             errs.append(err)
-            live, rec, live_err, rec_err = saturation_pair(
-                port, rec_paths, headers, concurrency=args.concurrency, seconds=args.saturation_seconds
+            sat = saturation_pair(
+                proc.pid, port, rec_paths, headers, concurrency=args.concurrency, seconds=args.saturation_seconds
             )
-            errs[-1] += live_err + rec_err
+            live, rec = sat["live"]["rps"], sat["rec"]["rps"]
+            errs[-1] += sat["live"]["errors"] + sat["rec"]["errors"]
             live_rps.append(live)
             rec_rps.append(rec)
             ratios.append(rec / live)
+            live_cpu.append(sat["live"]["cpu_us"])
+            rec_cpu.append(sat["rec"]["cpu_us"])
             print(
                 f"p50 {p50s[-1]:.2f} ms  p99 {p99s[-1]:.2f} ms  errors {errs[-1]}  "
-                f"rec {rec:.0f}/s  live {live:.0f}/s  ratio {rec / live:.2f}",
+                f"rec {rec:.0f}/s  live {live:.0f}/s  ratio {rec / live:.2f}  "
+                f"server CPU/request live {live_cpu[-1]:.0f} us rec {rec_cpu[-1]:.0f} us",
                 file=sys.stderr,
             )
     finally:
@@ -314,6 +341,17 @@ def main() -> None:
             row(BENCH, "saturation recommendations", median(rec_rps), "req/s", "", None, f"{args.concurrency} conns"),
             row(BENCH, "saturation /health/live", median(live_rps), "req/s", "", None, f"{args.concurrency} conns"),
             row(BENCH, "recommendations / live", median(ratios), "ratio", ">= 0.70", median(ratios) >= 0.70),
+            row(BENCH, "server CPU per request /health/live", median(live_cpu), "us", "", None, "gunicorn processes"),
+            row(BENCH, "server CPU per request recommendations", median(rec_cpu), "us", "", None, "gunicorn processes"),
+            row(
+                BENCH,
+                "live / recommendations CPU per request",
+                median(live_cpu) / median(rec_cpu),
+                "ratio",
+                "",
+                None,
+                "the throughput ratio a server-bound machine would show",
+            ),
         ]
     )
 
