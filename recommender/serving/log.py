@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 
 import orjson
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from recommender.models import ServedRecommendation
 from recommender.serving.conf import setting
@@ -83,7 +83,8 @@ def _write_forever() -> None:
         try:
             flush()
         finally:
-            connections.close_all()  # this thread's own connections (they are per thread)
+            # This thread keeps its own connection between flushes, like a request thread between requests.
+            close_old_connections()
             _flushing.clear()
 
 
