@@ -123,7 +123,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["shop.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("API_THROTTLE_RATE", "100000/minute")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # orjson: faster, and a deeply nested body is a 400 rather than a RecursionError.
+    "DEFAULT_PARSER_CLASSES": ["shop.api.fastjson.ORJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -187,3 +188,14 @@ LOGGING = {
 # --- Product settings -----------------------------------------------------------------------
 IMPORT_BATCH_SIZE = int(os.environ.get("IMPORT_BATCH_SIZE", "5000"))
 EVENTS_MAX_BATCH = 1000
+# A segmentation run taking longer is stopped and marked failed; the previous active run stays.
+SEGMENTS_RUN_TIME_LIMIT = int(os.environ.get("SEGMENTS_RUN_TIME_LIMIT", "1800"))
+RECOMMENDER_TRAIN_TIME_LIMIT = int(os.environ.get("RECOMMENDER_TRAIN_TIME_LIMIT", "3600"))
+# A new model serves only if its offline nDCG@10 is at most this much below the active model's.
+RECOMMENDER_PROMOTION_TOLERANCE = float(os.environ.get("RECOMMENDER_PROMOTION_TOLERANCE", "0.01"))
+# What a customer did with a product that keeps it out of their recommendations.
+RECOMMENDER_EXCLUDE_KINDS = tuple(env_list("RECOMMENDER_EXCLUDE_KINDS", "purchase"))
+# At most this many recommendations from one category in an answer (None: no cap).
+RECOMMENDER_MAX_PER_CATEGORY = (
+    int(os.environ["RECOMMENDER_MAX_PER_CATEGORY"]) if os.environ.get("RECOMMENDER_MAX_PER_CATEGORY") else None
+)
