@@ -60,6 +60,7 @@ class Blend(Recommender):
         "weights": {"ease": 0.6, "als": 0.3, "item_knn": 0.1},
         "normalise": "zscore",
     }
+    uses_values = True  # parts that learn from weights (EASE with binary=False) get them; the others binarise
 
     models: dict[str, Recommender] | None = None
 

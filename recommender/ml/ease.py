@@ -41,20 +41,34 @@ def ease_weights(matrix: sp.csr_matrix, *, l2: float, max_items: int = MAX_ITEMS
     return weights
 
 
+def value_cells(matrix: sp.csr_matrix, power: float) -> sp.csr_matrix:
+    """Cells value ** power, scaled so the mean cell is 1 (then `l2` means the same as on a binary matrix)."""
+    out = as_csr(matrix)
+    out.data = np.power(np.maximum(out.data, 0.0), power, dtype=np.float32)
+    out.eliminate_zeros()
+    if out.nnz:
+        out.data /= out.data.mean()
+    return out
+
+
 class EASE(Recommender):
     """Closed-form item-item linear model; the strongest single model on dense-ish data.
 
     Defaults: `l2=500` (ridge penalty; tune on validation, larger for larger data),
-    `binary=True` (learn from who-interacted rather than the weights).
+    `binary=True` (learn from who-interacted rather than the weights). With `binary=False` each
+    cell is weight ** `value_power` (default 0.5: a rating of 5 counts about 2.2 times a rating
+    of 1), rescaled so the mean cell is 1; scoring uses the history the same way (the rescaling
+    multiplies a user's scores by one constant, so rankings do not depend on it).
     """
 
     name = "ease"
-    defaults = {"l2": 500.0, "binary": True}
+    defaults = {"l2": 500.0, "binary": True, "value_power": 0.5}
+    uses_values = True  # with binary=False it learns from the weights: evaluation hands it the weighted matrix
 
     weights: np.ndarray | None = None
 
     def fit(self, matrix: sp.csr_matrix) -> EASE:
-        data = binarize(matrix) if self.binary else as_csr(matrix)
+        data = self._prepare(matrix)
         self.weights = ease_weights(data, l2=float(self.l2))
         self.n_items = matrix.shape[1]
         return self
@@ -62,8 +76,11 @@ class EASE(Recommender):
     def score(self, history: sp.csr_matrix) -> np.ndarray:
         if self.weights is None:
             raise NotFittedError("EASE model is not fitted")
-        hist = binarize(history) if self.binary else as_csr(history)
+        hist = self._prepare(history)
         return np.asarray(hist.astype(self.weights.dtype) @ self.weights, dtype=np.float64)
+
+    def _prepare(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        return binarize(matrix) if self.binary else value_cells(matrix, float(self.value_power))
 
     def get_state(self) -> dict[str, Any]:
         return {"weights": self.weights}

@@ -1,9 +1,12 @@
 """Offline evaluation: split, tune on validation carved from train, refit, score on test.
 
 Protocol (microsoft/recommenders, `protocol="stratified"`): every interaction is an implicit
-positive; each user's interactions are split 75/25 at random with a fixed seed; a model fits
-on train, recommends k items per test user from the items that user did not see in train,
-and every held-out item is relevant. `protocol="temporal"` holds out each user's most recent
+positive; each user's interactions are split 75/25 at random with a fixed seed (row for row
+recommenders 1.2's `python_stratified_split`); a model fits on train, recommends k items per
+test user from the items that user did not see in train, and every held-out item is relevant.
+A model that can learn from weights (`uses_values`: EASE with binary=False, a blend) is fitted
+and scored on the train matrix with the ratings as values, as it is on event weights in
+production; the others on 0/1. The test side is 0/1 either way. `protocol="temporal"` holds out each user's most recent
 share of interactions instead.
 
 Hyperparameters never see the test split: the training part is split again the same way
@@ -42,7 +45,9 @@ BLEND_PARTS = ("ease", "als", "ials", "item_knn")
 # Small grids, searched on validation only. Each is a list of parameter dicts.
 DEFAULT_GRIDS: dict[str, list[dict[str, Any]]] = {
     "item_knn": [{"k": k, "shrink": s} for k in (50, 100, 200) for s in (0.0, 10.0, 50.0)],
-    "ease": [{"l2": v} for v in (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1500.0)],
+    # On 0/1 cells, and on weight ** 0.5 cells (ratings or event weights; rescaled to mean 1, so the same l2s).
+    "ease": [{"l2": v} for v in (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1500.0)]
+    + [{"binary": False, "value_power": 0.5, "l2": v} for v in (100.0, 200.0, 300.0, 500.0, 800.0, 1500.0)],
     # The ratio of regularisation to alpha matters most (implicit's regularisation is not scaled by
     # activity): three magnitudes at ratio 7.5, and two other ratios around the middle one.
     "als": [
@@ -169,9 +174,19 @@ def _needs_ratings(name: str) -> bool:
     return bool(getattr(ALGORITHMS[name], "needs_ratings", False))
 
 
+def _uses_values(name: str) -> bool:
+    """Fitted and scored on the weighted matrix (ratings as values), as in production, rather than on 0/1."""
+    cls = ALGORITHMS[name]
+    return bool(getattr(cls, "needs_ratings", False) or getattr(cls, "uses_values", False))
+
+
+def _input_matrix(name: str, data: Dataset) -> sp.csr_matrix:
+    return data.rating_matrix() if _uses_values(name) else data.positives()
+
+
 def _fit(name: str, params: dict[str, Any], data: Dataset) -> tuple[Recommender, float]:
     model = make_recommender(name, **params)
-    matrix = data.rating_matrix() if _needs_ratings(name) else data.positives()
+    matrix = _input_matrix(name, data)
     start, cpu_start = time.perf_counter(), time.process_time()
     if name == "content":
         model.fit(matrix, item_text=data.item_text)
@@ -237,7 +252,7 @@ def tune_algorithm(
                 predicted = model.predict(fold.validation.users, fold.validation.items)
                 values.append(-rmse(fold.validation.ratings, predicted))
             else:
-                history = fold.inner_train.rating_matrix() if _needs_ratings(name) else fold.train_positives
+                history = _input_matrix(name, fold.inner_train)
                 scores = np.asarray(model.score(history[fold.users]), dtype=np.float64)
                 values.append(
                     _ndcg_from_scores(scores, fold.train_positives[fold.users], fold.valid_positives[fold.users], k=k)
@@ -328,7 +343,7 @@ def run_evaluation(
         raise ValueError(f"unknown algorithm(s) {unknown}; choose from {', '.join(ALGORITHMS)}")
     grids = DEFAULT_GRIDS if grids is None else grids
     train, test = split_dataset(data, protocol=protocol, test_ratio=test_ratio, seed=seed)
-    train_m, test_m = train.positives(), test.positives()
+    test_m = test.positives()
     log(f"{protocol} split (seed {seed}): {len(train):,} train / {len(test):,} test interactions, "
         f"{data.n_users:,} users x {data.n_items:,} items")  # fmt: skip
 
@@ -359,7 +374,9 @@ def run_evaluation(
             kept = {
                 name: [
                     np.asarray(
-                        _fit(name, chosen[name], fold.inner_train)[0].score(fold.train_positives[fold.users]),
+                        _fit(name, chosen[name], fold.inner_train)[0].score(
+                            _input_matrix(name, fold.inner_train)[fold.users]
+                        ),
                         dtype=np.float64,
                     )
                     for fold in blend_folds
@@ -381,7 +398,7 @@ def run_evaluation(
         params = chosen.get(name, {})
         log(f"fitting {name} {params or '(defaults)'}")
         model, seconds = _fit(name, params, train)
-        history = train.rating_matrix() if _needs_ratings(name) else train_m
+        history = _input_matrix(name, train)
         metrics = evaluate_fitted(model, history, test_m, k=k)
         metrics["train_seconds"] = seconds
         metrics["train_cpu_seconds"] = model.fit_cpu_seconds

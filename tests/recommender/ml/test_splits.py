@@ -37,3 +37,19 @@ def test_temporal_holds_out_each_users_last_n_by_time():
 def test_temporal_needs_exactly_one_of_n_last_or_ratio():
     with pytest.raises(ValueError):
         temporal_split(USERS, np.arange(len(USERS)))
+
+
+def test_stratified_picks_the_rows_of_recommenders_python_stratified_split():
+    # microsoft/recommenders 1.2.1: python_stratified_split(frame of USERS, ratio=0.75, seed=42), rows kept in train.
+    expected = [1, 0, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1]
+    assert stratified_split(USERS, ratio=0.75, seed=42).astype(int).tolist() == expected
+
+
+def test_stratified_orders_each_users_rows_by_one_seeded_draw_per_row():
+    users = np.array([5, 3, 5, 3, 5, 3, 3, 5])
+    draws = np.random.RandomState(11).random_sample(len(users))
+    mask = stratified_split(users, ratio=0.5, seed=11)
+    for user in (3, 5):
+        rows = np.flatnonzero(users == user)
+        kept = rows[np.argsort(draws[rows])][:2]
+        assert sorted(np.flatnonzero(mask & (users == user))) == sorted(kept)

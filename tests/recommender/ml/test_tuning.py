@@ -1,6 +1,13 @@
 import numpy as np
 
-from recommender.ml.evaluation import Dataset, tune_algorithm, tune_blend_weights, validation_folds, weight_grid
+from recommender.ml.evaluation import (
+    Dataset,
+    _input_matrix,
+    tune_algorithm,
+    tune_blend_weights,
+    validation_folds,
+    weight_grid,
+)
 
 
 def _two_tastes(seed: int = 0) -> Dataset:
@@ -43,3 +50,13 @@ def test_blend_weights_follow_the_model_that_ranks_validation_well():
     assert weights["oracle"] > weights["noise"]
     assert method == "zscore"
     assert ndcg > 0.9
+
+
+def test_models_that_learn_from_weights_are_fitted_on_the_ratings_the_others_on_zero_one():
+    data = Dataset(
+        users=np.array([0, 0, 1]), items=np.array([0, 1, 1]), n_users=2, n_items=2, ratings=np.array([5.0, 2.0, 4.0])
+    )
+    assert _input_matrix("ease", data).toarray().tolist() == [[5.0, 2.0], [0.0, 4.0]]
+    assert _input_matrix("blend", data).toarray().tolist() == [[5.0, 2.0], [0.0, 4.0]]
+    assert _input_matrix("als", data).toarray().tolist() == [[1.0, 1.0], [0.0, 1.0]]
+    assert _input_matrix("ials", data).toarray().tolist() == [[1.0, 1.0], [0.0, 1.0]]
