@@ -16,7 +16,7 @@ import gc
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ RUN = TrainingRun._meta.db_table
 
 CUSTOMER_SQL = f"SELECT id FROM {CUSTOMER} WHERE external_id = %s"
 CUSTOMERS_SQL = f"SELECT external_id, id FROM {CUSTOMER}"
-CATALOG_SQL = f"SELECT id, sku, name, category_id, is_active, is_merchandise, stock FROM {PRODUCT}"
+CATALOG_SQL = f"SELECT id, sku, name, category_id, is_active, is_merchandise, stock, is_stub FROM {PRODUCT}"
 LAST_EVENT_SQL = f"SELECT MAX(id) FROM {INTERACTION}"
 NEW_EVENTS_SQL = f"SELECT DISTINCT customer_id FROM {INTERACTION} WHERE id > %s AND id <= %s"
 HISTORY_SQL = (
@@ -82,12 +82,12 @@ class ServingState:
     exclude_kinds: tuple[str, ...] = ("purchase",)
     # catalog: product id -> (sku, name, category id); sku -> product id; category code -> id
     catalog: dict[int, tuple[str, str, int | None]] = field(default_factory=dict)
-    sellable: set[int] = field(default_factory=set)  # active, in stock (or untracked), merchandise
+    sellable: frozenset[int] = frozenset()  # active, in stock (or untracked), merchandise, not a stub
     catalog_at: float = 0.0
     customers: dict[str, int] = field(default_factory=dict)  # external id -> pk
     reasons: dict[tuple[int, int], str] = field(default_factory=dict)  # rendered "because you ..." texts
     # Customers with events newer than the model, and the newest event id read so far.
-    changed_customers: set[int] = field(default_factory=set)
+    changed_customers: frozenset[int] = frozenset()
     last_event_id: int = 0
     sku_product: dict[str, int] = field(default_factory=dict)
     category_ids: dict[str, int] = field(default_factory=dict)
@@ -126,15 +126,19 @@ def current_state() -> ServingState:
         if state is None or state.run_id != active_id:
             state = _state = load_state(active)
         else:
-            _refresh(state, now)
+            # A new state object, swapped in with one assignment: a request holding the old one (gthread
+            # workers) never sees one refresh's catalog beside another's sellable set or customers.
+            state = _state = _refresh(state, now)
         _checked_at = now
         return state
     finally:
         _lock.release()
 
 
-def _refresh(state: ServingState, now: float) -> None:
-    """Pick up new events (incrementally, by interaction id) and, less often, the catalog."""
+def _refresh(state: ServingState, now: float) -> ServingState:
+    """A copy of `state` with new events (read incrementally, by interaction id) and, less often, a fresh
+    catalog and customer map; `state` itself is left as it was for the requests still using it."""
+    changes: dict = {}
     with connection.cursor() as cursor:
         cursor.execute(LAST_EVENT_SQL)
         last = cursor.fetchone()[0] or 0
@@ -142,10 +146,11 @@ def _refresh(state: ServingState, now: float) -> None:
             # Re-read a small overlap: with PostgreSQL sequences a lower id can commit after a higher one.
             since = max(state.max_interaction_id, state.last_event_id - EVENT_ID_OVERLAP)
             cursor.execute(NEW_EVENTS_SQL, [since, last])
-            state.changed_customers = state.changed_customers | {r[0] for r in cursor.fetchall()}
-            state.last_event_id = last
+            changes["changed_customers"] = frozenset(state.changed_customers | {r[0] for r in cursor.fetchall()})
+            changes["last_event_id"] = last
     if now - state.catalog_at >= setting("RECOMMENDER_CATALOG_REFRESH_SECONDS"):
-        _load_catalog(state)
+        changes.update(_load_catalog())
+    return replace(state, **changes) if changes else state
 
 
 def load_state(active: tuple | None) -> ServingState:
@@ -192,12 +197,8 @@ def load_state(active: tuple | None) -> ServingState:
         from recommender.selectors import popular_products
 
         state.popular = [pid for pid, _ in popular_products(limit=200)]
-    _load_catalog(state)
-    with connection.cursor() as cursor:
-        cursor.execute(CUSTOMERS_SQL)
-        state.customers = dict(cursor.fetchall())
-    state.last_event_id = state.max_interaction_id
-    _refresh(state, time.monotonic())
+    state = replace(state, last_event_id=state.max_interaction_id, **_load_catalog())
+    state = _refresh(state, time.monotonic())
     # The loaded state lives until the next model switch: keep the collector from re-scanning it (and
     # everything loaded before it) on every full collection, which would show up as latency spikes.
     gc.collect()
@@ -206,25 +207,37 @@ def load_state(active: tuple | None) -> ServingState:
     return state
 
 
-def _load_catalog(state: ServingState) -> None:
-    """Replace the catalog wholesale (readers see the old or the new one, never a mix)."""
+def _load_catalog() -> dict:
+    """The catalog, categories and customer map, read afresh: fields for a new ServingState (never written
+    into a live one, so readers see the old or the new catalog, never a mix)."""
     catalog, skus, sellable = {}, {}, set()
     categories, names = {}, {}
     with connection.cursor() as cursor:
         cursor.execute(CATALOG_SQL)
-        for pid, sku, name, category_id, is_active, is_merchandise, stock in cursor.fetchall():
+        for pid, sku, name, category_id, is_active, is_merchandise, stock, is_stub in cursor.fetchall():
             catalog[pid] = (sku, name, category_id)
             skus[sku] = pid
-            if is_active and is_merchandise and (stock is None or stock > 0):
+            # A stub (made from an event naming an unknown sku) has no name or price yet: never served.
+            if is_active and is_merchandise and not is_stub and (stock is None or stock > 0):
                 sellable.add(pid)
         cursor.execute(f"SELECT id, code, name FROM {CATEGORY}")
         for cid, code, name in cursor.fetchall():
             categories[code] = cid
             names[cid] = name
-    state.catalog, state.sku_product, state.sellable = catalog, skus, sellable
-    state.reasons = {}  # product names may have changed
-    state.category_ids, state.category_names = categories, names
-    state.catalog_at = time.monotonic()
+        # Re-read with the catalog: a deleted customer drops out (and an external id re-used by a new
+        # customer maps to the new pk, which the model never saw), so their old list is never served.
+        cursor.execute(CUSTOMERS_SQL)
+        customers = dict(cursor.fetchall())
+    return {
+        "catalog": catalog,
+        "sku_product": skus,
+        "sellable": frozenset(sellable),
+        "reasons": {},  # product names may have changed
+        "category_ids": categories,
+        "category_names": names,
+        "customers": customers,
+        "catalog_at": time.monotonic(),
+    }
 
 
 # --- requests -------------------------------------------------------------------------------------------
@@ -436,13 +449,26 @@ def _cold_start(state: ServingState, customer_id: int | None) -> tuple[str, list
         for segment in customer_segments(customer_id=customer_id):
             products = state.segment_popular.get(segment.pk)
             if products is None:
-                from recommender.selectors import popular_products
-
-                members = segment_member_ids(segment_id=segment.pk)
-                products = [pid for pid, _ in popular_products(customer_ids=members, limit=100)]
+                products = _late_segment_popular(segment.pk, segment_member_ids)
             if products:
                 return "segment", [(p, _rank_score(i), "segment", segment.name) for i, p in enumerate(products)]
     return "popular", _popular_candidates(state)
+
+
+def _late_segment_popular(segment_id: int, segment_member_ids) -> list[int]:
+    """A segment created after training: its members' favourites, cached by segment id (a segment's members
+    do not change once its run is done), so its members are read once, not on every request."""
+    from django.core.cache import cache
+
+    from recommender.selectors import POPULAR_CACHE_SECONDS, popular_products
+
+    key = f"recommender:segment-popular:{segment_id}"
+    products = cache.get(key)
+    if products is None:
+        members = segment_member_ids(segment_id=segment_id)
+        products = [pid for pid, _ in popular_products(customer_ids=members, limit=100)]
+        cache.set(key, products, POPULAR_CACHE_SECONDS)
+    return products
 
 
 def _popular_candidates(state: ServingState):

@@ -314,3 +314,48 @@ def test_log_is_written_in_the_background_once_due(api_client, trained, settings
         first["recommendation_id"],
         second["recommendation_id"],
     }
+
+
+def test_deleted_customer_never_gets_their_personal_list(api_client, trained):
+    from shop.models import Customer
+
+    assert recommend(api_client, "c00")["strategy"] == "personal"
+    Customer.objects.filter(external_id="c00").delete()
+    gone = recommend(api_client, "c00")
+    assert gone["strategy"] == "popular"
+    assert not any(r["reason"].startswith("because you") for r in gone["results"])
+    CustomerFactory(external_id="c00")  # a new customer re-using the id: nothing of the old one's
+    again = recommend(api_client, "c00")
+    assert again["strategy"] == "popular"
+    assert not any(r["reason"].startswith("because you") for r in again["results"])
+
+
+def test_catalog_refresh_swaps_a_new_state_and_leaves_the_old_one_whole(trained):
+    from recommender.serving import engine
+
+    before = engine.current_state()
+    p00 = Product.objects.get(sku="P00")
+    Product.objects.filter(pk=p00.pk).update(is_active=False)
+    after = engine.current_state()
+    assert after is not before
+    assert p00.pk in before.sellable  # a request still holding the old state sees one consistent catalog
+    assert p00.pk not in after.sellable
+
+
+def test_stub_products_are_never_served(api_client, trained):
+    Product.objects.filter(sku__in=GROUP_A | GROUP_B).update(is_stub=True, name="")
+    ProductFactory(sku="REAL", name="Real thing")
+    assert skus(recommend(api_client, "c00", n=5)) == []
+    stub_free = api_client.get("/api/v1/popular", {"n": 5}).json()
+    assert skus(stub_free) == []
+
+
+def test_segment_created_after_training_reads_its_members_once(
+    api_client, trained, shop, settings, django_assert_num_queries
+):
+    newbie = CustomerFactory(external_id="newbie")
+    active_segment("Gamers", [*shop["customers"][20:], newbie])
+    settings.RECOMMENDER_REFRESH_SECONDS = 3600
+    assert recommend(api_client, "newbie")["strategy"] == "segment"
+    with django_assert_num_queries(2):  # the customer's segments; what they bought
+        assert recommend(api_client, "newbie")["strategy"] == "segment"
