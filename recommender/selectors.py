@@ -54,24 +54,26 @@ def popular_products(
 ) -> list[tuple[int, int]]:
     """(product id, distinct customers) of the most popular merchandise, best first; cached for five minutes.
 
-    `days` limits to events of the last days (trending); `customer_ids` to those customers' events
+    `days` limits to events of the last days before the newest event (trending, as in the stored "trending" list:
+    data that ends before today still has a last week); `customer_ids` to those customers' events
     (a segment's favourites, read in chunks to stay under SQLite's parameter limit).
     """
     from collections import Counter
 
     from django.core.cache import cache
-    from django.db.models import Count
+    from django.db.models import Count, Max
     from django.utils import timezone
 
     key = f"recommender:popular:{category_id}:{days}:{hash(tuple(customer_ids)) if customer_ids else None}:{limit}"
     cached = cache.get(key)
     if cached is not None:
         return cached
-    queryset = Interaction.objects.filter(product__is_merchandise=True)
+    queryset = Interaction.objects.filter(product__is_merchandise=True, product__is_stub=False)
     if category_id is not None:
         queryset = queryset.filter(product__category_id=category_id)
     if days is not None:
-        queryset = queryset.filter(occurred_at__gte=timezone.now() - timezone.timedelta(days=days))
+        latest = Interaction.objects.aggregate(latest=Max("occurred_at"))["latest"] or timezone.now()
+        queryset = queryset.filter(occurred_at__gte=latest - timezone.timedelta(days=days))
     chunks = [None] if customer_ids is None else [customer_ids[i : i + 900] for i in range(0, len(customer_ids), 900)]
     counts: Counter[int] = Counter()
     for chunk in chunks:

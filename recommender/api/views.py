@@ -240,7 +240,7 @@ class RecommendationsView(LeanAPIView):
     def answer(self, params, *, external_id: str) -> dict:
         n = int_param(params, "n", default=10, low=1, high=100)
         max_per_category = int_param(params, "max_per_category", default=None, low=1, high=100)
-        exclude = tuple(s for s in params.get("exclude", "").split(",") if s)
+        exclude = tuple(s for s in (part.strip() for part in params.get("exclude", "").split(",")) if s)
         answer = engine.recommend(
             external_id=external_id,
             n=n,
@@ -290,7 +290,14 @@ class PopularProductsView(LeanAPIView):
         parameters=[
             N_PARAM,
             CATEGORY_PARAM,
-            OpenApiParameter("days", OpenApiTypes.INT, description="Only events of the last days (1 to 3650)."),
+            OpenApiParameter(
+                "days",
+                OpenApiTypes.INT,
+                description=(
+                    "Only events of the last days (1 to 3650), counted back from the newest event rather than "
+                    "from now, so data that ends in the past still has a recent window."
+                ),
+            ),
         ],
         responses={200: _answer_schema("PopularProducts"), 400: None},
         tags=["recommendations"],

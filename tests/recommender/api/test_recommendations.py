@@ -359,3 +359,16 @@ def test_segment_created_after_training_reads_its_members_once(
     assert recommend(api_client, "newbie")["strategy"] == "segment"
     with django_assert_num_queries(2):  # the customer's segments; what they bought
         assert recommend(api_client, "newbie")["strategy"] == "segment"
+
+
+def test_exclude_values_are_trimmed(api_client, trained):
+    first = skus(recommend(api_client, "c00", n=3))
+    after = skus(recommend(api_client, "c00", n=3, exclude=f" {first[0]} , {first[1]}"))
+    assert not set(after) & set(first[:2])
+
+
+def test_popular_days_counts_back_from_the_newest_event(api_client, trained):
+    # The seed data ends in mid-2025: its last week is still a week of data.
+    recent = api_client.get("/api/v1/popular", {"days": 7, "n": 5}).json()
+    assert len(recent["results"]) == 5
+    assert recent["results"][0]["reason"] == "popular in the last 7 days"
