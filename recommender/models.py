@@ -38,7 +38,7 @@ class TrainingRun(TimeStampedModel):
     # Offline metrics on a per-customer holdout: ndcg@10, precision@10, recall@10, map, coverage.
     metrics = models.JSONField(default=dict, blank=True)
     duration_seconds = models.FloatField(null=True, blank=True)
-    # Relative to MEDIA_ROOT: models/<run id>-<algorithm>.npz
+    # Relative to MEDIA_ROOT: models/<run id>-<algorithm>-<uuid>.npz (unique across databases sharing it)
     artifact_path = models.CharField(max_length=500, blank=True)
     artifact_sha256 = models.CharField(max_length=64, blank=True)
     is_active = models.BooleanField(default=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,9 @@ def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], r
     bought_together = _bought_together(frame, data.item_ids)
 
     report("writing the artifact", 0.92)
-    relative = Path("models") / f"{run.pk}-{name}.npz"
+    # Run ids restart at 1 in every database: a uuid keeps two environments sharing MEDIA_ROOT from writing
+    # over each other's models (which serving would then refuse on its checksum).
+    relative = Path("models") / f"{run.pk}-{name}-{uuid.uuid4().hex}.npz"
     artifact = Artifact(
         header={
             "run_id": run.pk,

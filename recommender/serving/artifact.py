@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def _model_from(arrays: dict[str, np.ndarray], prefix: str) -> Recommender | Non
 
 
 def write_artifact(path: Path, artifact: Artifact) -> str:
-    """Write atomically (temp file + rename) and return the file's sha256."""
+    """Write atomically (temp file + link) and return the file's sha256; an existing file is never replaced
+    (FileExistsError): a recorded checksum must keep matching its file."""
     arrays: dict[str, np.ndarray] = {"__serving__": np.array(json.dumps(artifact.header))}
     arrays.update(_packed_model(artifact.model, MODEL_PREFIX))
     if artifact.bought_together is not None:
@@ -81,12 +83,15 @@ def write_artifact(path: Path, artifact: Artifact) -> str:
     for name in SERVING_ARRAYS:
         arrays[name] = np.asarray(getattr(artifact, name))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)  # unlike a rename, fails when the name is taken
+    finally:
+        tmp.unlink(missing_ok=True)
     return file_sha256(path)
 
 

@@ -43,7 +43,7 @@ def test_training_records_data_metrics_and_a_checksummed_artifact(trained):
     assert set(trained.metrics) >= {"ndcg@10", "precision@10", "recall@10", "map", "coverage"}
     assert 0 < trained.metrics["ndcg@10"] <= 1
     path = Path(django_settings.MEDIA_ROOT) / trained.artifact_path
-    assert path.name == f"{trained.pk}-ease.npz"
+    assert path.name.startswith(f"{trained.pk}-ease-") and path.suffix == ".npz"
     assert file_sha256(path) == trained.artifact_sha256
     assert trained.duration_seconds > 0
     assert trained.promoted_at is not None
@@ -197,3 +197,26 @@ def test_training_reader_returns_the_same_frame_as_interactions_frame(shop):
     actual = training_interactions_frame().sort_values(keys).reset_index(drop=True)
     pd.testing.assert_frame_equal(actual, expected)
     assert not actual.loc[actual["product"] == Product.objects.get(sku="P03").pk, "is_merchandise"].any()
+
+
+def test_an_artifact_of_another_database_with_the_same_run_id_is_never_overwritten(shop):
+    run = TrainingRunFactory(status=TrainingRun.Status.QUEUED, algorithm="ease", parameters={"l2": 10.0})
+    theirs = Path(django_settings.MEDIA_ROOT) / "models" / f"{run.pk}-ease.npz"
+    theirs.parent.mkdir(parents=True, exist_ok=True)
+    theirs.write_bytes(b"another environment's model")
+    run = train_model(run=run)
+    assert run.status == "succeeded", run.error
+    assert theirs.read_bytes() == b"another environment's model"
+    assert run.artifact_path != f"models/{run.pk}-ease.npz"
+    assert file_sha256(Path(django_settings.MEDIA_ROOT) / run.artifact_path) == run.artifact_sha256
+
+
+def test_writing_an_artifact_never_replaces_an_existing_file(trained, tmp_path):
+    from recommender.serving.artifact import write_artifact
+
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"keep me")
+    with pytest.raises(FileExistsError):
+        write_artifact(path, load_run_artifact(run=trained))
+    assert path.read_bytes() == b"keep me"
+    assert list(tmp_path.iterdir()) == [path]
