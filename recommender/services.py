@@ -51,6 +51,11 @@ def choose_algorithm(*, n_users: int, n_items: int, n_interactions: int) -> str:
     return "als"
 
 
+def train_time_limit() -> int:
+    """Seconds a training task may run: soft (the task is told) then hard 60 s later (the worker kills it)."""
+    return int(setting("RECOMMENDER_TRAIN_TIME_LIMIT", 3600))
+
+
 def queue_training(*, algorithm: str | None = None) -> TrainingRun:
     """A queued run, trained by a worker once this transaction commits."""
     from recommender.tasks import train_recommender
@@ -58,7 +63,12 @@ def queue_training(*, algorithm: str | None = None) -> TrainingRun:
     if algorithm and algorithm not in ALGORITHMS:
         raise ValidationError({"algorithm": f"Unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}."})
     run = TrainingRun.objects.create(algorithm=algorithm or "", status=TrainingRun.Status.QUEUED)
-    transaction.on_commit(lambda: train_recommender.delay(algorithm=algorithm, run_id=run.pk))
+    limit = train_time_limit()
+    transaction.on_commit(
+        lambda: train_recommender.apply_async(
+            kwargs={"algorithm": algorithm, "run_id": run.pk}, soft_time_limit=limit, time_limit=limit + 60
+        )
+    )
     return run
 
 
@@ -77,12 +87,21 @@ def train_model(
     report = progress or (lambda step, fraction: None)
     if algorithm and algorithm not in ALGORITHMS:
         raise ValidationError({"algorithm": f"Unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}."})
+    now = timezone.now()
     if run is None:
-        run = TrainingRun.objects.create(algorithm=algorithm or "", parameters=params or {})
-    run.status = TrainingRun.Status.RUNNING
-    run.started_at = timezone.now()
-    run.error = ""
-    run.save(update_fields=["status", "started_at", "error", "updated_at"])
+        run = TrainingRun.objects.create(
+            algorithm=algorithm or "", parameters=params or {}, status=TrainingRun.Status.RUNNING, started_at=now
+        )
+    else:
+        # Claim the queued run in one UPDATE: a task delivered twice (acks_late) must neither retrain a finished
+        # run over its artifact nor touch the active one; whichever delivery claims it first trains it.
+        claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
+            status=TrainingRun.Status.RUNNING, started_at=now, error="", updated_at=now
+        )
+        run.refresh_from_db()
+        if not claimed:
+            logger.warning("training run %s is %s, not queued: not training it again", run.pk, run.status)
+            return run
     started = time.perf_counter()
     try:
         _train(run, algorithm=algorithm or run.algorithm or None, params=params or run.parameters or {}, report=report)

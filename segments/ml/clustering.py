@@ -95,13 +95,17 @@ def fit_kmeans(
     random_state: int = 0,
     sample_size: int = SILHOUETTE_SAMPLE,
 ) -> ClusteringResult:
-    """K-means with k given, or chosen by silhouette over 2..k_max; MiniBatchKMeans above 50,000 rows."""
+    """K-means with k given, or chosen by silhouette over 2..k_max; MiniBatchKMeans above 50,000 rows.
+
+    A k above the number of rows is a ValueError, never quietly lowered."""
     n = len(X)
     if n == 0:
         return ClusteringResult(labels=np.zeros(0, dtype=int), metrics={"k": 0})
     silhouette_by_k: dict[int, float] = {}
     if k is None:
         k, silhouette_by_k = choose_k(X, k_max=k_max, sample_size=sample_size, random_state=random_state)
+    elif int(k) > n:  # fewer segments than asked for would pass unnoticed
+        raise ValueError(f"k={int(k)} segments asked for, but there are only {n} customers to cluster; use k ≤ {n}")
     k = max(1, min(int(k), n))
     with threadpool_limits(**SINGLE_THREAD):
         model = _kmeans(k, n=n, random_state=random_state).fit(X)

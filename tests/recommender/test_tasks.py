@@ -26,8 +26,45 @@ def test_queued_run_is_trained_once_the_transaction_commits(shop, django_capture
     assert TrainingRun.objects.count() == 1
 
 
-def test_task_has_a_time_limit():
-    assert train_recommender.time_limit and train_recommender.soft_time_limit < train_recommender.time_limit
+def test_queued_task_gets_its_time_limits_from_settings_when_queued(db, settings, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    settings.RECOMMENDER_TRAIN_TIME_LIMIT = 120
+    with (
+        mock.patch.object(train_recommender, "apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        run = queue_training(algorithm="ease")
+    apply_async.assert_called_once_with(
+        kwargs={"algorithm": "ease", "run_id": run.pk}, soft_time_limit=120, time_limit=180
+    )
+
+
+def test_a_redelivered_task_for_the_active_run_changes_nothing(shop, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = queue_training(algorithm="ease")
+    run.refresh_from_db()
+    assert run.is_active
+    result = train_recommender.delay(algorithm="ease", run_id=run.pk).get()
+    assert result == {"run": run.pk, "status": "succeeded", "is_active": True}
+    after = TrainingRun.objects.get(pk=run.pk)
+    assert (after.artifact_path, after.finished_at) == (run.artifact_path, run.finished_at)
+
+
+def test_a_redelivered_task_for_a_finished_candidate_does_not_retrain_it(shop, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = queue_training(algorithm="ease")
+        second = queue_training(algorithm="popularity")
+    second.refresh_from_db()
+    assert second.status == "succeeded" and not second.is_active
+    train_recommender.delay(algorithm="popularity", run_id=second.pk).get()
+    after = TrainingRun.objects.get(pk=second.pk)
+    assert (after.artifact_path, after.finished_at, after.status) == (
+        second.artifact_path,
+        second.finished_at,
+        "succeeded",
+    )
+    assert TrainingRun.objects.get(is_active=True) == first
 
 
 def test_command_prints_one_json_summary(shop, capsys):

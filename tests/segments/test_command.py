@@ -71,3 +71,8 @@ def test_saved_definition_by_id():
     assert again["definition"] == summary["definition"] and again["run"] != summary["run"]
     with pytest.raises(CommandError, match="no segmentation definition"):
         run("--definition", "9999")
+
+
+def test_more_segments_than_buyers_is_refused_naming_k_and_the_customers():
+    with pytest.raises(CommandError, match=r"k=31 segments asked for, but there are only 30 customers"):
+        run("--method", "kmeans", "--k", "31")

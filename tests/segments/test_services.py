@@ -254,3 +254,14 @@ def test_top_products_are_estimated_from_a_sample_of_members(shop):
     assert [p["sku"][0] for p in full["big"]] == ["A", "A", "A"]
     assert all(p["buyers"] <= 10 for p in sampled["big"])
     assert all(0 < p["share_of_members"] <= 1 for p in sampled["big"] + full["big"])
+
+
+def test_kmeans_with_more_segments_than_buyers_fails_saying_so():
+    build_shop(big=2, small=2, browsers=3)
+    definition = services.segmentation_definition_create(name="Too many", method="kmeans", parameters={"k": 5})
+
+    run = services.segmentation_run(definition=definition)
+
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("ValueError: k=5 segments asked for, but there are only 4 customers")
+    assert not run.segments.exists()

@@ -69,3 +69,9 @@ def test_knee_eps_sits_between_within_and_between_cluster_distances():
     X, _ = _blobs_with_outliers()
     eps = knee_eps(X, min_samples=8)
     assert 0.1 < eps < 5.0
+
+
+def test_a_k_above_the_number_of_customers_is_refused_not_lowered():
+    X, _ = make_blobs(n_samples=4, centers=2, random_state=0)
+    with pytest.raises(ValueError, match="k=5 segments asked for, but there are only 4 customers"):
+        fit_kmeans(X, k=5, random_state=0)
