@@ -12,6 +12,7 @@ import hashlib
 import io
 import sys
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -186,6 +187,8 @@ def read_table(path: Path, *, report: ImportReport, sep: str = ",") -> Table:
     path = Path(path)
     if not path.exists():
         raise ValidationError(f"{path}: no such file")
+    if not path.is_file():
+        raise ValidationError(f"{path} is not a file (a directory?): give the path of the file to import")
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         return _read_xlsx(path, report=report)
     raw = _read_bytes(path)
@@ -268,7 +271,11 @@ def _read_xlsx(path: Path, *, report: ImportReport) -> Table:
     """Every sheet with the first sheet's header (Online Retail II ships one sheet per year)."""
     from openpyxl import load_workbook
 
-    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError) as error:
+        # An .xlsx is a zip of XML parts; a CSV renamed to .xlsx, or a zip that is not a workbook, lands here.
+        raise ValidationError(f"{path.name} is not an Excel workbook (.xlsx): {error}") from error
     try:
         header: list[str] | None = None
         rows: list[list[str]] = []

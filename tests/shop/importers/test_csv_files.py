@@ -148,3 +148,22 @@ def test_map_to_an_unknown_field_is_refused(tmp_path):
 
     with pytest.raises(ValidationError, match="not a customers field"):
         import_csv(kind="customers", path=path, mapping={"id": "shoe_size"})
+
+
+def test_a_directory_instead_of_a_file_fails_naming_the_path(tmp_path):
+    with pytest.raises(ValidationError, match="is not a file"):
+        import_csv(kind="customers", path=tmp_path)
+
+
+def test_views_longer_than_a_day_or_not_finite_are_skipped_with_their_reason(tmp_path):
+    path = write_csv(tmp_path / "events.csv", ["customer_id", "sku", "kind", "occurred_at", "value"], [
+        ["c1", "P1", "view", "2024-01-02T10:00:00Z", "86400"],  # 2: one day, kept
+        ["c1", "P1", "view", "2024-01-02T11:00:00Z", "1e308"],  # 3
+        ["c1", "P1", "view", "2024-01-02T12:00:00Z", "86401"],  # 4
+        ["c1", "P1", "view", "2024-01-02T13:00:00Z", "inf"],  # 5
+    ])  # fmt: skip
+
+    report = import_csv(kind="interactions", path=path)
+
+    assert report.skipped_lines == {"view_duration_too_long": [3, 4], "bad_value": [5]}
+    assert list(Interaction.objects.values_list("value", flat=True)) == [86_400]

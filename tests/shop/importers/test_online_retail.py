@@ -119,6 +119,23 @@ def test_a_file_of_another_format_fails_at_once_naming_the_missing_columns(tmp_p
     assert not Product.objects.exists()
 
 
+def test_a_directory_instead_of_a_file_fails_naming_the_path(tmp_path):
+    folder = tmp_path / "exports.csv"
+    folder.mkdir()
+
+    with pytest.raises(ValidationError, match=r"exports\.csv is not a file"):
+        import_online_retail(path=folder)
+
+
+def test_a_csv_saved_as_xlsx_fails_saying_it_is_not_a_workbook(tmp_path, retail_csv):
+    path = tmp_path / "retail.xlsx"
+    path.write_bytes(retail_csv.read_bytes())
+
+    with pytest.raises(ValidationError, match=r"retail\.xlsx is not an Excel workbook"):
+        import_online_retail(path=path)
+    assert not Product.objects.exists()
+
+
 def test_online_retail_ii_columns_and_gzip(tmp_path):
     path = write_csv(tmp_path / "retail2.csv.gz", RETAIL_II_HEADER, RETAIL_ROWS)
 
