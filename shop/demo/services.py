@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count
 
@@ -103,6 +104,13 @@ def demo_customers(*, seed: int):
 
 def generate_demo_data(*, customers: int, seed: int, progress: Progress | None = None) -> DemoDataSummary:
     """Generate the demo shop for (customers, seed) and store it; nothing is written if it is stored already."""
+    errors = {}
+    if customers < 1:
+        errors["customers"] = f"Must be at least 1; got {customers}."
+    if seed < 0:
+        errors["seed"] = f"Must not be negative (numpy seeds are non-negative); got {seed}."
+    if errors:
+        raise ValidationError(errors)
     existing = demo_customers(seed=seed).count()
     if existing == customers:
         return _existing_summary(seed=seed)

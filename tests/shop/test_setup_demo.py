@@ -6,10 +6,12 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from shop.demo import setup
+from shop.demo.services import generate_demo_data
 from shop.demo.setup import DEFAULT_DEMO_PASSWORD, DEMO_API_CLIENT, DEMO_USERNAME
 from shop.demo_data import generate_shop
 from shop.models import ApiClient, Customer, Interaction, Product, hash_api_key
@@ -134,3 +136,20 @@ def test_generate_demo_data_stores_the_generated_shop_once():
 
     with pytest.raises(CommandError, match="already exists with 120 customers"):
         call_command("generate_demo_data", customers=150, seed=11, stdout=StringIO(), stderr=StringIO())
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"customers": 3, "seed": -1}, "--seed must be 0 or more"), ({"customers": 0, "seed": 1}, "--customers")],
+)
+def test_generate_demo_data_refuses_a_negative_seed_or_no_customers(options, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("generate_demo_data", **options, stdout=StringIO(), stderr=StringIO())
+    assert not Customer.objects.exists()
+
+
+def test_the_demo_data_service_refuses_a_negative_seed_naming_the_field():
+    with pytest.raises(ValidationError) as error:
+        generate_demo_data(customers=3, seed=-1)
+    assert "seed" in error.value.message_dict
+    assert not Customer.objects.exists()

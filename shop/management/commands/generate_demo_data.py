@@ -3,6 +3,7 @@
 import json
 import sys
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -26,7 +27,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, customers: int, seed: int, as_json: bool, no_progress: bool, **options):
         if customers < 1:
-            raise CommandError("--customers must be at least 1.")
+            raise CommandError(f"--customers must be at least 1 (got {customers}).")
+        if seed < 0:
+            raise CommandError(f"--seed must be 0 or more (got {seed}).")
         bars: dict[str, tqdm] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -41,6 +44,8 @@ class Command(BaseCommand):
             summary = generate_demo_data(customers=customers, seed=seed, progress=None if no_progress else progress)
         except DemoDataConflict as exc:
             raise CommandError(str(exc)) from exc
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
         finally:
             for bar in bars.values():
                 bar.close()
