@@ -45,6 +45,8 @@ MAX_UPSERT_BATCH = 1000
 # An event stamped further ahead than this is a client clock or a bug, not something that happened.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 EARLIEST_YEAR = 1900
+# A view's value is its duration in seconds; more than a day is a tab left open or a client bug, not attention.
+MAX_VIEW_SECONDS = 86_400
 # A concurrent writer may insert the same key between our read and our insert (PostgreSQL; SQLite's
 # IMMEDIATE transactions serialise writers). The batch is then re-read and retried this many times.
 CONFLICT_RETRIES = 3
@@ -162,6 +164,8 @@ def _clean_event(raw: Any, *, now: datetime) -> tuple[dict[str, Any], dict[str, 
         errors["value"] = "A rating needs a value between 0.5 and 5."
     elif kind == InteractionKind.VIEW and value is not None and value < 0:
         errors["value"] = "A view's duration must not be negative."
+    elif kind == InteractionKind.VIEW and value is not None and value > MAX_VIEW_SECONDS:
+        errors["value"] = f"A view's duration must be at most {MAX_VIEW_SECONDS} seconds (one day)."
     quantity = raw.get("quantity", 1)
     if quantity is None:
         quantity = 1

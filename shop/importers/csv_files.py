@@ -11,7 +11,7 @@ products      sku (required), name, description, category ("Parent > Child" crea
               (3 letters), stock, is_active, is_merchandise
 interactions  customer_id (the customer's external id, required), sku (required), kind (view, cart, purchase,
               return, rating; required), occurred_at (ISO 8601; required), event_id (derived from the row when
-              absent), value (the rating, or a view's seconds), quantity (default 1), amount, order_ref,
+              absent), value (the rating, or a view's seconds: 0 to 86400), quantity (default 1), amount, order_ref,
               source (web, app, store, email, import, other; default import)
 
 Unknown customers and products named by interactions are created as stubs, as the events API does.
@@ -50,6 +50,7 @@ from shop.importers.common import (
     upsert_by_key,
 )
 from shop.models import Category, Customer, Gender, Interaction, InteractionKind, InteractionSource, Product
+from shop.services import MAX_VIEW_SECONDS
 
 KINDS = ("customers", "products", "interactions")
 
@@ -362,6 +363,7 @@ def _import_interactions(
     reasons.flag(kind.eq(InteractionKind.RATING) & value.isna(), "missing_rating")
     reasons.flag(kind.eq(InteractionKind.RATING) & ~value.between(0.5, 5) & value.notna(), "rating_out_of_range")
     reasons.flag(kind.eq(InteractionKind.VIEW) & value.lt(0), "negative_view_duration")
+    reasons.flag(kind.eq(InteractionKind.VIEW) & value.gt(MAX_VIEW_SECONDS), "view_duration_too_long")
     counted = kind.isin([InteractionKind.PURCHASE, InteractionKind.RETURN, InteractionKind.CART])
     reasons.flag(counted & quantity.le(0) | quantity.abs().gt(2**31 - 1), "quantity_not_positive")
 

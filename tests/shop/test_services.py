@@ -20,6 +20,15 @@ def event(event_id, **fields):
 
 @pytest.mark.django_db
 class TestRecordEvents:
+    @pytest.mark.parametrize("value", [float("inf"), float("nan"), 1e308, 86_401])
+    def test_a_view_without_a_finite_duration_of_at_most_a_day_is_rejected_naming_the_field(self, value):
+        # The API's JSON parser refuses infinities; the service must too, whoever calls it.
+        (result,) = services.record_events(events=[event("v", value=value)])
+
+        assert result.status == EventStatus.REJECTED
+        assert result.reason.startswith("value: ")
+        assert not Interaction.objects.exists()
+
     def test_answers_each_event_in_order(self):
         results = services.record_events(
             events=[event("a"), event("b", kind="rating"), event("a"), event("c", kind="cart", quantity=3)]

@@ -164,6 +164,8 @@ class TestRejected:
             ({"kind": "rating", "value": 5.5}, "value", "between 0.5 and 5"),
             ({"kind": "rating", "value": "4"}, "value", "number"),
             ({"kind": "view", "value": -1}, "value", "negative"),
+            ({"kind": "view", "value": 1e308}, "value", "at most 86400 seconds"),
+            ({"kind": "view", "value": 86_400.5}, "value", "at most 86400 seconds"),
             ({"value": True}, "value", "number"),
             ({"kind": "purchase", "quantity": 0}, "quantity", "positive"),
             ({"kind": "return", "quantity": -2}, "quantity", "positive"),
@@ -192,6 +194,12 @@ class TestRejected:
         assert words in rejected["errors"][field].lower()
         assert field in rejected["reason"]
         assert set(Interaction.objects.values_list("event_id", flat=True)) == {"good-1", "good-2"}
+
+    def test_a_view_of_exactly_one_day_is_accepted(self, api_client):
+        data = post(api_client, [event("day", value=86_400)]).json()
+
+        assert data["results"][0]["status"] == "accepted"
+        assert Interaction.objects.get().value == 86_400
 
     def test_event_that_is_not_an_object_is_rejected(self, api_client):
         data = post(api_client, [event("e1"), "not an event", 42, None]).json()
