@@ -53,12 +53,19 @@ def import_job_queue(*, job: ImportJob, user: AbstractBaseUser | None = None) ->
 
 
 def import_job_run(*, job_id: int) -> ImportJob:
-    """Run a queued job: its status, counts and summary end up on the row, whether the import works or fails."""
+    """Run a queued job: its status, counts and summary end up on the row, whether the import works or fails.
+
+    The task is acks_late, so the broker may deliver it again (a worker lost, a visibility timeout): only a QUEUED
+    job is claimed, in one conditional UPDATE, so a second delivery neither re-imports nor overwrites the summary.
+    """
+    now = timezone.now()
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, started_at=now, error="", updated_at=now
+    )
     job = ImportJob.objects.get(pk=job_id)
-    job.status = ImportJob.Status.RUNNING
-    job.started_at = timezone.now()
-    job.error = ""
-    job.save(update_fields=["status", "started_at", "error", "updated_at"])
+    if not claimed:
+        logger.warning("import job %s is %s, not queued: delivered again, not run again", job.pk, job.status)
+        return job
     try:
         with tempfile.TemporaryDirectory(prefix="import-") as workdir:
             report = _run_importer(job, Path(workdir))

@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from shop.models import Customer, ImportJob, Interaction
+from shop.tasks import run_import
 
 from .conftest import RETAIL_HEADER, RETAIL_ROWS, write_csv
 
@@ -81,3 +82,32 @@ def test_the_form_refuses_a_file_the_kind_cannot_read(admin_client):
     assert response.status_code == 200
     assert b"must be a .zip file" in response.content
     assert not ImportJob.objects.exists()
+
+
+def test_a_redelivered_task_does_not_run_a_finished_job_again(
+    admin_client, django_capture_on_commit_callbacks, tmp_path, caplog
+):
+    content = write_csv(tmp_path / "retail.csv", RETAIL_HEADER, RETAIL_ROWS).read_bytes()
+    upload(admin_client, django_capture_on_commit_callbacks, kind="online_retail", name="retail.csv",
+           content=content)  # fmt: skip
+    job = ImportJob.objects.get()
+    summary, finished_at = job.summary, job.finished_at
+
+    # acks_late: the broker hands the same message to a worker a second time.
+    assert run_import.delay(job.pk).get() == ImportJob.Status.SUCCEEDED
+
+    job.refresh_from_db()
+    assert job.summary == summary and job.summary["imported"] == 6
+    assert (job.rows_imported, job.finished_at) == (6, finished_at)
+    assert f"import job {job.pk} is succeeded, not queued" in caplog.text
+
+
+def test_a_job_already_running_is_left_to_the_worker_running_it():
+    job = ImportJob.objects.create(
+        kind=ImportJob.Kind.ONLINE_RETAIL, status=ImportJob.Status.RUNNING, file="imports/retail.csv"
+    )
+
+    assert run_import(job.pk) == ImportJob.Status.RUNNING
+
+    job.refresh_from_db()
+    assert (job.status, job.error, job.finished_at) == (ImportJob.Status.RUNNING, "", None)
