@@ -9,9 +9,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 from django.db.models import Avg, CharField, Count, F, FloatField, Max, Min, Q, Sum, Value
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, Greatest, Least
 
-from segments.ml.features import FeatureInputs
+from segments.ml.features import MAX_VIEW_SECONDS, FeatureInputs
 from segments.models import Membership, Segment, SegmentationDefinition, SegmentationRun
 from shop.models import Customer, Interaction, InteractionKind, Product
 
@@ -129,6 +129,8 @@ def feature_inputs() -> FeatureInputs:
         orders = pd.concat([orders[~blank], lines_frame], ignore_index=True)
     orders["occurred_at"] = pd.to_datetime(orders["occurred_at"], utc=True, format="ISO8601")
     kind = "kind"
+    # Each view counts for at most MAX_VIEW_SECONDS (a tab left open, or 1e308 from a broken tracker); NULL is 0.
+    view_seconds = Least(Greatest(Coalesce("value", Value(0.0)), Value(0.0)), Value(MAX_VIEW_SECONDS))
     activity = _frame(
         Interaction.objects.order_by()
         .values("customer_id")
@@ -137,7 +139,7 @@ def feature_inputs() -> FeatureInputs:
             carts=Count("id", filter=Q(**{kind: InteractionKind.CART})),
             purchases=Count("id", filter=Q(**{kind: InteractionKind.PURCHASE})),
             returned_amount=Coalesce(Sum(amount, filter=Q(**{kind: InteractionKind.RETURN})), Value(0.0)),
-            view_seconds=Coalesce(Sum("value", filter=Q(**{kind: InteractionKind.VIEW})), Value(0.0)),
+            view_seconds=Coalesce(Sum(view_seconds, filter=Q(**{kind: InteractionKind.VIEW})), Value(0.0)),
             rating_mean=Avg("value", filter=Q(**{kind: InteractionKind.RATING})),
             first_seen=Min("occurred_at", output_field=as_text),
             last_seen=Max("occurred_at", output_field=as_text),

@@ -19,6 +19,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 CATEGORY_PREFIX = "share_"
+# A product page left open overnight is not an hour of interest: each view counts for at most this long.
+MAX_VIEW_SECONDS = 3600.0
 
 # Counts, money and durations: long right tails, so log1p before scaling.
 HEAVY_TAILED = [
@@ -190,7 +192,10 @@ def customer_features(inputs: FeatureInputs, *, as_of: datetime, top_categories:
     out["views"] = views
     out["carts"] = activity["carts"].fillna(0).astype(float)
     out["purchases"] = purchases
-    out["browsing_minutes"] = activity["view_seconds"].fillna(0.0).astype(float) / 60.0
+    # Views arrive capped (MAX_VIEW_SECONDS each, see selectors.feature_inputs); bounded again here so an
+    # uncapped sum (1e308 seconds from a broken tracker) cannot reach profiles or averages.
+    seconds = activity["view_seconds"].fillna(0.0).astype(float).clip(lower=0, upper=views * MAX_VIEW_SECONDS)
+    out["browsing_minutes"] = seconds / 60.0
     out["conversion"] = np.where(
         views > 0, (purchases / views.where(views > 0, 1)).clip(0, 1), np.where(purchases > 0, 1.0, 0.0)
     )

@@ -265,3 +265,22 @@ def test_kmeans_with_more_segments_than_buyers_fails_saying_so():
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("ValueError: k=5 segments asked for, but there are only 4 customers")
     assert not run.segments.exists()
+
+
+def test_absurd_view_durations_count_an_hour_each_in_features_and_descriptions(shop):
+    from tests.factories import InteractionFactory
+
+    browser = shop["customers"]["browser"][0]
+    views = browser.interactions.filter(kind="view").count()
+    InteractionFactory(customer=browser, product=shop["products"][0], kind="view", value=1e308)
+    InteractionFactory(customer=browser, product=shop["products"][0], kind="view", value=1e308)
+    definition = services.segmentation_definition_create(name="K", method="kmeans", parameters={"k": 2})
+
+    run = services.segmentation_run(definition=definition)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    features = selectors.feature_inputs().activity.set_index("customer_id")
+    assert features.loc[browser.pk, "view_seconds"] == pytest.approx(views * 30 + 2 * 3600)
+    no_purchases = run.segments.get(key="no_purchases")
+    assert no_purchases.profile["features"]["browsing_minutes"]["mean"] < 60
+    assert max(len(word) for word in no_purchases.description.split()) < 12

@@ -126,3 +126,14 @@ def test_category_shares_of_short_histories_shrink_toward_the_shop_mix():
     assert 0.5 < shrunk.loc[1, "share_Shoes"] < 1.0  # one small basket: pulled toward the 50/50 mix
     assert shrunk.loc[2, "share_Shoes"] == pytest.approx(0.5)
     np.testing.assert_allclose(shrunk.sum(axis=1), 1.0)
+
+
+def test_browsing_time_counts_each_view_for_at_most_an_hour():
+    inputs = _inputs()
+    inputs.activity.loc[inputs.activity["customer_id"] == 3, "view_seconds"] = 1e308 * 12  # overflowed: inf
+    inputs.activity.loc[inputs.activity["customer_id"] == 2, "view_seconds"] = 1e308
+    f = customer_features(inputs, as_of=AS_OF)
+    assert f.loc[2, "browsing_minutes"] == pytest.approx(4 * 60)  # 4 views
+    assert f.loc[3, "browsing_minutes"] == pytest.approx(12 * 60)
+    assert f.loc[1, "browsing_minutes"] == pytest.approx(30)  # ordinary views untouched
+    assert np.isfinite(feature_matrix(f, ["browsing_minutes", "views"])).all()
