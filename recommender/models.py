@@ -42,7 +42,10 @@ class TrainingRun(TimeStampedModel):
     artifact_path = models.CharField(max_length=500, blank=True)
     artifact_sha256 = models.CharField(max_length=64, blank=True)
     is_active = models.BooleanField(default=False)
+    # When it was last promoted (a rollback re-activates a run without moving it here, so the history keeps
+    # its order) and when it was rolled back from (a rollback never returns to it; promoting it again clears it).
     promoted_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
     # Why the champion/challenger gate promoted it or kept it as a candidate.
     decision = models.CharField(max_length=300, blank=True)
     error = models.TextField(blank=True)

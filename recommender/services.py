@@ -422,40 +422,52 @@ def apply_champion_gate(*, run: TrainingRun) -> TrainingRun:
 def promote_model(*, run: TrainingRun) -> TrainingRun:
     """Make `run` the one active model (an atomic switch; serving processes pick it up within seconds)."""
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if run.is_active:
+        return run
+    _activate(run)
+    run.promoted_at = timezone.now()
+    run.rolled_back_at = None
+    run.save(update_fields=["is_active", "promoted_at", "rolled_back_at", "updated_at"])
+    return run
+
+
+def _activate(run: TrainingRun) -> None:
+    """Deactivate the active model and mark `run` active (the caller saves it), in the caller's transaction."""
     if run.status != TrainingRun.Status.SUCCEEDED or not run.artifact_path:
         raise ValidationError("Only a succeeded run with an artifact can be promoted.")
     path = Path(settings.MEDIA_ROOT) / run.artifact_path
     if not path.exists():
         raise ValidationError(f"The artifact of run #{run.pk} is missing ({run.artifact_path}).")
-    if run.is_active:
-        return run
     TrainingRun.objects.filter(is_active=True).update(is_active=False, updated_at=timezone.now())
     run.is_active = True
-    run.promoted_at = timezone.now()
-    run.save(update_fields=["is_active", "promoted_at", "updated_at"])
     transaction.on_commit(lambda: cache.set(ACTIVE_RUN_CACHE_KEY, run.pk, None))
-    return run
 
 
 @transaction.atomic
 def rollback_model() -> TrainingRun:
-    """Reactivate the model that was active before the current one."""
+    """Reactivate the model promoted before the current one, skipping those already rolled back from.
+
+    The current model is marked rolled back and the one reactivated keeps its promotion time, so successive
+    rollbacks walk back through the promotion history (promoted 1, 4, 3: rollbacks give 4, then 1).
+    """
     current = TrainingRun.objects.select_for_update().filter(is_active=True).first()
     previous = (
         TrainingRun.objects.succeeded()
-        .filter(promoted_at__isnull=False, is_active=False)
+        .filter(promoted_at__isnull=False, rolled_back_at__isnull=True, is_active=False)
         .exclude(artifact_path="")
-        .order_by("-promoted_at")
+        .order_by("-promoted_at", "-pk")
     )
     if current is not None and current.promoted_at is not None:
         previous = previous.filter(promoted_at__lt=current.promoted_at)
-    target = previous.first()
+    target = previous.select_for_update().first()
     if target is None:
         raise ValidationError("There is no previously active model to roll back to.")
-    promoted = promote_model(run=target)
-    promoted.decision = f"rolled back to from #{current.pk}" if current else "rolled back to"
-    promoted.save(update_fields=["decision", "updated_at"])
-    return promoted
+    _activate(target)
+    target.decision = f"rolled back to from #{current.pk}" if current else "rolled back to"
+    target.save(update_fields=["is_active", "decision", "updated_at"])
+    if current is not None:
+        TrainingRun.objects.filter(pk=current.pk).update(rolled_back_at=timezone.now(), updated_at=timezone.now())
+    return target
 
 
 def load_run_artifact(*, run: TrainingRun) -> Artifact:

@@ -220,3 +220,19 @@ def test_writing_an_artifact_never_replaces_an_existing_file(trained, tmp_path):
         write_artifact(path, load_run_artifact(run=trained))
     assert path.read_bytes() == b"keep me"
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_successive_rollbacks_walk_back_through_the_promotion_history(db):
+    one, two, three, four = (run_with_artifact(0.3) for _ in range(4))
+    for run in (one, four, three):
+        promote_model(run=run)
+    assert rollback_model() == four
+    assert rollback_model() == one
+    with pytest.raises(ValidationError):
+        rollback_model()
+    assert TrainingRun.objects.get(is_active=True) == one
+    promote_model(run=two)
+    assert rollback_model() == one  # three and four were rolled back from: skipped
+    promote_model(run=three)  # promoting again makes it part of the history anew
+    promote_model(run=two)
+    assert rollback_model() == three
