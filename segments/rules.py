@@ -18,6 +18,7 @@ from django.db.models.functions import Cast, Coalesce, NullIf
 from segments.ml.features import CATEGORY_PREFIX, HEAVY_TAILED, RATIOS
 from segments.ml.rules import (
     ATTRIBUTE_PREFIX,
+    NUMERIC_OPS,
     Condition,
     FieldType,
     Group,
@@ -121,7 +122,10 @@ def evaluable_in_database(rule: Rule) -> bool:
     for condition in conditions(rule):
         name = condition.field
         if name.startswith(ATTRIBUTE_PREFIX):
-            if condition.op == "contains":  # substring vs list membership differ between SQL backends
+            # Substring vs list membership differ between SQL backends, and so does ordering JSON values: SQLite
+            # puts the text "5" above every number, PostgreSQL's jsonb puts any string below. Attributes are
+            # ordered as numbers in pandas instead, where "5" counts as 5 and "abc" as unknown.
+            if condition.op == "contains" or condition.op in NUMERIC_OPS:
                 return False
         elif name not in CUSTOMER_FIELDS and name not in AGGREGATES:
             return False

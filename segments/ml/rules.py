@@ -12,7 +12,9 @@ the bad condition by its path ("all[1].any[0]"), and evaluated on a DataFrame he
 translates the same tree into a database query where every field is a database field.
 
 A condition on a value the customer does not have (no purchase yet, unknown age...) is false,
-whatever the operator, "≠" included.
+whatever the operator, "≠" included. Attributes (imported from CSV, so often text) are ordered as
+numbers: with <, ≤, >, ≥ and between, "5" counts as 5 and a value that is no number ("abc", a list)
+is unknown, so it falls on neither side of a threshold.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ ALLOWED = {
 }
 ATTRIBUTE_PREFIX = "attributes."
 MAX_DEPTH = 10
+MAX_WITHIN_DAYS = 36_500  # a century: more is a typo, and far more overflows date arithmetic
+# Attributes are compared by order as numbers ("5" < 25 once coerced), never as text or mixed types.
+NUMERIC_OPS = {"lt", "le", "gt", "ge", "between"}
 
 
 class RuleError(ValueError):
@@ -165,9 +170,13 @@ def _scalar(value: Any, *, kind: FieldType, where: str) -> Any:
 
 def _check_value(value: Any, *, op: str, kind: FieldType, where: str) -> Any:
     if op == "within":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise RuleError(f"{where}: 'within the last N days' needs a positive number of days")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_WITHIN_DAYS:
+            raise RuleError(
+                f"{where}: 'within the last N days' needs a positive number of days, at most {MAX_WITHIN_DAYS}"
+            )
         return value
+    if kind == "any" and op in NUMERIC_OPS:
+        kind = "number"  # attribute values are coerced to numbers to be ordered, so the bounds must be numbers
     if op == "in":
         if not isinstance(value, list) or not value:
             raise RuleError(f"{where}: 'in' needs a non-empty list of values")
@@ -205,6 +214,20 @@ def _timestamp(value: Any) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def _number(value: Any) -> float:
+    """An attribute value as a number: 5, 5.0 and "5" alike; text that is no number, lists, true/false: NaN."""
+    if isinstance(value, bool) or value is None:
+        return np.nan
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return np.nan
+    return np.nan
+
+
 def _evaluate_condition(condition: Condition, frame: pd.DataFrame, *, today: datetime | date) -> pd.Series:
     if condition.field not in frame.columns:
         return pd.Series(False, index=frame.index)
@@ -222,8 +245,8 @@ def _evaluate_condition(condition: Condition, frame: pd.DataFrame, *, today: dat
             value = _timestamp(value)
     elif kind == "text":
         column = column.astype("string")
-    elif kind == "any" and op in {"lt", "le", "gt", "ge", "between"}:
-        column = pd.to_numeric(column, errors="coerce")
+    elif kind == "any" and op in NUMERIC_OPS:
+        column = column.map(_number).astype(float)
         known = column.notna()
     if op == "eq":
         result = column == value

@@ -284,3 +284,24 @@ def test_absurd_view_durations_count_an_hour_each_in_features_and_descriptions(s
     no_purchases = run.segments.get(key="no_purchases")
     assert no_purchases.profile["features"]["browsing_minutes"]["mean"] < 60
     assert max(len(word) for word in no_purchases.description.split()) < 12
+
+
+SCORE_RULES = {
+    "segments": [
+        {"name": "Low", "rule": {"field": "attributes.score", "op": "<", "value": 25}},
+        {"name": "High", "rule": {"field": "attributes.score", "op": ">=", "value": 25}},
+    ]
+}
+
+
+def test_numeric_rules_on_imported_text_attributes_compare_numbers():
+    from tests.factories import CustomerFactory
+
+    low, high, _ = (CustomerFactory(attributes={"score": score}) for score in ("5", "30", "abc"))
+    definition = services.segmentation_definition_create(name="Scores", method="rules", parameters=SCORE_RULES)
+
+    run = services.segmentation_run(definition=definition)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert _members(run, "rule_1") == {low.pk} and _members(run, "rule_2") == {high.pk}  # "abc": neither
+    assert run.segments.get(key="rule_1").profile["evaluated_in"] == "pandas"

@@ -117,3 +117,38 @@ def test_rules_segmentation_needs_distinct_names():
         parse_rule_segments(rules, fields=FIELDS)
     named = parse_rule_segments({"segments": rules["segments"][:1]}, fields=FIELDS)
     assert [name for name, _ in named] == ["A"]
+
+
+def test_attributes_are_ordered_as_numbers_and_values_that_are_no_number_match_neither_side():
+    # CSV imports store attributes as text: "5" is 5, "abc" and lists are unknown, never "high" or "low".
+    scores = pd.DataFrame({"attributes.score": ["5", "30", "abc", 7, None, [40], True, " 25 "]}, index=range(8))
+    low = select({"field": "attributes.score", "op": "<", "value": 25}, scores)
+    high = select({"field": "attributes.score", "op": ">=", "value": 25}, scores)
+    assert (low, high) == ([0, 3], [1, 7])
+    assert select({"field": "attributes.score", "op": "between", "value": [5, 7]}, scores) == [0, 3]
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            {"field": "attributes.score", "op": "between", "value": ["a", 3]},
+            "rule (attributes.score between ['a', 3]): value must be a number",
+        ),
+        ({"field": "attributes.score", "op": "<", "value": "25"}, "rule (attributes.score < '25'): value must be"),
+        (
+            {"field": "last_purchase_at", "op": "within_last_days", "value": 1e12},
+            "rule (last_purchase_at within_last_days 1000000000000.0): 'within the last N days' needs a positive "
+            "number of days, at most 36500",
+        ),
+        ({"field": "last_purchase_at", "op": "within_last_days", "value": float("inf")}, "at most 36500"),
+    ],
+)
+def test_values_that_would_crash_a_run_are_refused_naming_the_condition(rule, message):
+    with pytest.raises(RuleError) as excinfo:
+        parse_rule(rule, fields=FIELDS)
+    assert message in str(excinfo.value)
+
+
+def test_the_longest_window_allowed_evaluates(frame):
+    assert select({"field": "last_purchase_at", "op": "within_last_days", "value": 36_500}, frame) == [10, 11, 12]
