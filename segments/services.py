@@ -24,7 +24,13 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from segments import selectors
 from segments.ml.clustering import NOISE, fit_dbscan, fit_kmeans
-from segments.ml.features import customer_features, feature_matrix, resolve_features
+from segments.ml.features import (
+    CATEGORY_PREFIX,
+    category_shares,
+    customer_features,
+    feature_matrix,
+    resolve_features,
+)
 from segments.ml.matching import adjusted_rand, match_segments, movement
 from segments.ml.profiles import describe, name_segments, segment_profiles
 from segments.ml.rfm import GROUPS_BY_KEY, RFM_GROUPS, rfm_rules_table, rfm_scores
@@ -234,7 +240,7 @@ def _assign(*, run, definition, features, inputs, as_of, timer) -> _Assignment:
         if method == SegmentationMethod.RFM:
             return _assign_rfm(definition=definition, features=features, inputs=inputs, as_of=as_of)
         if method == SegmentationMethod.RULES:
-            return _assign_rules(run=run, features=features, as_of=as_of)
+            return _assign_rules(run=run, features=features, inputs=inputs, as_of=as_of)
         if method == SegmentationMethod.STATIC:
             return _assign_static(run=run)
     raise ValidationError(f"Unknown method {method!r}.")
@@ -294,7 +300,24 @@ def _assign_rfm(*, definition, features, inputs, as_of) -> _Assignment:
     return _Assignment(labels=labels, metrics=metrics, fixed_names=fixed, extra_profile=extra)
 
 
-def _assign_rules(*, run, features, as_of) -> _Assignment:
+def _rule_frame(*, named_rules, features: pd.DataFrame, inputs, top_categories: int) -> pd.DataFrame:
+    """The features plus what the rules name beyond them: shares of categories outside the top ones (0 for a
+    category nobody bought from, or that does not exist) and customer fields and attributes."""
+    needed = sorted({f for _, rule in named_rules for f in rule_fields(rule)} - set(features.columns))
+    shares = [f for f in needed if f.startswith(CATEGORY_PREFIX)]
+    fields = [f for f in needed if not f.startswith(CATEGORY_PREFIX)]
+    frame = features
+    if shares:
+        extra = category_shares(
+            inputs.category_spend, top=top_categories, include=[f[len(CATEGORY_PREFIX) :] for f in shares]
+        )
+        frame = frame.join(extra[shares].reindex(frame.index).fillna(0.0))
+    if fields:
+        frame = frame.join(selectors.customer_frame(fields=fields))
+    return frame
+
+
+def _assign_rules(*, run, features, inputs, as_of) -> _Assignment:
     """First matching rule wins, in the order given; customers matching none are in no segment."""
     named_rules = parse_rules_parameters(run.parameters)
     taken: set[int] = set()
@@ -308,8 +331,12 @@ def _assign_rules(*, run, features, as_of) -> _Assignment:
             evaluated_in[key] = "database"
         else:
             if frame is None:
-                needed = sorted({f for _, r in named_rules for f in rule_fields(r)} - set(features.columns))
-                frame = features.join(selectors.customer_frame(fields=needed)) if needed else features
+                frame = _rule_frame(
+                    named_rules=named_rules,
+                    features=features,
+                    inputs=inputs,
+                    top_categories=run.parameters.get("top_categories", 8),
+                )
             mask = evaluate_rule(rule, frame, today=as_of)
             matched = set(frame.index[mask.to_numpy()])
             evaluated_in[key] = "pandas"

@@ -135,19 +135,29 @@ def order_features(orders: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
 SHARE_PRIOR = 2.0
 
 
-def category_shares(category_spend: pd.DataFrame, *, top: int = 8, prior: float | None = None) -> pd.DataFrame:
-    """Share of each customer's merchandise spend in each of the `top` categories by total spend.
+def category_shares(
+    category_spend: pd.DataFrame, *, top: int = 8, prior: float | None = None, include: list[str] | None = None
+) -> pd.DataFrame:
+    """Share of each customer's merchandise spend in each of the `top` categories by total spend, and in each
+    category of `include` (a rule may name one outside the top; one nobody bought from is a share of 0).
 
     Shares are shrunk toward the shop-wide mix by `prior` x the median customer's spend: one basket says
     little about a taste (a single order is 100% one category), a long history says a lot.
     """
     if category_spend.empty:
-        return pd.DataFrame(index=pd.Index([], name="customer_id"))
+        return pd.DataFrame(
+            columns=[f"{CATEGORY_PREFIX}{c}" for c in include or []],
+            index=pd.Index([], name="customer_id"),
+            dtype=float,
+        )
     prior = SHARE_PRIOR if prior is None else prior
     spend = category_spend.assign(amount=category_spend["amount"].astype(float).clip(lower=0))
     totals = spend.groupby("category")["amount"].sum().sort_values(ascending=False)
     leaders = [c for c in totals.index[:top] if totals[c] > 0]
+    leaders += [c for c in dict.fromkeys(include or []) if c not in leaders]
     table = spend.pivot_table(index="customer_id", columns="category", values="amount", aggfunc="sum", fill_value=0.0)
+    table = table.reindex(columns=table.columns.union(leaders, sort=False), fill_value=0.0)
+    totals = totals.reindex(table.columns, fill_value=0.0)
     row_total = table.sum(axis=1)
     pseudo = prior * float(row_total[row_total > 0].median()) if (row_total > 0).any() else 0.0
     mix = totals / totals.sum() if totals.sum() > 0 else totals

@@ -256,6 +256,48 @@ def test_top_products_are_estimated_from_a_sample_of_members(shop):
     assert all(0 < p["share_of_members"] <= 1 for p in sampled["big"] + full["big"])
 
 
+SCORE_RULES = {
+    "segments": [
+        {"name": "Low", "rule": {"field": "attributes.score", "op": "<", "value": 25}},
+        {"name": "High", "rule": {"field": "attributes.score", "op": ">=", "value": 25}},
+    ]
+}
+
+
+def test_numeric_rules_on_imported_text_attributes_compare_numbers():
+    from tests.factories import CustomerFactory
+
+    low, high, _ = (CustomerFactory(attributes={"score": score}) for score in ("5", "30", "abc"))
+    definition = services.segmentation_definition_create(name="Scores", method="rules", parameters=SCORE_RULES)
+
+    run = services.segmentation_run(definition=definition)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert _members(run, "rule_1") == {low.pk} and _members(run, "rule_2") == {high.pk}  # "abc": neither
+    assert run.segments.get(key="rule_1").profile["evaluated_in"] == "pandas"
+
+
+def test_category_shares_outside_the_top_and_unknown_categories_are_evaluated_not_crashed(shop):
+    from segments.ml.features import customer_features
+
+    rules = {
+        "top_categories": 1,  # only Gadgets is a feature column: Books is computed for the rule
+        "segments": [
+            {"name": "Ghost", "rule": {"field": "share_NoSuchCategory", "op": ">", "value": 0}},
+            {"name": "Readers", "rule": {"field": "share_Books", "op": ">", "value": 0.005}},
+        ],
+    }
+    definition = services.segmentation_definition_create(name="Shares", method="rules", parameters=rules)
+
+    run = services.segmentation_run(definition=definition)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert not run.segments.filter(key="rule_1").exists()  # nobody has a share of a category that does not exist
+    features = customer_features(selectors.feature_inputs(), as_of=selectors.latest_event_time())
+    expected = set(features.index[features["share_Books"] > 0.005])
+    assert expected and _members(run, "rule_2") == expected
+
+
 def test_kmeans_with_more_segments_than_buyers_fails_saying_so():
     build_shop(big=2, small=2, browsers=3)
     definition = services.segmentation_definition_create(name="Too many", method="kmeans", parameters={"k": 5})
@@ -284,24 +326,3 @@ def test_absurd_view_durations_count_an_hour_each_in_features_and_descriptions(s
     no_purchases = run.segments.get(key="no_purchases")
     assert no_purchases.profile["features"]["browsing_minutes"]["mean"] < 60
     assert max(len(word) for word in no_purchases.description.split()) < 12
-
-
-SCORE_RULES = {
-    "segments": [
-        {"name": "Low", "rule": {"field": "attributes.score", "op": "<", "value": 25}},
-        {"name": "High", "rule": {"field": "attributes.score", "op": ">=", "value": 25}},
-    ]
-}
-
-
-def test_numeric_rules_on_imported_text_attributes_compare_numbers():
-    from tests.factories import CustomerFactory
-
-    low, high, _ = (CustomerFactory(attributes={"score": score}) for score in ("5", "30", "abc"))
-    definition = services.segmentation_definition_create(name="Scores", method="rules", parameters=SCORE_RULES)
-
-    run = services.segmentation_run(definition=definition)
-
-    assert run.status == RunStatus.SUCCEEDED, run.error
-    assert _members(run, "rule_1") == {low.pk} and _members(run, "rule_2") == {high.pk}  # "abc": neither
-    assert run.segments.get(key="rule_1").profile["evaluated_in"] == "pandas"

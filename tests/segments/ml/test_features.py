@@ -137,3 +137,11 @@ def test_browsing_time_counts_each_view_for_at_most_an_hour():
     assert f.loc[3, "browsing_minutes"] == pytest.approx(12 * 60)
     assert f.loc[1, "browsing_minutes"] == pytest.approx(30)  # ordinary views untouched
     assert np.isfinite(feature_matrix(f, ["browsing_minutes", "views"])).all()
+
+
+def test_category_shares_include_named_categories_outside_the_top():
+    spend = _inputs().category_spend
+    shares = category_shares(spend, top=1, prior=0.0, include=["Bags", "Hats"])
+    assert list(shares.columns) == ["share_Shoes", "share_Bags", "share_Hats"]
+    assert shares.loc[1, "share_Bags"] == pytest.approx(1 / 3)
+    assert (shares["share_Hats"] == 0).all()
