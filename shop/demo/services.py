@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -20,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count
 
+from shop.bulk import sqlite_indexes_deferred, sqlite_page_cache
 from shop.demo_data import PERSONA_SLUGS, DemoShop, generate_shop
 from shop.models import Category, Customer, Interaction, Product
 
@@ -28,6 +28,7 @@ Progress = Callable[[str, int, int], None]
 
 CUSTOMER_BATCH = 5_000
 INTERACTION_BATCH = 20_000
+# Defer the Interaction indexes (shop.bulk) only for loads this large: a fresh demo of 5,000+ customers.
 BULK_LOAD_INDEX_THRESHOLD = 100_000
 CUSTOMER_COLUMNS = (
     "external_id",
@@ -134,7 +135,7 @@ def write_demo_shop(*, shop: DemoShop, progress: Progress | None = None) -> None
     """Store a generated shop: categories and products are reused by code / sku, customers and events are new."""
     notify = progress or (lambda stage, done, total: None)
     now = datetime.now(UTC)
-    with _large_sqlite_cache():
+    with sqlite_page_cache():
         category_ids = _write_categories(shop.categories)
         product_ids = _write_products(shop.products, category_ids)
         notify("products", len(shop.products), len(shop.products))
@@ -241,54 +242,10 @@ def _write_interactions(
     total = len(frame)
     order_refs = shop.order_refs().to_numpy()
     created = connection.ops.adapt_datetimefield_value(now)
-    with _indexes_built_after(Interaction, rows=total):
+    with sqlite_indexes_deferred(Interaction, rows=total, min_rows=BULK_LOAD_INDEX_THRESHOLD):
         for start, rows in _interaction_rows(shop, frame, customer_ids, product_ids, order_refs, created):
             _insert(Interaction, INTERACTION_COLUMNS, rows)
             notify("interactions", start + len(rows), total)
-
-
-@contextmanager
-def _indexes_built_after(model, *, rows: int) -> Iterator[None]:
-    """On SQLite, drop the table's secondary indexes for a large load and build each once afterwards.
-
-    Millions of inserts update every secondary index at random places; once the indexes outgrow the page cache
-    each insert costs disk reads and the load slows down as it goes. Building an index from the finished table is
-    one sort. Same transaction, same index definitions (read back from the schema). Only when the load is at least
-    as large as what the table holds already (a fresh demo database).
-    """
-    table = model._meta.db_table
-    if connection.vendor != "sqlite" or rows < BULK_LOAD_INDEX_THRESHOLD or model._default_manager.count() > rows:
-        yield
-        return
-    with connection.cursor() as cursor:
-        # Indexes made by CREATE INDEX have their SQL; those behind UNIQUE / PRIMARY KEY have none and stay.
-        cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL", [table]
-        )
-        indexes = cursor.fetchall()
-        for name, _sql in indexes:
-            cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
-    yield
-    with connection.cursor() as cursor:
-        for _name, sql in indexes:
-            cursor.execute(sql)
-
-
-@contextmanager
-def _large_sqlite_cache() -> Iterator[None]:
-    """SQLite's default 2 MB page cache thrashes on millions of index inserts; use 256 MB while loading."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA cache_size")
-        previous = int(cursor.fetchone()[0])
-        cursor.execute("PRAGMA cache_size = -262144")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA cache_size = {previous}")
 
 
 def _interaction_rows(

@@ -29,6 +29,7 @@ from django.db import connection, models
 from django.utils import timezone
 from tqdm import tqdm
 
+from shop.bulk import sqlite_indexes_deferred, sqlite_page_cache
 from shop.models import Interaction
 
 # How many line numbers the report keeps for each skip reason.
@@ -579,52 +580,6 @@ def insert_interactions(
             cursor.executemany(sql, batch)
             bar.update(len(batch))
     return len(params)
-
-
-@contextmanager
-def sqlite_indexes_deferred(model: type[models.Model], *, rows: int) -> Iterator[None]:
-    """On SQLite, for a load as large as the table, drop its plain indexes and rebuild them after the inserts.
-
-    Building an index once from sorted data is several times faster than updating it row by row. Unique indexes
-    stay (ON CONFLICT needs them). Runs inside the import's transaction: DDL is transactional in SQLite, so a
-    failure rolls the indexes back with the rows, and other connections keep reading the committed state.
-    """
-    if connection.vendor != "sqlite" or rows < 50_000 or not connection.in_atomic_block:
-        yield
-        return
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {connection.ops.quote_name(table)}")
-        if cursor.fetchone()[0] > rows:
-            yield
-            return
-        cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL", [table]
-        )
-        indexes = [(name, sql) for name, sql in cursor.fetchall() if not sql.upper().startswith("CREATE UNIQUE")]
-        for name, _sql in indexes:
-            cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
-    yield
-    with connection.cursor() as cursor:
-        for _name, sql in indexes:
-            cursor.execute(sql)
-
-
-@contextmanager
-def sqlite_page_cache(megabytes: int = 256) -> Iterator[None]:
-    """A large page cache while bulk writing to SQLite: its 2 MB default turns index updates into disk reads."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA cache_size")
-        previous = cursor.fetchone()[0]
-        cursor.execute(f"PRAGMA cache_size = -{int(megabytes) * 1024}")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA cache_size = {int(previous)}")
 
 
 def _nullable(values: pd.Series) -> list:
