@@ -105,8 +105,9 @@ def train_model(
     started = time.perf_counter()
     try:
         _train(run, algorithm=algorithm or run.algorithm or None, params=params or run.parameters or {}, report=report)
-    except Exception as exc:
-        logger.exception("training run %s failed", run.pk)
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the run, with its traceback
+        # One line here (the command prints it as is); the traceback is kept on the run for the admin.
+        logger.error("training run %s failed: %s: %s", run.pk, type(exc).__name__, str(exc).split("\n")[0])
         run.status = TrainingRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"[-20000:]
         run.finished_at = timezone.now()
@@ -156,9 +157,12 @@ def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], r
     )
 
     report("offline evaluation", 0.25)
-    run.metrics = offline_metrics(name, model_params, matrix, seed=setting("RECOMMENDER_EVAL_SEED", 42))
+    fit_kwargs = _fit_inputs(name, data.item_ids)
+    run.metrics = offline_metrics(
+        name, model_params, matrix, seed=setting("RECOMMENDER_EVAL_SEED", 42), fit_kwargs=fit_kwargs
+    )
     report(f"fitting {name}", 0.45)
-    model = make_recommender(name, **model_params).fit(matrix)
+    model = make_recommender(name, **model_params).fit(matrix, **fit_kwargs)
     run.parameters = model.get_params()
 
     report("precomputing top-N lists", 0.65)
@@ -203,6 +207,22 @@ def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], r
     run.artifact_path = str(relative)
 
 
+def _fit_inputs(name: str, item_ids) -> dict[str, Any]:
+    """What an algorithm needs beside the matrix: the content model, each product's text and category."""
+    if name != "content":
+        return {}
+    from shop.models import Product
+
+    rows = {
+        pid: (" ".join(part for part in (title, description, category) if part), category_id)
+        for pid, title, description, category, category_id in Product.objects.values_list(
+            "id", "name", "description", "category__name", "category_id"
+        ).iterator(chunk_size=10_000)
+    }
+    described = [rows.get(int(pid), ("", None)) for pid in item_ids]
+    return {"item_text": [text for text, _ in described], "item_category": [cat for _, cat in described]}
+
+
 def interaction_matrix(frame: pd.DataFrame, **kwargs):
     """The weighted customers x products matrix, built the same way for training and for fold-in."""
     return build_interaction_matrix(frame, **kwargs)
@@ -213,7 +233,9 @@ def exclude_kinds() -> tuple[str, ...]:
     return tuple(setting("RECOMMENDER_EXCLUDE_KINDS", ("purchase",)))
 
 
-def offline_metrics(name: str, params: dict[str, Any], matrix: sp.csr_matrix, *, seed: int) -> dict[str, float]:
+def offline_metrics(
+    name: str, params: dict[str, Any], matrix: sp.csr_matrix, *, seed: int, fit_kwargs: dict[str, Any] | None = None
+) -> dict[str, float]:
     """nDCG@10, precision@10, recall@10, MAP and coverage on a per-customer 75/25 holdout of the matrix cells.
 
     At most RECOMMENDER_EVAL_USERS customers are scored (a seeded sample), so evaluation stays
@@ -225,7 +247,7 @@ def offline_metrics(name: str, params: dict[str, Any], matrix: sp.csr_matrix, *,
     train_mask = stratified_split(coo.row, ratio=0.75, seed=seed)
     train = sp.csr_matrix((coo.data[train_mask], (coo.row[train_mask], coo.col[train_mask])), shape=matrix.shape)
     test = sp.csr_matrix((coo.data[~train_mask], (coo.row[~train_mask], coo.col[~train_mask])), shape=matrix.shape)
-    model = make_recommender(name, **params).fit(train)
+    model = make_recommender(name, **params).fit(train, **(fit_kwargs or {}))
     users = np.flatnonzero((np.diff(test.indptr) > 0) & (np.diff(train.indptr) > 0))
     limit = setting("RECOMMENDER_EVAL_USERS", 5000)
     if len(users) > limit:

@@ -78,3 +78,28 @@ def test_command_prints_one_json_summary(shop, capsys):
     assert summary["is_active"] is True
     assert set(summary["metrics"]) >= {"ndcg@10", "precision@10"}
     assert summary["data"]["interactions"] == 280
+
+
+def test_command_reports_a_failed_run_in_one_line(db, capsys, caplog):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="no interactions to learn from"):
+        call_command("train_recommender")
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    assert not any(record.exc_info for record in caplog.records)
+    assert "ValueError: no interactions to learn from" in caplog.text
+    assert "Traceback" in TrainingRun.objects.get().error  # kept on the run for the admin
+
+
+def test_command_trains_the_content_model_from_product_text(shop, capsys, api_client):
+    import json
+
+    from django.core.management import call_command
+
+    call_command("train_recommender", "--algorithm", "content", "--json")
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "succeeded", summary["error"]
+    assert summary["algorithm"] == "content"
+    payload = api_client.get("/api/v1/recommendations/c00", {"n": 5}).json()
+    assert payload["strategy"] == "personal" and len(payload["results"]) == 5

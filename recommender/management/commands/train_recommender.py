@@ -72,7 +72,7 @@ class Command(BaseCommand):
             metrics = ", ".join(f"{k} {v}" for k, v in run.metrics.items())
             self.stdout.write(
                 f"run #{run.pk} {run.algorithm}: {run.status} in {summary['duration_seconds']} s; {metrics}\n"
-                f"{run.decision or run.error}"
+                f"{run.decision or summary['error']}"
             )
         if run.status == TrainingRun.Status.FAILED:
             raise CommandError(f"training failed: {summary['error']}")
