@@ -97,3 +97,20 @@ def test_db_source_reads_merchandise_interactions():
     report = json.loads(out)
     assert report["n_items"] == 8  # the postage line is not a product to recommend
     assert set(report["results"]) == {"popularity", "item_knn"}
+
+
+def test_unreadable_input_is_a_clear_error(ratings_csv, tmp_path):
+    base = ["--user-col", "who", "--item-col", "what", "--algorithms", "popularity"]
+    with pytest.raises(CommandError, match="not a file"):
+        _run("--csv", str(tmp_path), *base)
+    with pytest.raises(CommandError, match="leaves no interactions to train on"):
+        _run("--csv", str(ratings_csv), *base, "--test-ratio", "0.99")
+    frame = pd.read_csv(ratings_csv).astype(object)
+    frame.loc[:2, "stars"] = "five"
+    frame.loc[:3, "when"] = "yesterday-ish"
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    with pytest.raises(CommandError, match=r"--rating-col stars: 3 of 320 rows cannot be read as numbers"):
+        _run("--csv", str(bad), *base, "--rating-col", "stars")
+    with pytest.raises(CommandError, match=r"--time-col when: 4 of 320 rows cannot be read as times"):
+        _run("--csv", str(bad), *base, "--time-col", "when", "--protocol", "temporal")

@@ -13,7 +13,14 @@ import pandas as pd
 from django.core.management.base import BaseCommand, CommandError
 
 from recommender.ml.datasets import load_movielens, load_movielens_titles
-from recommender.ml.evaluation import DEFAULT_ALGORITHMS, PROTOCOLS, Dataset, dataset_from_frame, run_evaluation
+from recommender.ml.evaluation import (
+    DEFAULT_ALGORITHMS,
+    PROTOCOLS,
+    Dataset,
+    dataset_from_frame,
+    run_evaluation,
+    split_dataset,
+)
 from recommender.ml.registry import ALGORITHMS
 
 # Need something besides the user x item matrix; evaluated only when that is available.
@@ -42,9 +49,36 @@ def csv_dataset(path: Path, *, user_col: str, item_col: str, rating_col: str | N
     except ValueError as error:  # a named column is missing
         raise CommandError(f"{path}: {error}") from None
     frame = frame.dropna(subset=[user_col, item_col])
+    if rating_col:
+        ratings = pd.to_numeric(frame[rating_col], errors="coerce")
+        _refuse_unreadable(frame[rating_col], ratings, f"--rating-col {rating_col}", "numbers")
+        frame[rating_col] = ratings
     if time_col:
-        frame[time_col] = pd.to_datetime(frame[time_col], utc=True, errors="coerce", format="mixed")
+        times = _parse_times(frame[time_col])
+        _refuse_unreadable(frame[time_col], times, f"--time-col {time_col}", "times")
+        frame[time_col] = times
     return dataset_from_frame(frame, user_col=user_col, item_col=item_col, rating_col=rating_col, time_col=time_col)
+
+
+def _parse_times(raw: pd.Series) -> pd.Series:
+    """Numbers (epoch stamps, as read for an all-numeric column) and date strings, in one column or mixed."""
+    numeric = pd.to_numeric(raw, errors="coerce")
+    times = pd.to_datetime(numeric, utc=True)
+    text = numeric.isna() & raw.notna()
+    if text.any():
+        times[text] = pd.to_datetime(raw[text].astype(str), utc=True, errors="coerce", format="mixed")
+    return times
+
+
+def _refuse_unreadable(raw: pd.Series, parsed: pd.Series, column: str, what: str) -> None:
+    """A value that cannot be read would silently become a gap (NaN / NaT): name how many, and stop."""
+    bad = raw.notna() & parsed.isna()
+    if bad.any():
+        example = raw[bad].iloc[0]
+        raise CommandError(
+            f"{column}: {int(bad.sum()):,} of {len(raw):,} rows cannot be read as {what} (first: {example!r}); "
+            "fix or remove them"
+        )
 
 
 def database_dataset() -> Dataset:
@@ -141,6 +175,13 @@ class Command(BaseCommand):
         if options["protocol"] == "temporal" and data.times is None:
             raise CommandError("--protocol temporal needs interaction times (--time-col for a CSV)")
         algorithms = self._algorithms(options["algorithms"], data)
+        train, _ = split_dataset(
+            data, protocol=options["protocol"], test_ratio=options["test_ratio"], seed=options["seed"]
+        )
+        if len(train) == 0:
+            raise CommandError(
+                f"--test-ratio {options['test_ratio']} leaves no interactions to train on; choose a smaller ratio"
+            )
 
         def log(message: str) -> None:
             self.stderr.write(message)
@@ -178,6 +219,8 @@ class Command(BaseCommand):
             path = Path(options["csv"])
             if not path.exists():
                 raise CommandError(f"{path} does not exist")
+            if not path.is_file():
+                raise CommandError(f"{path} is not a file (--csv takes one CSV file)")
             return csv_dataset(
                 path,
                 user_col=options["user_col"],
