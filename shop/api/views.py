@@ -1,7 +1,10 @@
 """The shop's API: events in, customers and catalog upserted, single records read back. Views hold no rules."""
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import status
+from collections.abc import Callable
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -96,23 +99,59 @@ class EventBatchView(ShopAPIView):
         return Response(body)
 
 
-class CustomerView(ShopAPIView):
-    InputSerializer = s.CustomerInputSerializer
-    OutputSerializer = s.CustomerSerializer
+# GET one record by its key; PUT creates or updates it (201 when created, 200 when updated). A subclass names the
+# key (the URL's keyword, also the selector's and service's), the serializers, the selector and the service, and
+# declares its schema with extend_schema_view. Comments, not docstrings: drf-spectacular would publish those.
+class RecordView(ShopAPIView):
+    InputSerializer: type[serializers.Serializer]
+    OutputSerializer: type[serializers.Serializer]
+    key: str
+    not_found: str
+    select: Callable[..., Any]
+    upsert: Callable[..., tuple[Any, bool]]
 
-    @extend_schema(
+    def get(self, request, **kwargs):
+        record = self.select(**{self.key: kwargs[self.key]})
+        if record is None:
+            raise NotFound(self.not_found)
+        return Response(self.OutputSerializer(record).data)
+
+    def put(self, request, **kwargs):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        record, created = self.upsert(**{self.key: kwargs[self.key]}, data=serializer.validated_data)
+        return Response(
+            self.OutputSerializer(record).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+# PUT up to MAX_UPSERT_BATCH records, all or nothing; `items` names the body's list and the service's keyword.
+class BatchUpsertView(ShopAPIView):
+    InputSerializer: type[serializers.Serializer]
+    OutputSerializer = s.UpsertSummarySerializer
+    items: str
+    upsert_many: Callable[..., Any]
+
+    def put(self, request):
+        serializer = self.InputSerializer(
+            data=_batch_items(request.data, self.items),
+            many=True,
+            allow_empty=False,
+            max_length=services.MAX_UPSERT_BATCH,
+        )
+        serializer.is_valid(raise_exception=True)
+        summary = self.upsert_many(**{self.items: serializer.validated_data})
+        return Response(self.OutputSerializer(summary).data)
+
+
+@extend_schema_view(
+    get=extend_schema(
         operation_id="customers_retrieve",
         summary="A customer",
-        responses={200: OutputSerializer, 404: NOT_FOUND, **REFUSED},
+        responses={200: s.CustomerSerializer, 404: NOT_FOUND, **REFUSED},
         tags=["customers"],
-    )
-    def get(self, request, external_id: str):
-        customer = selectors.customer_by_external_id(external_id=external_id)
-        if customer is None:
-            raise NotFound("No customer with this id.")
-        return Response(self.OutputSerializer(customer).data)
-
-    @extend_schema(
+    ),
+    put=extend_schema(
         operation_id="customers_upsert",
         summary="Create or update a customer",
         description=(
@@ -120,104 +159,81 @@ class CustomerView(ShopAPIView):
             "their stored values. A change of a consent stamps its `*_consent_changed_at`. "
             "201 when created, 200 when updated."
         ),
-        request=InputSerializer,
-        responses={200: OutputSerializer, 201: OutputSerializer, 400: BAD_REQUEST, **REFUSED},
+        request=s.CustomerInputSerializer,
+        responses={200: s.CustomerSerializer, 201: s.CustomerSerializer, 400: BAD_REQUEST, **REFUSED},
         tags=["customers"],
-    )
-    def put(self, request, external_id: str):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        customer, created = services.upsert_customer(external_id=external_id, data=serializer.validated_data)
-        return Response(
-            self.OutputSerializer(customer).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
+    ),
+)
+class CustomerView(RecordView):
+    InputSerializer = s.CustomerInputSerializer
+    OutputSerializer = s.CustomerSerializer
+    key = "external_id"
+    not_found = "No customer with this id."
+    select = staticmethod(selectors.customer_by_external_id)
+    upsert = staticmethod(services.upsert_customer)
 
 
-class CustomerBatchView(ShopAPIView):
-    InputSerializer = s.CustomerBatchItemSerializer
-    OutputSerializer = s.UpsertSummarySerializer
-
-    @extend_schema(
+@extend_schema_view(
+    put=extend_schema(
         operation_id="customers_upsert_batch",
         summary="Create or update many customers",
         description=(
             f"Up to {services.MAX_UPSERT_BATCH} customers, each with its `external_id`, as a JSON list or "
             '`{"customers": [...]}`. All or nothing: any invalid item makes a 400 listing the errors per item.'
         ),
-        request=InputSerializer(many=True),
-        responses={200: OutputSerializer, 400: BAD_REQUEST, **REFUSED},
+        request=s.CustomerBatchItemSerializer(many=True),
+        responses={200: s.UpsertSummarySerializer, 400: BAD_REQUEST, **REFUSED},
         tags=["customers"],
-    )
-    def put(self, request):
-        serializer = self.InputSerializer(
-            data=_batch_items(request.data, "customers"),
-            many=True,
-            allow_empty=False,
-            max_length=services.MAX_UPSERT_BATCH,
-        )
-        serializer.is_valid(raise_exception=True)
-        summary = services.upsert_customers(customers=serializer.validated_data)
-        return Response(self.OutputSerializer(summary).data)
+    ),
+)
+class CustomerBatchView(BatchUpsertView):
+    InputSerializer = s.CustomerBatchItemSerializer
+    items = "customers"
+    upsert_many = staticmethod(services.upsert_customers)
 
 
-class ProductView(ShopAPIView):
-    InputSerializer = s.ProductInputSerializer
-    OutputSerializer = s.ProductSerializer
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         operation_id="products_retrieve",
         summary="A product",
-        responses={200: OutputSerializer, 404: NOT_FOUND, **REFUSED},
+        responses={200: s.ProductSerializer, 404: NOT_FOUND, **REFUSED},
         tags=["products"],
-    )
-    def get(self, request, sku: str):
-        product = selectors.product_by_sku(sku=sku)
-        if product is None:
-            raise NotFound("No product with this SKU.")
-        return Response(self.OutputSerializer(product).data)
-
-    @extend_schema(
+    ),
+    put=extend_schema(
         operation_id="products_upsert",
         summary="Create or update a product",
         description=(
             "Creates the product, or updates it (completing a stub made by an event). Fields left out keep their "
             "stored values. `category` is a category code, created when new. 201 when created, 200 when updated."
         ),
-        request=InputSerializer,
-        responses={200: OutputSerializer, 201: OutputSerializer, 400: BAD_REQUEST, **REFUSED},
+        request=s.ProductInputSerializer,
+        responses={200: s.ProductSerializer, 201: s.ProductSerializer, 400: BAD_REQUEST, **REFUSED},
         tags=["products"],
-    )
-    def put(self, request, sku: str):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        product, created = services.upsert_product(sku=sku, data=serializer.validated_data)
-        return Response(
-            self.OutputSerializer(product).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
+    ),
+)
+class ProductView(RecordView):
+    InputSerializer = s.ProductInputSerializer
+    OutputSerializer = s.ProductSerializer
+    key = "sku"
+    not_found = "No product with this SKU."
+    select = staticmethod(selectors.product_by_sku)
+    upsert = staticmethod(services.upsert_product)
 
 
-class ProductBatchView(ShopAPIView):
-    InputSerializer = s.ProductBatchItemSerializer
-    OutputSerializer = s.UpsertSummarySerializer
-
-    @extend_schema(
+@extend_schema_view(
+    put=extend_schema(
         operation_id="products_upsert_batch",
         summary="Create or update many products",
         description=(
             f"Up to {services.MAX_UPSERT_BATCH} products, each with its `sku`, as a JSON list or "
             '`{"products": [...]}`. All or nothing: any invalid item makes a 400 listing the errors per item.'
         ),
-        request=InputSerializer(many=True),
-        responses={200: OutputSerializer, 400: BAD_REQUEST, **REFUSED},
+        request=s.ProductBatchItemSerializer(many=True),
+        responses={200: s.UpsertSummarySerializer, 400: BAD_REQUEST, **REFUSED},
         tags=["products"],
-    )
-    def put(self, request):
-        serializer = self.InputSerializer(
-            data=_batch_items(request.data, "products"),
-            many=True,
-            allow_empty=False,
-            max_length=services.MAX_UPSERT_BATCH,
-        )
-        serializer.is_valid(raise_exception=True)
-        summary = services.upsert_products(products=serializer.validated_data)
-        return Response(self.OutputSerializer(summary).data)
+    ),
+)
+class ProductBatchView(BatchUpsertView):
+    InputSerializer = s.ProductBatchItemSerializer
+    items = "products"
+    upsert_many = staticmethod(services.upsert_products)
