@@ -189,8 +189,8 @@ class Interaction(models.Model):
                 name="interaction_amount_not_negative",
             ),
             models.CheckConstraint(
-                condition=~Q(kind=InteractionKind.VIEW) | Q(value__isnull=True) | Q(value__gte=0),
-                name="interaction_view_duration_not_negative",
+                condition=~Q(kind=InteractionKind.VIEW) | Q(value__isnull=True) | Q(value__gte=0, value__lte=86400),
+                name="interaction_view_duration_within_a_day",
             ),
         ]
 

@@ -56,3 +56,9 @@ def test_negative_price_is_refused():
 def test_stock_none_means_untracked_and_in_stock():
     assert ProductFactory(stock=None).is_in_stock
     assert not ProductFactory(stock=0).is_in_stock
+
+
+@pytest.mark.parametrize("seconds", [-1, 86400.5])
+def test_view_duration_must_be_within_a_day(seconds):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InteractionFactory(kind=InteractionKind.VIEW, value=seconds)
