@@ -6,6 +6,7 @@ shop.demo.services.write_demo_shop; keep one copy here.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -71,3 +72,23 @@ def sqlite_indexes_deferred(
 
 def _is_unique(sql: str) -> bool:
     return " ".join(sql.split()).upper().startswith("CREATE UNIQUE")
+
+
+@contextmanager
+def sqlite_writer_turn() -> Iterator[None]:
+    """On SQLite, wait for this process's turn to write by a blocking file lock beside the database.
+
+    SQLite lets one writer in at a time; the others poll with growing sleeps (up to 100 ms) and so sit idle
+    after the lock is free. A kernel lock wakes the next web worker the moment the previous one commits.
+    No-op on other databases and on in-memory SQLite.
+    """
+    name = str(connection.settings_dict.get("NAME") or "")
+    if connection.vendor != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
+        yield
+        return
+    with open(f"{name}.writer-lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)

@@ -22,6 +22,7 @@ from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from shop.api.authentication import forget_api_key
+from shop.bulk import sqlite_writer_turn
 from shop.models import (
     ApiClient,
     Category,
@@ -232,7 +233,8 @@ def record_events(*, events: list[Any], client: ApiClient | None = None) -> list
             seen.add(event_id)
             valid.append((index, cleaned))
     if valid:
-        stored = _retry_on_conflict(lambda: _store_events(valid))
+        with sqlite_writer_turn():
+            stored = _retry_on_conflict(lambda: _store_events(valid))
         for index, result in stored.items():
             results[index] = result
     if client is not None:

@@ -85,3 +85,18 @@ def test_the_demo_load_defers_the_same_indexes_and_keeps_unique_ones(unique_inde
     assert UNIQUE_INDEX not in dropped(queries)
     assert indexes() == before
     assert Interaction.objects.exists()
+
+
+def test_sqlite_writer_turn_holds_an_exclusive_lock_beside_a_file_database(tmp_path, monkeypatch):
+    import fcntl
+
+    from django.db import connection
+
+    from shop.bulk import sqlite_writer_turn
+
+    database = tmp_path / "shop.sqlite3"
+    monkeypatch.setitem(connection.settings_dict, "NAME", str(database))
+    with sqlite_writer_turn(), open(f"{database}.writer-lock", "a") as other_writer, pytest.raises(BlockingIOError):
+        fcntl.flock(other_writer, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(f"{database}.writer-lock", "a") as next_writer:
+        fcntl.flock(next_writer, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released once the turn is over
