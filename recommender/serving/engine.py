@@ -40,6 +40,8 @@ RUN = TrainingRun._meta.db_table
 
 CUSTOMER_SQL = f"SELECT id FROM {CUSTOMER} WHERE external_id = %s"
 CUSTOMERS_SQL = f"SELECT external_id, id FROM {CUSTOMER}"
+# Ids are never reused, so any customer added or deleted changes this pair: the map is re-read only then.
+CUSTOMERS_FINGERPRINT_SQL = f"SELECT COUNT(*), MAX(id) FROM {CUSTOMER}"
 CATALOG_SQL = f"SELECT id, sku, name, category_id, is_active, is_merchandise, stock, is_stub FROM {PRODUCT}"
 LAST_EVENT_SQL = f"SELECT MAX(id) FROM {INTERACTION}"
 NEW_EVENTS_SQL = f"SELECT DISTINCT customer_id FROM {INTERACTION} WHERE id > %s AND id <= %s"
@@ -85,6 +87,7 @@ class ServingState:
     sellable: frozenset[int] = frozenset()  # active, in stock (or untracked), merchandise, not a stub
     catalog_at: float = 0.0
     customers: dict[str, int] = field(default_factory=dict)  # external id -> pk
+    customers_fingerprint: tuple | None = None  # (count, max id) when `customers` was read
     reasons: dict[tuple[int, int], str] = field(default_factory=dict)  # rendered "because you ..." texts
     # Customers with events newer than the model, and the newest event id read so far.
     changed_customers: frozenset[int] = frozenset()
@@ -149,7 +152,7 @@ def _refresh(state: ServingState, now: float) -> ServingState:
             changes["changed_customers"] = frozenset(state.changed_customers | {r[0] for r in cursor.fetchall()})
             changes["last_event_id"] = last
     if now - state.catalog_at >= setting("RECOMMENDER_CATALOG_REFRESH_SECONDS"):
-        changes.update(_load_catalog())
+        changes.update(_load_catalog(state))
     return replace(state, **changes) if changes else state
 
 
@@ -197,7 +200,7 @@ def load_state(active: tuple | None) -> ServingState:
         from recommender.selectors import popular_products
 
         state.popular = [pid for pid, _ in popular_products(limit=200)]
-    state = replace(state, last_event_id=state.max_interaction_id, **_load_catalog())
+    state = replace(state, last_event_id=state.max_interaction_id, **_load_catalog(None))
     state = _refresh(state, time.monotonic())
     # The loaded state lives until the next model switch: keep the collector from re-scanning it (and
     # everything loaded before it) on every full collection, which would show up as latency spikes.
@@ -207,9 +210,10 @@ def load_state(active: tuple | None) -> ServingState:
     return state
 
 
-def _load_catalog() -> dict:
+def _load_catalog(previous: ServingState | None) -> dict:
     """The catalog, categories and customer map, read afresh: fields for a new ServingState (never written
-    into a live one, so readers see the old or the new catalog, never a mix)."""
+    into a live one, so readers see the old or the new catalog, never a mix). The customer map and the
+    rendered reasons are kept from `previous` while nothing they depend on changed."""
     catalog, skus, sellable = {}, {}, set()
     categories, names = {}, {}
     with connection.cursor() as cursor:
@@ -226,16 +230,23 @@ def _load_catalog() -> dict:
             names[cid] = name
         # Re-read with the catalog: a deleted customer drops out (and an external id re-used by a new
         # customer maps to the new pk, which the model never saw), so their old list is never served.
-        cursor.execute(CUSTOMERS_SQL)
-        customers = dict(cursor.fetchall())
+        cursor.execute(CUSTOMERS_FINGERPRINT_SQL)
+        fingerprint = tuple(cursor.fetchone())
+        if previous is not None and previous.customers_fingerprint == fingerprint:
+            customers = previous.customers
+        else:
+            cursor.execute(CUSTOMERS_SQL)
+            customers = dict(cursor.fetchall())
     return {
         "catalog": catalog,
         "sku_product": skus,
         "sellable": frozenset(sellable),
-        "reasons": {},  # product names may have changed
+        # Rendered "because you bought X" texts stay valid while product names do.
+        "reasons": previous.reasons if previous is not None and previous.catalog == catalog else {},
         "category_ids": categories,
         "category_names": names,
         "customers": customers,
+        "customers_fingerprint": fingerprint,
         "catalog_at": time.monotonic(),
     }
 
