@@ -23,7 +23,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from segments import selectors
-from segments.ml.clustering import NOISE, fit_dbscan, fit_kmeans
 from segments.ml.features import (
     CATEGORY_PREFIX,
     category_shares,
@@ -254,6 +253,9 @@ def _no_purchase_group(definition, features: pd.DataFrame) -> pd.Series:
 
 
 def _assign_clusters(*, run, definition, features, timer) -> _Assignment:
+    # scikit-learn is loaded here, not at import: every process (web, RFM and rules runs) starts faster.
+    from segments.ml.clustering import NOISE, fit_dbscan, fit_kmeans
+
     params = run.parameters
     buyers = features[features["has_purchase"]]
     columns = resolve_features(buyers, definition.features or None)

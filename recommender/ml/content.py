@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from recommender.ml.base import NotFittedError, Recommender, as_csr
 
@@ -30,6 +28,10 @@ def item_vectors(
     min_df: int = 1,
 ) -> sp.csr_matrix:
     """L2-normalised rows: TF-IDF(text) with a weighted one-hot category block beside it."""
+    # scikit-learn is loaded on use, not when the algorithm registry is imported by every process.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
+
     texts = ["" if t is None else str(t) for t in texts]
     if any(t.strip() for t in texts):
         vectorizer = TfidfVectorizer(
@@ -94,6 +96,8 @@ class ContentBased(Recommender):
     def score(self, history: sp.csr_matrix) -> np.ndarray:
         if self.vectors is None:
             raise NotFittedError("content-based model is not fitted")
+        from sklearn.preprocessing import normalize
+
         profiles = normalize(as_csr(history) @ self.vectors)
         return np.asarray((profiles @ self.vectors.T).toarray(), dtype=np.float64)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import pandas as pd
-from sklearn.metrics import adjusted_rand_score
 
 MIN_JACCARD = 0.5
 
@@ -59,4 +58,6 @@ def adjusted_rand(previous: pd.Series, current: pd.Series) -> float | None:
     common = previous.index.intersection(current.index)
     if len(common) < 2:
         return None
+    from sklearn.metrics import adjusted_rand_score  # loaded on use: RFM and rules runs start faster
+
     return float(adjusted_rand_score(previous.reindex(common).astype(str), current.reindex(common).astype(str)))

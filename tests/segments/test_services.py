@@ -174,7 +174,7 @@ def test_a_failing_run_keeps_the_previous_active_run(shop, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(services, "fit_kmeans", broken)
+    monkeypatch.setattr("segments.ml.clustering.fit_kmeans", broken)
     failed = services.segmentation_run(definition=definition)
 
     assert failed.status == RunStatus.FAILED
