@@ -557,33 +557,30 @@ def _sellable(
 def similar(*, sku: str, n: int) -> Answer:
     """Products like this one (the active model's item neighbours), sellable now."""
     state = current_state()
-    pid = _product_id(state, sku)
-    item = state.product_item.get(pid)
-    name = state.catalog.get(pid, (sku, "", None))[1] or sku
-    candidates: list[Candidate] = []
-    if state.model is not None and item is not None:
-        items, scores = state.model.similar_items(item, n=min(n * 3 + 20, len(state.item_product_ids) - 1))
-        for i, s in zip(items.tolist(), scores.tolist(), strict=True):
-            if np.isfinite(s) and s > 0:
-                candidates.append((state.item_products[i], float(s), "similar", f"similar to {name}"))
-    results = _sellable(state, candidates, n=n, excluded={pid}, category_id=None, cap=None)
-    return Answer(results=results, strategy="similar" if candidates else "none", run_id=state.run_id)
+    return _neighbours(state, state.model, sku=sku, n=n, code="similar", reason="similar to {}")
 
 
 def bought_together(*, sku: str, n: int) -> Answer:
     """Products often in the same order as this one (co-occurrence with lift), sellable now."""
     state = current_state()
+    return _neighbours(
+        state, state.bought_together, sku=sku, n=n, code="bought_together", reason="often bought with {}"
+    )
+
+
+def _neighbours(state: ServingState, model, *, sku: str, n: int, code: str, reason: str) -> Answer:
+    """The sellable item neighbours of `sku` in `model`, each with `reason` naming the product."""
     pid = _product_id(state, sku)
     item = state.product_item.get(pid)
     name = state.catalog.get(pid, (sku, "", None))[1] or sku
     candidates: list[Candidate] = []
-    if state.bought_together is not None and item is not None:
-        items, scores = state.bought_together.similar_items(item, n=min(n * 3 + 20, len(state.item_product_ids) - 1))
+    if model is not None and item is not None:
+        items, scores = model.similar_items(item, n=min(n * 3 + 20, len(state.item_product_ids) - 1))
         for i, s in zip(items.tolist(), scores.tolist(), strict=True):
             if np.isfinite(s) and s > 0:
-                candidates.append((state.item_products[i], float(s), "bought_together", f"often bought with {name}"))
+                candidates.append((state.item_products[i], float(s), code, reason.format(name)))
     results = _sellable(state, candidates, n=n, excluded={pid}, category_id=None, cap=None)
-    return Answer(results=results, strategy="bought_together" if candidates else "none", run_id=state.run_id)
+    return Answer(results=results, strategy=code if candidates else "none", run_id=state.run_id)
 
 
 def popular(*, n: int, category: str | None = None, days: int | None = None) -> Answer:
