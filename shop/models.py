@@ -163,6 +163,8 @@ class Interaction(models.Model):
     event_id = models.CharField(max_length=100, unique=True)
     # The recommendation this event followed, for attribution.
     recommendation_id = models.CharField(max_length=64, blank=True)
+    # The offer code a purchase carried, for redemption and campaign attribution.
+    coupon = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = InteractionQuerySet.as_manager()

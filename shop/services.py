@@ -186,6 +186,7 @@ def _clean_event(raw: Any, *, now: datetime) -> tuple[dict[str, Any], dict[str, 
     if not isinstance(source, str) or source not in _SOURCES:
         errors["source"] = f"Must be one of: {', '.join(sorted(_SOURCES))}."
     recommendation_id = _identifier(raw, "recommendation_id", 64, errors, required=False)
+    coupon = _identifier(raw, "coupon", 64, errors, required=False)
     occurred_at = _occurred_at(raw.get("occurred_at"), now=now, errors=errors)
     cleaned = {
         "event_id": event_id,
@@ -200,6 +201,7 @@ def _clean_event(raw: Any, *, now: datetime) -> tuple[dict[str, Any], dict[str, 
         "source": source,
         "occurred_at": occurred_at,
         "recommendation_id": recommendation_id,
+        "coupon": coupon,
     }
     return cleaned, errors
 
@@ -294,6 +296,7 @@ def _store_events(valid: list[tuple[int, dict[str, Any]]]) -> dict[int, EventRes
                 adapt_datetime(event["occurred_at"]),
                 event["event_id"],
                 event["recommendation_id"],
+                event["coupon"],
             )
         )
         answers[index] = EventResult(index, event["event_id"], EventStatus.ACCEPTED)
@@ -314,6 +317,7 @@ _INTERACTION_COLUMNS = (
     "occurred_at",
     "event_id",
     "recommendation_id",
+    "coupon",
 )
 
 

@@ -37,6 +37,9 @@ class EventSerializer(serializers.Serializer):
     recommendation_id = serializers.CharField(
         max_length=64, required=False, allow_blank=True, help_text="The recommendation this event followed."
     )
+    coupon = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="The offer code a purchase carried, if any."
+    )
 
 
 class EventBatchInputSerializer(serializers.Serializer):
