@@ -63,6 +63,7 @@ INTERACTION_COLUMNS = (
     "occurred_at",
     "event_id",
     "recommendation_id",
+    "coupon",
     "created_at",
 )
 
@@ -275,6 +276,7 @@ def _interaction_rows(
                     chunk["source"].astype(str).tolist(),
                     _db_datetimes(chunk["occurred_at"]),
                     shop.event_ids(start, start + n),
+                    [""] * n,
                     [""] * n,
                     [created] * n,
                     strict=True,
