@@ -1,0 +1,395 @@
+"""Campaigns: offers, who a campaign reaches (recipients, with their control group), what it sent and what followed.
+
+A campaign targets segments, keeps a holdout (control) group chosen by hashing customer and campaign, and
+stores one row per customer it considered: sent, held out as control, or left out with the reason. The
+measurement (attribution, uplift) reads those rows; it never needs the messages themselves.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from segments.models import Segment
+from shop.models import Customer, Interaction, Product, TimeStampedModel
+
+
+class Offer(TimeStampedModel):
+    """What a campaign gives: a discount, free shipping or a bundle price, with one shared code or one per recipient."""
+
+    class Kind(models.TextChoices):
+        PERCENT = "percent", "Percentage off"
+        FIXED = "fixed", "Fixed amount off"
+        FREE_SHIPPING = "free_shipping", "Free shipping"
+        BUNDLE = "bundle", "Bundle price"
+
+    class CodeMode(models.TextChoices):
+        SHARED = "shared", "One shared code"
+        UNIQUE = "unique", "A unique coupon per recipient"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Percent (0-100) for PERCENT, an amount for FIXED, the bundle's price for BUNDLE; unused for FREE_SHIPPING.
+    value = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    currency = models.CharField(max_length=3, default="EUR")
+    min_basket = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="Smallest basket the offer applies to."
+    )
+    bundle_products = models.ManyToManyField(Product, blank=True, related_name="bundle_offers")
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    code_mode = models.CharField(max_length=10, choices=CodeMode.choices, default=CodeMode.UNIQUE)
+    # The code every recipient gets in SHARED mode; the prefix of generated codes in UNIQUE mode.
+    code = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(value__gte=0), name="offer_value_not_negative"),
+            models.CheckConstraint(condition=~Q(kind="percent") | Q(value__lte=100), name="offer_percent_at_most_100"),
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True) | Q(valid_until__isnull=True) | Q(valid_until__gt=F("valid_from")),
+                name="offer_valid_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Coupon(models.Model):
+    """One redeemable code. A redemption is a purchase event carrying the code, counted once."""
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="coupons")
+    code = models.CharField(max_length=64, unique=True)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="coupons")
+    issued_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_by = models.ForeignKey(Interaction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["customer"], name="coupon_customer_idx")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Campaign(TimeStampedModel):
+    """A message (or on-site offer) to some segments, with variants, a control group and an attribution window."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS (webhook)"
+        PUSH = "push", "Push (webhook)"
+        ONSITE = "onsite", "On-site"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Objective(models.TextChoices):
+        CONVERSION = "conversion", "Drive purchases"
+        CROSS_SELL = "cross_sell", "Cross-sell"
+        WIN_BACK = "win_back", "Win back lapsed customers"
+        WELCOME = "welcome", "Welcome new customers"
+        RETENTION = "retention", "Retain loyal customers"
+        AWARENESS = "awareness", "Awareness"
+
+    class Trigger(models.TextChoices):
+        NONE = "", "None (a one-off send)"
+        SEGMENT_ENTRY = "segment_entry", "Entered a segment"
+        ABANDONED_CART = "abandoned_cart", "Abandoned cart"
+        BROWSE_ABANDONMENT = "browse_abandonment", "Browse abandonment"
+        WIN_BACK = "win_back", "No purchase for a while"
+        WELCOME = "welcome", "First seen"
+
+    class Origin(models.TextChoices):
+        NATIVE = "native", "Sent by this product"
+        IMPORTED = "imported", "Imported results of an experiment run elsewhere"
+
+    name = models.CharField(max_length=200, unique=True)
+    objective = models.CharField(max_length=20, choices=Objective.choices, default=Objective.CONVERSION)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.NATIVE)
+
+    # Audience: members of the included segments, minus the excluded ones, narrowed by a rule (segments' rule
+    # language, e.g. {"all": [{"field": "monetary", "op": ">", "value": 100}]}).
+    included_segments = models.ManyToManyField(Segment, blank=True, related_name="campaigns_including")
+    excluded_segments = models.ManyToManyField(Segment, blank=True, related_name="campaigns_excluding")
+    audience_rule = models.JSONField(default=dict, blank=True)
+    # Send only to this share of the audience with the highest predicted uplift (from an uplift model).
+    uplift_model = models.ForeignKey(
+        "UpliftModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="targeted_campaigns"
+    )
+    uplift_target_share = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.01), MaxValueValidator(1.0)]
+    )
+
+    # One-off sends go at send_at; on-site campaigns show between starts_at and ends_at.
+    send_at = models.DateTimeField(null=True, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+
+    holdout_share = models.FloatField(
+        default=0.10, validators=[MinValueValidator(0.0), MaxValueValidator(0.9)], help_text="The control group."
+    )
+    offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns")
+    recommendations_count = models.PositiveSmallIntegerField(
+        default=4, validators=[MaxValueValidator(20)], help_text="Recommended products embedded per recipient."
+    )
+    attribution_window_days = models.PositiveSmallIntegerField(
+        default=7, validators=[MinValueValidator(1), MaxValueValidator(90)]
+    )
+    # Messages of this campaign per customer (triggered campaigns); the global cap across campaigns still applies.
+    frequency_cap = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Send in waves and move the rest of the audience toward the better variant (control stays fixed).
+    adaptive = models.BooleanField(default=False)
+
+    # Triggered (automation) campaigns: which event makes a customer enter, its parameters
+    # (hours, views, days, segment id), and how long before the same customer may enter again.
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.NONE, blank=True)
+    trigger_parameters = models.JSONField(default=dict, blank=True)
+    cooldown_days = models.PositiveSmallIntegerField(default=30)
+
+    # The build: progress, stage, counts of who was left out and why, the estimate shown before launch.
+    progress = models.PositiveSmallIntegerField(default=0)
+    stage = models.CharField(max_length=100, blank=True)
+    audience_counts = models.JSONField(default=dict, blank=True)
+    estimate = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    launched_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "channel"], name="campaign_status_channel_idx"),
+            models.Index(fields=["trigger", "status"], name="campaign_trigger_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(holdout_share__gte=0) & Q(holdout_share__lte=0.9), name="campaign_holdout_share_range"
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="campaign_progress_percent"),
+            models.CheckConstraint(
+                condition=Q(starts_at__isnull=True) | Q(ends_at__isnull=True) | Q(ends_at__gt=F("starts_at")),
+                name="campaign_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_triggered(self) -> bool:
+        return bool(self.trigger)
+
+    def can_move_to(self, status: str) -> bool:
+        return status in LEGAL_TRANSITIONS[self.status]
+
+
+S = Campaign.Status
+# draft -> scheduled -> sending -> running (measuring through the attribution window) -> completed, or cancelled.
+# On-site and triggered campaigns go from scheduled straight to running. Paused resumes where it stopped.
+LEGAL_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.DRAFT: frozenset({S.SCHEDULED, S.CANCELLED}),
+    S.SCHEDULED: frozenset({S.DRAFT, S.SENDING, S.RUNNING, S.CANCELLED}),
+    S.SENDING: frozenset({S.RUNNING, S.PAUSED, S.CANCELLED}),
+    S.RUNNING: frozenset({S.COMPLETED, S.PAUSED, S.CANCELLED}),
+    S.PAUSED: frozenset({S.SENDING, S.RUNNING, S.CANCELLED}),
+    S.COMPLETED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+
+class Variant(models.Model):
+    """One version of the content; recipients outside the control group are split across variants by share."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(max_length=100, default="A")
+    split_share = models.FloatField(default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    # Jinja2 templates rendered in a sandbox: email uses all three; SMS / push use text (and subject as title);
+    # on-site uses subject as the headline and html / text as the body.
+    subject = models.CharField(max_length=300, blank=True)
+    html_template = models.TextField(blank=True)
+    text_template = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["campaign", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "name"], name="variant_name_unique_in_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} / {self.name}"
+
+
+class Recipient(models.Model):
+    """A customer a campaign considered: treated (a variant), held out (control), or left out with a reason.
+
+    Imported experiments store one row per recipient of the file, with or without a known customer.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        CONTROL = "control", "Control (held out)"
+        EXCLUDED = "excluded", "Left out"
+
+    class Exclusion(models.TextChoices):
+        NONE = "", "—"
+        NO_CONSENT = "no_consent", "No consent for the channel"
+        SUPPRESSED = "suppressed", "On the suppression list"
+        FREQUENCY_CAP = "frequency_cap", "Over the frequency cap"
+        QUIET_HOURS = "quiet_hours", "Quiet hours"
+        NO_ADDRESS = "no_address", "No address for the channel"
+        NOT_TARGETED = "not_targeted", "Low predicted uplift"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed before the send"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # A triggered campaign may reach the same customer again after its cooldown: entry 1, 2, ...
+    entry = models.PositiveIntegerField(default=1)
+    variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="recipients")
+    is_control = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    exclusion = models.CharField(max_length=20, choices=Exclusion.choices, default=Exclusion.NONE, blank=True)
+    # The customer's segment (in the campaign's first included segmentation) when the audience was built.
+    segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    segment_name = models.CharField(max_length=200, blank=True)
+    # Imported experiments: the recipient's id in the file and its attribute columns (spend band, channel...).
+    external_ref = models.CharField(max_length=100, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    # What the message carried.
+    coupon_code = models.CharField(max_length=64, blank=True)
+    recommendation_id = models.CharField(max_length=64, blank=True)
+    recommended_skus = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    body_html = models.TextField(blank=True)
+    body_text = models.TextField(blank=True)
+
+    # What happened. Control rows get sent_at too: when their message would have gone (the attribution start).
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    impression_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+    conversions = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    # A conversion carried this campaign's coupon or recommendation id (shown; uplift never depends on it).
+    directly_attributed = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "customer", "entry"],
+                condition=Q(customer__isnull=False),
+                name="recipient_once_per_entry",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="recipient_campaign_status_idx"),
+            models.Index(fields=["customer", "sent_at"], name="recipient_customer_sent_idx"),
+            models.Index(fields=["coupon_code"], name="recipient_coupon_idx"),
+            models.Index(fields=["recommendation_id"], name="recipient_recommendation_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.customer_id or self.external_ref} ({self.status})"
+
+
+class Conversion(models.Model):
+    """A purchase counted for a recipient: within the attribution window, or carrying the campaign's code or id."""
+
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="conversion_events")
+    interaction = models.ForeignKey(Interaction, on_delete=models.CASCADE, related_name="+")
+    occurred_at = models.DateTimeField()
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    direct = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "interaction"], name="conversion_once_per_interaction")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_id}: {self.amount}"
+
+
+class Suppression(TimeStampedModel):
+    """Never message this customer or address (on one channel, or on every channel when blank)."""
+
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # An address (email or phone) for people the shop may not know as customers yet.
+    address = models.CharField(max_length=254, blank=True)
+    channel = models.CharField(max_length=10, choices=Campaign.Channel.choices, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer"], name="suppression_customer_idx"),
+            models.Index(fields=["address"], name="suppression_address_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(customer__isnull=False) | ~Q(address=""), name="suppression_names_someone"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id or self.address} ({self.channel or 'all channels'})"
+
+
+class CampaignAction(models.Model):
+    """Who launched, paused, resumed or cancelled a campaign, and when (the audit trail)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="actions")
+    action = models.CharField(max_length=30)
+    from_status = models.CharField(max_length=10, blank=True)
+    to_status = models.CharField(max_length=10, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    note = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.action} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class UpliftModel(TimeStampedModel):
+    """A model of each customer's incremental response to a campaign (one variant against control)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="uplift_models")
+    variant_name = models.CharField(max_length=100)
+    outcome = models.CharField(max_length=20, default="conversion")
+    learner = models.CharField(max_length=50)
+    # Feature columns the model reads, in order (segment features for native campaigns, attributes otherwise).
+    features = models.JSONField(default=list, blank=True)
+    # qini, auuc, uplift_at_10, uplift_at_30, random_uplift, holdout_recipients...
+    metrics = models.JSONField(default=dict, blank=True)
+    artifact_path = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} / {self.variant_name} ({self.learner})"
