@@ -39,8 +39,10 @@ e2e-deps:
 test: dev-venv services e2e-deps
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run --settings=config.settings.test
-	# The suite on SQLite (the embedded default), then the integration tests on PostgreSQL + Redis + a worker.
+	# The suite on SQLite (the embedded default), the same suite on PostgreSQL (browser tests once are enough),
+	# then the integration tests on PostgreSQL + Redis + a real worker.
 	$(PY) -m pytest -n 2 -m "not integration"
+	set -a; source .ci/services.env; set +a; DATABASE_URL=$$TEST_POSTGRES_URL $(PY) -m pytest -n 2 -m "not integration and not e2e"
 	set -a; source .ci/services.env; set +a; DATABASE_URL=$$TEST_POSTGRES_URL $(PY) -m pytest -m integration tests/integration
 
 bench: dev-venv services
