@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from recommender.models import ServedRecommendation, TrainingRun
+from config.jobs import QueueUnavailable
+from recommender.models import ModelSwitch, ServedRecommendation, TrainingRun
 from recommender.services import promote_model, queue_training, rollback_model
 
 
@@ -39,14 +43,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "n_interactions",
         "duration",
         "created_at",
-        "decision",
+        "state",
+        "gate_decision",
     )
     list_filter = ("status", "algorithm", "is_active")
     search_fields = ("=id", "algorithm", "decision", "error")
     list_select_related = ()
     ordering = ("-created_at", "-id")
     actions = ("promote", "roll_back")
-    readonly_fields = [f.name for f in TrainingRun._meta.fields]
+    readonly_fields = ["state", "switch_history", *(f.name for f in TrainingRun._meta.fields)]
 
     def has_add_permission(self, request):
         return False  # runs come from training ("Train now" above the list, the command or the schedule)
@@ -62,26 +67,91 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def duration(self, run: TrainingRun) -> str:
         return "—" if run.duration_seconds is None else f"{run.duration_seconds:.1f}"
 
+    @admin.display(description="serving")
+    def state(self, run: TrainingRun) -> str:
+        return run.serving_state
+
+    @admin.display(description="champion gate (at training)", ordering="decision")
+    def gate_decision(self, run: TrainingRun) -> str:
+        return run.decision or "—"
+
+    @admin.display(description="model switches (who, when, from, to, why)")
+    def switch_history(self, run: TrainingRun):
+        switches = (
+            ModelSwitch.objects.filter(Q(from_run=run) | Q(to_run=run))
+            .select_related("acting_user")
+            .order_by("-switched_at", "-id")
+        )
+        if not switches:
+            return "This run has never been switched to or from."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    f"{switch.switched_at:%Y-%m-%d %H:%M:%S}",
+                    switch.get_kind_display(),
+                    switch.actor,
+                    f"#{switch.from_run_id}" if switch.from_run_id else "no model",
+                    f"#{switch.to_run_id}",
+                    switch.reason or "—",
+                )
+                for switch in switches
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>when</th><th>switch</th><th>by</th><th>from</th><th>to</th><th>why</th>"
+            "</tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
     @admin.action(description="Promote the selected run (make it the served model)")
     def promote(self, request, queryset):
-        if queryset.count() != 1:
-            self.message_user(request, "Select exactly one run to promote.", messages.ERROR)
-            return
-        try:
-            run = promote_model(run=queryset.get())
-        except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
-            return
-        self.message_user(request, f"Run #{run.pk} is now the active model.", messages.SUCCESS)
+        return self._switch(request, queryset, kind=ModelSwitch.Kind.PROMOTE)
 
-    @admin.action(description="Roll back to the previously active model")
+    @admin.action(description="Roll back to the selected run (or, if the active run is selected, to the one before)")
     def roll_back(self, request, queryset):
+        return self._switch(request, queryset, kind=ModelSwitch.Kind.ROLLBACK)
+
+    def _switch(self, request, queryset, *, kind: str):
+        """Ask for the reason on a confirmation page, then switch as the acting user (recorded in the history)."""
+        verb = "promote" if kind == ModelSwitch.Kind.PROMOTE else "roll back to"
+        if queryset.count() != 1:
+            self.message_user(request, f"Select exactly one run to {verb}.", messages.ERROR)
+            return None
+        run = queryset.get()
+        reason = request.POST.get("reason", "").strip()
+        if request.POST.get("confirm") != "yes" or not reason:
+            active = TrainingRun.objects.filter(is_active=True).first()
+            context = {
+                **self.admin_site.each_context(request),
+                "title": f"{verb.capitalize()} run #{run.pk}?",
+                "opts": self.model._meta,
+                "run": run,
+                "active": active,
+                "kind": kind,
+                "verb": verb,
+                "action": request.POST.get("action", ""),
+                "reason": reason,
+                "missing_reason": request.POST.get("confirm") == "yes" and not reason,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "recommender/admin/trainingrun_switch_confirm.html", context)
         try:
-            run = rollback_model()
+            if kind == ModelSwitch.Kind.PROMOTE:
+                was_active = run.is_active
+                run = promote_model(run=run, acting_user=request.user, reason=reason)
+                if was_active:
+                    self.message_user(request, f"Run #{run.pk} is already the active model.", messages.WARNING)
+                    return None
+            else:
+                run = rollback_model(run=run, acting_user=request.user, reason=reason)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
-            return
-        self.message_user(request, f"Rolled back: run #{run.pk} is the active model again.", messages.SUCCESS)
+            return None
+        done = "Promoted" if kind == ModelSwitch.Kind.PROMOTE else "Rolled back"
+        self.message_user(request, f"{done}: run #{run.pk} is the active model.", messages.SUCCESS)
+        return None
 
     def get_urls(self):
         return [
@@ -99,6 +169,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return redirect(changelist)
+        except QueueUnavailable as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return redirect(changelist)
         self.message_user(
             request, f"Training run #{run.pk} queued ({algorithm or 'algorithm chosen by size'}).", messages.SUCCESS
         )
@@ -113,6 +186,44 @@ class TrainingRunAdmin(admin.ModelAdmin):
             "customer_search_url": _staff_url("recommender:customer-search"),
         }
         return super().changelist_view(request, extra_context=extra_context)
+
+
+@admin.register(ModelSwitch)
+class ModelSwitchAdmin(admin.ModelAdmin):
+    """The model history: every change of the served model, newest first. Written by the services only."""
+
+    list_display = ("switched_at", "kind", "actor", "from_link", "to_link", "reason")
+    list_filter = ("kind", "switched_at")
+    search_fields = ("reason", "acting_user_name", "=from_run__id", "=to_run__id")
+    list_select_related = ("from_run", "to_run")
+    date_hierarchy = "switched_at"
+    readonly_fields = ("switched_at", "kind", "acting_user", "acting_user_name", "from_run", "to_run", "reason")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # an audit trail
+
+    @admin.display(description="by", ordering="acting_user_name")
+    def actor(self, switch: ModelSwitch) -> str:
+        return switch.actor
+
+    @admin.display(description="from", ordering="from_run")
+    def from_link(self, switch: ModelSwitch):
+        return _run_link(switch.from_run) if switch.from_run else "no model"
+
+    @admin.display(description="to", ordering="to_run")
+    def to_link(self, switch: ModelSwitch):
+        return _run_link(switch.to_run) if switch.to_run else "—"
+
+
+def _run_link(run: TrainingRun):
+    url = reverse("admin:recommender_trainingrun_change", args=[run.pk])
+    return format_html('<a href="{}">#{} {}</a>', url, run.pk, run.algorithm)
 
 
 @admin.register(ServedRecommendation)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -51,6 +52,9 @@ class TrainingRun(TimeStampedModel):
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Refreshed by the training worker while it runs: a running run whose heartbeat is older than the lease
+    # (TASK_LEASE_SECONDS) lost its worker, and the reaper marks it failed.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     objects = TrainingRunQuerySet.as_manager()
 
@@ -72,6 +76,55 @@ class TrainingRun(TimeStampedModel):
     @property
     def ndcg(self) -> float | None:
         return self.metrics.get("ndcg@10")
+
+    @property
+    def serving_state(self) -> str:
+        """Whether it serves now, served before, was rolled back from, or never served (no query)."""
+        if self.is_active:
+            return "serving"
+        if self.rolled_back_at is not None:
+            return f"rolled back from on {self.rolled_back_at:%Y-%m-%d %H:%M}"
+        if self.promoted_at is not None:
+            return "served before, since replaced"
+        if self.status == self.Status.SUCCEEDED:
+            return "candidate, never served"
+        return "—"
+
+
+class ModelSwitch(models.Model):
+    """One change of the served model: who made it, when, from which run to which, and why (the audit trail)."""
+
+    class Kind(models.TextChoices):
+        AUTOMATIC = "automatic", "Automatic promotion (champion gate)"
+        PROMOTE = "promote", "Manual promotion"
+        ROLLBACK = "rollback", "Rollback"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The model that served before (null: none did) and the one that serves after.
+    from_run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="switches_from"
+    )
+    to_run = models.ForeignKey(TrainingRun, null=True, on_delete=models.SET_NULL, related_name="switches_to")
+    # Null for the champion gate (no person). The name is kept too: the audit survives the user's deletion.
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acting_user_name = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+    switched_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-switched_at", "-id"]
+        verbose_name = "model switch"
+        verbose_name_plural = "model switches (history)"
+
+    def __str__(self) -> str:
+        before = f"#{self.from_run_id}" if self.from_run_id else "no model"
+        return f"{self.get_kind_display()}: {before} → #{self.to_run_id}"
+
+    @property
+    def actor(self) -> str:
+        return self.acting_user_name or "champion gate (automatic)"
 
 
 class ServedRecommendation(models.Model):

@@ -20,12 +20,13 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from config.jobs import Heartbeat, QueueUnavailable, apply_options, fail_stale, publish
 from recommender.ml.base import binarize
 from recommender.ml.evaluation import evaluate_fitted
 from recommender.ml.matrix import build_interaction_matrix
 from recommender.ml.registry import ALGORITHMS, make_recommender
 from recommender.ml.splits import stratified_split
-from recommender.models import TrainingRun
+from recommender.models import ModelSwitch, TrainingRun
 from recommender.selectors import training_interactions_frame
 from recommender.serving.artifact import Artifact, read_artifact, write_artifact
 from recommender.serving.explain import BECAUSE_KINDS, KIND_CODES, because_items
@@ -57,19 +58,50 @@ def train_time_limit() -> int:
 
 
 def queue_training(*, algorithm: str | None = None) -> TrainingRun:
-    """A queued run, trained by a worker once this transaction commits."""
+    """A queued run, trained by a worker once this transaction commits.
+
+    Runs whose worker died are failed first (see training_runs_fail_stale). With the broker down the run is
+    marked failed with the reason and QueueUnavailable is raised (at once outside a transaction, else when
+    it commits): no queued row is left behind.
+    """
     from recommender.tasks import train_recommender
 
     if algorithm and algorithm not in ALGORITHMS:
         raise ValidationError({"algorithm": f"Unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}."})
+    training_runs_fail_stale()
     run = TrainingRun.objects.create(algorithm=algorithm or "", status=TrainingRun.Status.QUEUED)
     limit = train_time_limit()
-    transaction.on_commit(
-        lambda: train_recommender.apply_async(
-            kwargs={"algorithm": algorithm, "run_id": run.pk}, soft_time_limit=limit, time_limit=limit + 60
-        )
-    )
+
+    def send() -> None:
+        try:
+            publish(
+                lambda: train_recommender.apply_async(
+                    kwargs={"algorithm": algorithm, "run_id": run.pk},
+                    soft_time_limit=limit,
+                    time_limit=limit + 60,
+                    **apply_options(),
+                ),
+                what=f"training run #{run.pk}",
+            )
+        except QueueUnavailable as exc:
+            now = timezone.now()
+            TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
+                status=TrainingRun.Status.FAILED, error=str(exc), finished_at=now, updated_at=now
+            )
+            raise
+
+    transaction.on_commit(send)
     return run
+
+
+def training_runs_fail_stale() -> list[int]:
+    """Fail running runs whose worker stopped beating for longer than the lease; the active model stays."""
+    return fail_stale(
+        TrainingRun.objects.all(),
+        running_status=TrainingRun.Status.RUNNING,
+        failed_status=TrainingRun.Status.FAILED,
+        what="training run",
+    )
 
 
 def train_model(
@@ -90,13 +122,17 @@ def train_model(
     now = timezone.now()
     if run is None:
         run = TrainingRun.objects.create(
-            algorithm=algorithm or "", parameters=params or {}, status=TrainingRun.Status.RUNNING, started_at=now
+            algorithm=algorithm or "",
+            parameters=params or {},
+            status=TrainingRun.Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
         )
     else:
         # Claim the queued run in one UPDATE: a task delivered twice (acks_late) must neither retrain a finished
         # run over its artifact nor touch the active one; whichever delivery claims it first trains it.
         claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
-            status=TrainingRun.Status.RUNNING, started_at=now, error="", updated_at=now
+            status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now, error="", updated_at=now
         )
         run.refresh_from_db()
         if not claimed:
@@ -104,7 +140,11 @@ def train_model(
             return run
     started = time.perf_counter()
     try:
-        _train(run, algorithm=algorithm or run.algorithm or None, params=params or run.parameters or {}, report=report)
+        # The heartbeat tells the reaper this run's worker is alive (a killed worker's run is failed).
+        with Heartbeat(TrainingRun.objects.all(), run.pk, running_status=TrainingRun.Status.RUNNING):
+            _train(
+                run, algorithm=algorithm or run.algorithm or None, params=params or run.parameters or {}, report=report
+            )
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the run, with its traceback
         # One line here (the command prints it as is); the traceback is kept on the run for the admin.
         logger.error("training run %s failed: %s: %s", run.pk, type(exc).__name__, str(exc).split("\n")[0])
@@ -112,17 +152,30 @@ def train_model(
         run.error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"[-20000:]
         run.finished_at = timezone.now()
         run.duration_seconds = time.perf_counter() - started
-        run.save()
+        _finish(run)
         return run
     run.duration_seconds = time.perf_counter() - started
     run.finished_at = timezone.now()
     run.status = TrainingRun.Status.SUCCEEDED
-    run.save()
+    if not _finish(run):
+        return run
     report("champion gate", 0.99)
     apply_champion_gate(run=run)
     report("done", 1.0)
     run.refresh_from_db()
     return run
+
+
+def _finish(run: TrainingRun) -> bool:
+    """Save the finished run, unless the reaper failed it meanwhile (its heartbeat lapsed): then the run is
+    left failed, reloaded, and never promoted. True when saved."""
+    with transaction.atomic():
+        if not TrainingRun.objects.select_for_update().filter(pk=run.pk, status=TrainingRun.Status.RUNNING).exists():
+            logger.error("training run %s was failed by the reaper while it ran; its result is discarded", run.pk)
+            run.refresh_from_db()
+            return False
+        run.save()
+    return True
 
 
 def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], report: Progress) -> None:
@@ -425,10 +478,13 @@ def apply_champion_gate(*, run: TrainingRun) -> TrainingRun:
     with transaction.atomic():
         active = TrainingRun.objects.select_for_update().filter(is_active=True).exclude(pk=run.pk).first()
         new = run.metrics.get("ndcg@10")
+        # Worded as the gate's verdict at training time: whether the run serves now is its serving state.
         if active is None:
-            decision = "promoted: no active model"
+            decision = "passed the champion gate: no active model"
         elif active.ndcg is None or (new is not None and new >= active.ndcg - tolerance):
-            decision = f"promoted: nDCG@10 {new} vs active #{active.pk} {active.ndcg} (tolerance {tolerance})"
+            decision = (
+                f"passed the champion gate: nDCG@10 {new} vs active #{active.pk} {active.ndcg} (tolerance {tolerance})"
+            )
         else:
             run.decision = (
                 f"kept as candidate: nDCG@10 {new} is more than {tolerance} below active #{active.pk} {active.ndcg}"
@@ -437,59 +493,94 @@ def apply_champion_gate(*, run: TrainingRun) -> TrainingRun:
             return run
         run.decision = decision
         run.save(update_fields=["decision", "updated_at"])
-        return promote_model(run=run)
+        return _switch_to(run, kind=ModelSwitch.Kind.AUTOMATIC, acting_user=None, reason=decision)
 
 
 @transaction.atomic
-def promote_model(*, run: TrainingRun) -> TrainingRun:
-    """Make `run` the one active model (an atomic switch; serving processes pick it up within seconds)."""
+def promote_model(*, run: TrainingRun, acting_user=None, reason: str = "") -> TrainingRun:
+    """Make `run` the one active model (an atomic switch; serving processes pick it up within seconds).
+
+    Recorded in the model history with the acting user and the reason; promoting the active model changes
+    nothing.
+    """
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
-    if run.is_active:
+    if run.is_active:  # nothing switches, so nothing to record
         return run
-    _activate(run)
-    run.promoted_at = timezone.now()
-    run.rolled_back_at = None
-    run.save(update_fields=["is_active", "promoted_at", "rolled_back_at", "updated_at"])
-    return run
+    return _switch_to(run, kind=ModelSwitch.Kind.PROMOTE, acting_user=acting_user, reason=reason)
 
 
-def _activate(run: TrainingRun) -> None:
-    """Deactivate the active model and mark `run` active (the caller saves it), in the caller's transaction."""
+@transaction.atomic
+def rollback_model(*, run: TrainingRun | None = None, acting_user=None, reason: str = "") -> TrainingRun:
+    """Make a model that served before active again, and mark the current one rolled back from.
+
+    `run` is the model to return to. When it is the active model itself (or None), the model promoted
+    before the current one is chosen, skipping those already rolled back from, so successive rollbacks
+    walk back through the promotion history (promoted 1, 4, 3: rollbacks give 4, then 1). The model
+    returned to keeps its promotion time. Recorded in the model history with the acting user and reason.
+    """
+    current = TrainingRun.objects.select_for_update().filter(is_active=True).first()
+    if run is not None and (current is None or run.pk != current.pk):
+        target = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if target.promoted_at is None:
+            raise ValidationError(
+                f"Run #{target.pk} has never served, so there is nothing to roll back to; promote it instead."
+            )
+    else:
+        previous = (
+            TrainingRun.objects.succeeded()
+            .filter(promoted_at__isnull=False, rolled_back_at__isnull=True, is_active=False)
+            .exclude(artifact_path="")
+            .order_by("-promoted_at", "-pk")
+        )
+        if current is not None and current.promoted_at is not None:
+            previous = previous.filter(promoted_at__lt=current.promoted_at)
+        target = previous.select_for_update().first()
+        if target is None:
+            raise ValidationError("There is no previously active model to roll back to.")
+    return _switch_to(target, kind=ModelSwitch.Kind.ROLLBACK, acting_user=acting_user, reason=reason)
+
+
+def _switch_to(run: TrainingRun, *, kind: str, acting_user, reason: str) -> TrainingRun:
+    """Deactivate the active model, activate `run` and write the audit row, in the caller's transaction."""
     if run.status != TrainingRun.Status.SUCCEEDED or not run.artifact_path:
         raise ValidationError("Only a succeeded run with an artifact can be promoted.")
     path = Path(settings.MEDIA_ROOT) / run.artifact_path
     if not path.exists():
         raise ValidationError(f"The artifact of run #{run.pk} is missing ({run.artifact_path}).")
-    TrainingRun.objects.filter(is_active=True).update(is_active=False, updated_at=timezone.now())
-    run.is_active = True
-    transaction.on_commit(lambda: cache.set(ACTIVE_RUN_CACHE_KEY, run.pk, None))
-
-
-@transaction.atomic
-def rollback_model() -> TrainingRun:
-    """Reactivate the model promoted before the current one, skipping those already rolled back from.
-
-    The current model is marked rolled back and the one reactivated keeps its promotion time, so successive
-    rollbacks walk back through the promotion history (promoted 1, 4, 3: rollbacks give 4, then 1).
-    """
-    current = TrainingRun.objects.select_for_update().filter(is_active=True).first()
-    previous = (
-        TrainingRun.objects.succeeded()
-        .filter(promoted_at__isnull=False, rolled_back_at__isnull=True, is_active=False)
-        .exclude(artifact_path="")
-        .order_by("-promoted_at", "-pk")
-    )
-    if current is not None and current.promoted_at is not None:
-        previous = previous.filter(promoted_at__lt=current.promoted_at)
-    target = previous.select_for_update().first()
-    if target is None:
-        raise ValidationError("There is no previously active model to roll back to.")
-    _activate(target)
-    target.decision = f"rolled back to from #{current.pk}" if current else "rolled back to"
-    target.save(update_fields=["is_active", "decision", "updated_at"])
+    now = timezone.now()
+    current = TrainingRun.objects.select_for_update().filter(is_active=True).exclude(pk=run.pk).first()
     if current is not None:
-        TrainingRun.objects.filter(pk=current.pk).update(rolled_back_at=timezone.now(), updated_at=timezone.now())
-    return target
+        changes = {"is_active": False, "updated_at": now}
+        if kind == ModelSwitch.Kind.ROLLBACK:
+            changes["rolled_back_at"] = now  # a later rollback never returns to it; promoting it again clears it
+        TrainingRun.objects.filter(pk=current.pk).update(**changes)
+    run.is_active = True
+    run.rolled_back_at = None
+    fields = ["is_active", "rolled_back_at", "updated_at"]
+    if kind != ModelSwitch.Kind.ROLLBACK:
+        run.promoted_at = now  # a rollback keeps the promotion time, so the history keeps its order
+        fields.append("promoted_at")
+    run.save(update_fields=fields)
+    user_name = acting_user.get_username() if acting_user is not None else ""
+    ModelSwitch.objects.create(
+        kind=kind,
+        from_run=current,
+        to_run=run,
+        acting_user=acting_user,
+        acting_user_name=user_name[:150],
+        reason=reason.strip()[:2000],
+        switched_at=now,
+    )
+    logger.info(
+        "model switch (%s) by %s: #%s -> #%s: %s",
+        kind,
+        user_name or "the champion gate",
+        current.pk if current else None,
+        run.pk,
+        reason,
+    )
+    transaction.on_commit(lambda: cache.set(ACTIVE_RUN_CACHE_KEY, run.pk, None))
+    return run
 
 
 def load_run_artifact(*, run: TrainingRun) -> Artifact:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from recommender.models import TrainingRun
-from recommender.services import train_model
+from recommender.services import train_model, training_runs_fail_stale
 
 
 # Time limits are set per call by recommender.services.queue_training (read from settings then, not at import).
@@ -18,3 +18,9 @@ def train_recommender(algorithm: str | None = None, run_id: int | None = None) -
     run = TrainingRun.objects.get(pk=run_id) if run_id else None
     run = train_model(algorithm=algorithm, run=run)
     return {"run": run.pk, "status": run.status, "is_active": run.is_active}
+
+
+@shared_task(max_retries=0)
+def fail_stale_training_runs() -> list[int]:
+    """Beat (every TASK_REAPER_SECONDS): fail running runs whose worker died; the active model keeps serving."""
+    return training_runs_fail_stale()

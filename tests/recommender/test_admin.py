@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from recommender.models import TrainingRun
-from recommender.services import train_model
+from recommender.models import ModelSwitch, TrainingRun
+from recommender.services import promote_model, train_model
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.recommender.urls")]
 
@@ -23,20 +23,88 @@ def test_run_list_shows_metrics_side_by_side_and_the_active_model(admin_client, 
     assert 'alt="True"' in html  # the active marker
 
 
-def test_promote_and_roll_back_actions(admin_client, trained):
+def _switch(client, action: str, run_pk: int, reason: str = "checked by hand", **extra):
+    data = {"action": action, "_selected_action": [run_pk], "confirm": "yes", "reason": reason}
+    return client.post(CHANGELIST, {**data, **extra}, follow=True)
+
+
+def test_promote_and_roll_back_actions(admin_client, admin_user, trained):
     other = train_model(algorithm="popularity")
     assert not other.is_active  # popularity is far worse: kept as a candidate
-    admin_client.post(CHANGELIST, {"action": "promote", "_selected_action": [other.pk]})
+    _switch(admin_client, "promote", other.pk, reason="popularity for the sale week")
     assert TrainingRun.objects.get(is_active=True) == other
-    admin_client.post(CHANGELIST, {"action": "roll_back", "_selected_action": [other.pk]})
+    _switch(admin_client, "roll_back", other.pk, reason="sale over")  # the active run selected: the one before
+    assert TrainingRun.objects.get(is_active=True) == trained
+    promote, rollback = ModelSwitch.objects.filter(acting_user=admin_user).order_by("switched_at", "id")
+    assert (promote.kind, promote.from_run, promote.to_run) == ("promote", trained, other)
+    assert (rollback.kind, rollback.from_run, rollback.to_run) == ("rollback", other, trained)
+    assert (promote.reason, rollback.reason) == ("popularity for the sale week", "sale over")
+    assert rollback.acting_user_name == admin_user.username
+
+
+def test_a_switch_asks_for_the_reason_first_and_does_nothing_without_one(admin_client, trained):
+    other = train_model(algorithm="popularity")
+    page = admin_client.post(CHANGELIST, {"action": "promote", "_selected_action": [other.pk]})
+    html = page.content.decode()
+    assert page.status_code == 200 and "Why:" in html and f"run #{trained.pk}" in html  # what serves now
+    assert TrainingRun.objects.get(is_active=True) == trained
+    again = _switch(admin_client, "promote", other.pk, reason="   ")
+    assert "Give the reason" in again.content.decode()
+    assert TrainingRun.objects.get(is_active=True) == trained
+    assert not ModelSwitch.objects.exclude(kind="automatic").exists()
+
+
+def test_roll_back_returns_to_the_selected_run_not_merely_the_previous_one(admin_client):
+    from tests.recommender.test_registry import run_with_artifact
+
+    knn, als, ease = (run_with_artifact(0.3, algorithm=name) for name in ("item_knn", "als", "ease"))
+    for run in (knn, als, ease):
+        promote_model(run=run)
+    _switch(admin_client, "roll_back", knn.pk, reason="als and ease both regressed")
+    assert TrainingRun.objects.get(is_active=True) == knn
+    ease.refresh_from_db()
+    assert ease.rolled_back_at is not None
+    last = ModelSwitch.objects.first()
+    assert (last.kind, last.from_run, last.to_run) == ("rollback", ease, knn)
+
+
+def test_run_page_and_history_list_show_who_switched_when_and_why(admin_client, admin_user, trained):
+    other = train_model(algorithm="popularity")
+    _switch(admin_client, "promote", other.pk, reason="campaign needs bestsellers")
+    page = admin_client.get(f"{CHANGELIST}{other.pk}/change/").content.decode()
+    assert "campaign needs bestsellers" in page and admin_user.username in page
+    assert "Manual promotion" in page and f"#{trained.pk}" in page
+    assert (
+        "Automatic promotion (champion gate)" in admin_client.get(f"{CHANGELIST}{trained.pk}/change/").content.decode()
+    )
+    history = admin_client.get("/admin/recommender/modelswitch/").content.decode()
+    assert "campaign needs bestsellers" in history and "champion gate (automatic)" in history
+
+
+def test_inactive_runs_do_not_read_promoted(admin_client, trained):
+    other = train_model(algorithm="popularity")
+    _switch(admin_client, "promote", other.pk)
+    _switch(admin_client, "roll_back", other.pk)
+    html = admin_client.get(CHANGELIST).content.decode()
+    assert "promoted:" not in html and "rolled back to from" not in html
+    assert "rolled back from on" in html  # the popularity run
+    trained.refresh_from_db()
+    other.refresh_from_db()
+    assert trained.serving_state == "serving"
+    assert other.serving_state.startswith("rolled back from on")
+    assert trained.decision.startswith("passed the champion gate")
+
+
+def test_roll_back_to_a_run_that_never_served_is_refused(admin_client, trained):
+    other = train_model(algorithm="popularity")
+    response = _switch(admin_client, "roll_back", other.pk)
+    assert "never served" in response.content.decode()
     assert TrainingRun.objects.get(is_active=True) == trained
 
 
 def test_promote_needs_exactly_one_run(admin_client, trained):
     other = train_model(algorithm="popularity")
-    response = admin_client.post(
-        CHANGELIST, {"action": "promote", "_selected_action": [other.pk, trained.pk]}, follow=True
-    )
+    response = _switch(admin_client, "promote", other.pk, _selected_action=[other.pk, trained.pk])
     assert "exactly one" in response.content.decode()
     assert TrainingRun.objects.get(is_active=True) == trained
 
