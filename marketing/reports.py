@@ -1,0 +1,295 @@
+"""Campaign reports: each variant against the control group, overall and per segment or attribute.
+
+Selectors only (reads). The recipients a report counts are read in one query into a DataFrame, one row per
+recipient, and handed to `marketing.ml.stats.campaign_uplift_table`, which does the statistics. The same
+dict feeds `campaign_report --json`, the staff report page and the CSV export.
+
+Who is counted (intention to treat): every recipient assigned to a variant whose message went out (or failed
+to: the assignment, not the delivery, is what is compared), and every control recipient. Recipients left out
+(no consent, caps...) and those still waiting to be sent are not counted. A recipient converted when it has at
+least one attributed purchase (`marketing.attribution`); revenue is the amount of those purchases.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db.models import FloatField, Q
+from django.db.models.functions import Cast
+
+from marketing.ml.stats import campaign_uplift_table
+from marketing.models import Campaign, Recipient
+
+CONTROL = "(control)"  # the group label of control recipients (variant names are free text; None is refused)
+SEGMENT = "segment"  # --by segment: the recipient's segment when the audience was built
+NO_VALUE = None  # recipients without the attribute form their own group, shown last
+MAX_GROUPS = 12  # a numeric attribute with more distinct values is shown in quantile bands
+BANDS = 5
+CHUNK = 20_000
+
+
+def campaign_by_reference(reference: str | int) -> Campaign:
+    """A campaign by its exact name, else by its id. Raises Campaign.DoesNotExist naming what was asked."""
+    text = str(reference).strip()
+    campaign = Campaign.objects.filter(name=text).first()
+    if campaign is None and text.isdigit():
+        campaign = Campaign.objects.filter(pk=int(text)).first()
+    if campaign is None:
+        raise Campaign.DoesNotExist(f"no campaign named or numbered {text!r}")
+    return campaign
+
+
+def measured_recipients(campaign: Campaign):
+    """The recipients a report counts: treated (sent, or failed to send) and control; not left out or pending."""
+    treated = Q(is_control=False, status__in=[Recipient.Status.SENT, Recipient.Status.FAILED])
+    control = Q(is_control=True)
+    return Recipient.objects.filter(campaign=campaign, exclusion="").filter(treated | control)
+
+
+def recipients_frame(campaign: Campaign, *, by: str | None = None, attributes: bool = False) -> pd.DataFrame:
+    """One row per measured recipient: group (variant name or CONTROL), conversions, revenue[, by][, attributes].
+
+    `by` is "segment" (the segment name at send time) or an attribute key; `attributes=True` adds the whole
+    attributes dict (for the uplift model).
+    """
+    fields = ["is_control", "variant__name", "conversions", "revenue_float"]
+    want_attributes = attributes or (by is not None and by != SEGMENT)
+    if by == SEGMENT:
+        fields.append("segment_name")
+    if want_attributes:
+        fields.append("attributes")
+    rows = (
+        measured_recipients(campaign)
+        .annotate(revenue_float=Cast("revenue", FloatField()))
+        .order_by("pk")
+        .values_list("pk", "customer_id", "external_ref", *fields)
+        .iterator(chunk_size=CHUNK)
+    )
+    columns = ["recipient_id", "customer_id", "external_ref", *fields]
+    frame = pd.DataFrame.from_records(list(rows), columns=columns)
+    frame["group"] = np.where(frame["is_control"].astype(bool), CONTROL, frame["variant__name"].fillna(""))
+    frame = frame.drop(columns=["is_control", "variant__name"]).rename(columns={"revenue_float": "revenue"})
+    frame["conversions"] = frame["conversions"].astype("int64")
+    frame["revenue"] = frame["revenue"].astype(float)
+    if by == SEGMENT:
+        frame[SEGMENT] = frame.pop("segment_name").replace("", NO_VALUE)
+    elif by is not None:
+        values = [a.get(by) if isinstance(a, dict) else None for a in frame["attributes"]]
+        if frame.empty or all(v is None for v in values):
+            known = attribute_keys(campaign)
+            raise ValidationError(
+                f"no recipient of {campaign.name!r} has the attribute {by!r}; "
+                f"use --by segment or one of: {', '.join(known) or 'none (this campaign has no attributes)'}"
+            )
+        frame[by] = banded(pd.Series(values, index=frame.index, dtype=object))
+    if not want_attributes or not attributes:
+        frame = frame.drop(columns=["attributes"], errors="ignore")
+    return frame
+
+
+def banded(values: pd.Series) -> pd.Series:
+    """Values as they are when few; a numeric attribute with many values in quantile bands like "12.5–30"."""
+    present = values.dropna()
+    if present.nunique() <= MAX_GROUPS:
+        return values
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.isna().any():
+        return values  # text with many values: shown as it is
+    edges = np.unique(np.quantile(numbers.to_numpy(dtype=float), np.linspace(0, 1, BANDS + 1)))
+    if len(edges) < 3:
+        return values
+    codes = np.clip(np.searchsorted(edges, numbers.to_numpy(dtype=float), side="right") - 1, 0, len(edges) - 2)
+    labels = [f"{_short(edges[i])}–{_short(edges[i + 1])}" for i in range(len(edges) - 1)]
+    # Bands sort by their position, not their text: prefix the band's number.
+    named = [f"{i + 1}: {labels[i]}" for i in codes]
+    out = pd.Series([NO_VALUE] * len(values), index=values.index, dtype=object)
+    out.loc[present.index] = named
+    return out
+
+
+def _short(value: float) -> str:
+    return f"{value:g}" if abs(value) < 1e6 else f"{value:.3g}"
+
+
+def attribute_keys(campaign: Campaign) -> list[str]:
+    """Attribute names recipients of this campaign carry (from a sample of rows)."""
+    keys: dict[str, None] = {}
+    for attributes in Recipient.objects.filter(campaign=campaign).values_list("attributes", flat=True)[:500]:
+        if isinstance(attributes, dict):
+            keys.update(dict.fromkeys(attributes))
+    return list(keys)
+
+
+def campaign_report(campaign: Campaign, *, by: str | None = None) -> dict[str, Any]:
+    """The report of issue 8 point 5: control, each variant with its uplift, and with `by` the breakdown.
+
+    Raises ValidationError when there is nothing to compare (no control group, no treated recipient) or the
+    breakdown names an attribute no recipient has.
+    """
+    frame = recipients_frame(campaign, by=by)
+    if not (frame["group"] == CONTROL).any():
+        raise ValidationError(f"campaign {campaign.name!r} has no control recipients to compare against")
+    if not (frame["group"] != CONTROL).any():
+        raise ValidationError(f"campaign {campaign.name!r} has no treated recipients yet")
+    table = campaign_uplift_table(
+        frame, group_col="group", control=CONTROL, conversion_col="conversions", revenue_col="revenue", by=by
+    )
+    return {"campaign": campaign.name, **table}
+
+
+def campaign_report_or_none(campaign: Campaign, *, by: str | None = None) -> tuple[dict | None, str]:
+    """(report, "") or (None, why not): for pages that show a campaign whether or not it can be measured."""
+    try:
+        return campaign_report(campaign, by=by), ""
+    except (ValidationError, ObjectDoesNotExist) as exc:
+        return None, "; ".join(getattr(exc, "messages", [str(exc)]))
+
+
+# --- CSV and text -------------------------------------------------------------------------------------
+
+CSV_COLUMNS = [
+    "campaign",
+    "by",
+    "group",
+    "variant",
+    "recipients",
+    "conversions",
+    "conversion_rate",
+    "control_recipients",
+    "control_conversions",
+    "control_conversion_rate",
+    "uplift",
+    "uplift_ci_low",
+    "uplift_ci_high",
+    "relative_uplift",
+    "p_value",
+    "q_value",
+    "significant",
+    "revenue_per_recipient",
+    "control_revenue_per_recipient",
+    "revenue_uplift",
+    "revenue_uplift_ci_low",
+    "revenue_uplift_ci_high",
+    "incremental_conversions",
+    "incremental_revenue",
+]
+
+
+def report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat row per variant, overall first, then per breakdown group (the CSV export's rows)."""
+    sections = [("", "(all)", report["control"], report["variants"])]
+    breakdown = report.get("breakdown")
+    if breakdown:
+        for group in breakdown["groups"]:
+            label = "(none)" if group["value"] is None else group["value"]
+            sections.append((breakdown["by"], label, group["control"], group["variants"]))
+    rows = []
+    for by, label, control, variants in sections:
+        for variant in variants:
+            ci = variant.get("uplift_ci") or [None, None]
+            revenue_ci = variant.get("revenue_uplift_ci") or [None, None]
+            rows.append(
+                {
+                    "campaign": report["campaign"],
+                    "by": by,
+                    "group": label,
+                    "variant": variant["name"],
+                    "recipients": variant["recipients"],
+                    "conversions": variant["conversions"],
+                    "conversion_rate": variant["conversion_rate"],
+                    "control_recipients": control["recipients"],
+                    "control_conversions": control["conversions"],
+                    "control_conversion_rate": control["conversion_rate"],
+                    "uplift": variant["uplift"],
+                    "uplift_ci_low": ci[0],
+                    "uplift_ci_high": ci[1],
+                    "relative_uplift": variant["relative_uplift"],
+                    "p_value": variant["p_value"],
+                    "q_value": variant.get("q_value"),
+                    "significant": variant["significant"],
+                    "revenue_per_recipient": variant["revenue_per_recipient"],
+                    "control_revenue_per_recipient": control["revenue_per_recipient"],
+                    "revenue_uplift": variant["revenue_uplift"],
+                    "revenue_uplift_ci_low": revenue_ci[0],
+                    "revenue_uplift_ci_high": revenue_ci[1],
+                    "incremental_conversions": variant["incremental_conversions"],
+                    "incremental_revenue": variant["incremental_revenue"],
+                }
+            )
+    return rows
+
+
+def report_csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in report_rows(report):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{100 * value:.{digits}f}%"
+
+
+def _points(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:+.2f}"
+
+
+def _ci(ci: list[float] | None) -> str:
+    return "—" if not ci else f"[{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]"
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _p(value: float | None) -> str:
+    return "—" if value is None else (f"{value:.3f}" if value >= 0.001 else "<0.001")
+
+
+def report_text(report: dict[str, Any]) -> str:
+    """A readable table: uplift in percentage points with its 95 % interval, p-value, revenue per recipient."""
+    head = (
+        f"{'group':<24} {'variant':<14} {'recipients':>10} {'conv.':>7} {'rate':>8} {'uplift pts':>10} "
+        f"{'95% interval (pts)':>20} {'p':>7} {'q':>7} {'rev/recip.':>10} {'rev. uplift':>11}"
+    )
+    lines = [f"Campaign {report['campaign']}", "", head, "-" * len(head)]
+
+    def block(label: str, control: dict, variants: list[dict]) -> None:
+        lines.append(
+            f"{label[:24]:<24} {'control':<14} {control['recipients']:>10} {control['conversions']:>7} "
+            f"{_pct(control['conversion_rate']):>8} {'':>10} {'':>20} {'':>7} {'':>7} "
+            f"{_money(control['revenue_per_recipient']):>10} {'':>11}"
+        )
+        for v in variants:
+            mark = " *" if v["significant"] else ""
+            lines.append(
+                f"{'':<24} {str(v['name'])[:14]:<14} {v['recipients']:>10} {v['conversions']:>7} "
+                f"{_pct(v['conversion_rate']):>8} {_points(v['uplift']):>10} {_ci(v['uplift_ci']):>20} "
+                f"{_p(v['p_value']):>7} {_p(v.get('q_value')):>7} {_money(v['revenue_per_recipient']):>10} "
+                f"{_money(v['revenue_uplift']):>11}{mark}"
+            )
+
+    block("(all recipients)", report["control"], report["variants"])
+    breakdown = report.get("breakdown")
+    if breakdown:
+        lines += ["", f"By {breakdown['by']} (q: Benjamini-Hochberg across the groups):"]
+        for group in breakdown["groups"]:
+            block("(none)" if group["value"] is None else str(group["value"]), group["control"], group["variants"])
+    lines += ["", "* p < 0.05. Uplift and intervals in percentage points (Newcombe); revenue per recipient."]
+    for v in report["variants"]:
+        if v["incremental_conversions"] is not None:
+            revenue = v["incremental_revenue"]
+            lines.append(
+                f"{v['name']}: {v['incremental_conversions']:+.1f} incremental conversions"
+                + ("" if revenue is None else f", {revenue:+.2f} incremental revenue")
+                + " against no message."
+            )
+    return "\n".join(lines)
