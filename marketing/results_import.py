@@ -58,7 +58,7 @@ def _open(path: Path):
         raise ValidationError(f"{path} is a directory, not a CSV file")
     try:
         if path.name.lower().endswith(".gz"):
-            handle = gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+            handle = gzip.open(path, "rt", newline="", encoding="utf-8-sig")  # noqa: SIM115 (returned to a with)
         else:
             handle = path.open(newline="", encoding="utf-8-sig")
         handle.read(0)

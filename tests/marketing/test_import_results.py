@@ -133,7 +133,7 @@ def test_reimport_is_refused_unless_replace(tmp_path):
     path = tmp_path / "results.csv"
     path.write_text(GOOD)
     run(path, "--name", "Again")
-    with pytest.raises(CommandError, match="already exists.*--replace"):
+    with pytest.raises(CommandError, match=r"already exists.*--replace"):
         run(path, "--name", "Again")
     first = Campaign.objects.get(name="Again").pk
     summary = run(path, "--name", "Again", "--replace")

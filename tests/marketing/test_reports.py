@@ -107,7 +107,7 @@ def test_breakdown_by_segment_finds_where_it_worked(campaign):
 def test_breakdown_by_attribute_and_unknown_attribute_named(campaign):
     report = campaign_report(campaign, by="band")
     assert {g["value"] for g in report["breakdown"]["groups"]} == {"high", "low"}
-    with pytest.raises(ValidationError, match="no recipient of 'Spring sale' has the attribute 'colour'.*band"):
+    with pytest.raises(ValidationError, match=r"no recipient of 'Spring sale' has the attribute 'colour'.*band"):
         campaign_report(campaign, by="colour")
 
 
