@@ -8,11 +8,13 @@ api_v1 = [
     path("", include("shop.api.urls")),
     path("", include("segments.api.urls")),
     path("", include("recommender.api.urls")),
+    path("", include("marketing.api.urls")),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("staff/recommender/", include("recommender.urls")),
+    path("m/", include("marketing.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

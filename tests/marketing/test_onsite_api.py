@@ -1,0 +1,218 @@
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from marketing.models import Campaign, Coupon, Offer, Recipient, Suppression
+from marketing.onsite import forget_onsite_campaigns, is_control
+from recommender.serving import engine, log
+from shop.models import ApiClient, hash_api_key
+from tests.factories import CustomerFactory, ProductFactory, PurchaseFactory
+from tests.marketing.factories import CampaignFactory, OfferFactory, VariantFactory
+from tests.marketing.segment_helpers import segment_with
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh(settings):
+    settings.MARKETING_ONSITE_CACHE_SECONDS = 0
+    settings.RECOMMENDER_REFRESH_SECONDS = 0
+    settings.RECOMMENDER_CATALOG_REFRESH_SECONDS = 0
+    settings.RECOMMENDER_LOG_FLUSH_SECONDS = 3600
+    settings.RECOMMENDER_LOG_BATCH = 100_000
+    forget_onsite_campaigns()
+    engine.reset()
+    yield
+    forget_onsite_campaigns()
+    engine.reset()
+    log._buffer.clear()
+
+
+def _url(external_id: str) -> str:
+    return f"/api/v1/customers/{external_id}/offers"
+
+
+def _onsite_campaign(segment, *, holdout=0.0, offer=None, **extra) -> Campaign:
+    now = timezone.now()
+    fields = {
+        "channel": Campaign.Channel.ONSITE,
+        "status": Campaign.Status.RUNNING,
+        "holdout_share": holdout,
+        "starts_at": now - timedelta(days=1),
+        "ends_at": now + timedelta(days=6),
+        "offer": offer,
+        "recommendations_count": 2,
+    }
+    campaign = CampaignFactory(**{**fields, **extra})
+    campaign.included_segments.add(segment)
+    VariantFactory(
+        campaign=campaign,
+        name="A",
+        subject="{{ customer.first_name }}, {{ offer.value }}% off",
+        html_template="<p>Code <b>{{ coupon }}</b> {% for p in products %}<a>{{ p.sku }}</a>{% endfor %}</p>",
+        text_template="Code {{ coupon }}",
+    )
+    return campaign
+
+
+@pytest.fixture
+def catalog():
+    products = [ProductFactory(sku=f"P{i}", price=Decimal("12.50")) for i in range(4)]
+    buyer = CustomerFactory(external_id="someone-else")
+    for i, product in enumerate(products):
+        for _ in range(4 - i):
+            PurchaseFactory(customer=buyer, product=product)
+    return products
+
+
+def test_member_gets_the_running_offer_with_their_code_and_products(api_client, catalog):
+    ann = CustomerFactory(external_id="ann", name="Ann Smith")
+    offer = OfferFactory(code_mode=Offer.CodeMode.UNIQUE, code="SITE", value=Decimal("15"))
+    campaign = _onsite_campaign(segment_with([ann]), offer=offer)
+
+    response = api_client.get(_url("ann"))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["customer"] == "ann"
+    [shown] = body["offers"]
+    coupon = Coupon.objects.get(customer=ann, offer=offer)
+    assert shown["campaign"] == campaign.id
+    assert shown["headline"] == "Ann, 15.00% off"
+    assert shown["coupon"] == coupon.code
+    assert f"<b>{coupon.code}</b>" in shown["html"]
+    assert shown["offer"]["kind"] == "percent" and shown["offer"]["value"] == "15.00"
+    assert len(shown["products"]) == 2
+    assert all(f"<a>{p['sku']}</a>" in shown["html"] for p in shown["products"])
+    assert shown["recommendation_id"]
+    recipient = Recipient.objects.get(campaign=campaign, customer=ann)
+    assert recipient.status == Recipient.Status.SENT and recipient.impression_at is not None
+    assert recipient.sent_at == recipient.impression_at
+    assert recipient.recommended_skus == [p["sku"] for p in shown["products"]]
+
+
+def test_second_call_shows_the_same_content_and_keeps_the_first_impression(api_client, catalog):
+    CustomerFactory(external_id="bob", name="Bob")
+    campaign = _onsite_campaign(segment_with([CustomerFactory._meta.model.objects.get(external_id="bob")]))
+    first = api_client.get(_url("bob")).json()
+    recipient = Recipient.objects.get(campaign=campaign)
+    first_seen = recipient.impression_at
+    second = api_client.get(_url("bob")).json()
+    assert first == second
+    recipient.refresh_from_db()
+    assert recipient.impression_at == first_seen
+    assert Recipient.objects.filter(campaign=campaign).count() == 1
+
+
+def test_later_calls_only_read(api_client, catalog, settings, django_assert_max_num_queries):
+    settings.MARKETING_ONSITE_CACHE_SECONDS = 60
+    carl = CustomerFactory(external_id="carl")
+    _onsite_campaign(segment_with([carl]))
+    api_client.get(_url("carl"))
+    with django_assert_max_num_queries(4):  # customer, memberships, recipient rows, products; no write
+        assert len(api_client.get(_url("carl")).json()["offers"]) == 1
+
+
+def test_control_group_sees_nothing_but_its_would_be_send_time_is_recorded(api_client, catalog):
+    customers = [CustomerFactory(external_id=f"h{i}") for i in range(60)]
+    campaign = _onsite_campaign(segment_with(customers), holdout=0.5)
+    control = [c for c in customers if is_control(campaign_id=campaign.id, customer_id=c.pk, share=0.5)]
+    treated = [c for c in customers if c not in control]
+    assert control and treated
+    for customer in control[:3]:
+        assert api_client.get(_url(customer.external_id)).json()["offers"] == []
+        row = Recipient.objects.get(campaign=campaign, customer=customer)
+        assert row.is_control and row.status == Recipient.Status.CONTROL
+        assert row.sent_at is not None and row.impression_at == row.sent_at
+        assert not row.body_html and not row.coupon_code
+    assert len(api_client.get(_url(treated[0].external_id)).json()["offers"]) == 1
+
+
+def test_holdout_share_is_kept_within_tolerance():
+    shares = [is_control(campaign_id=7, customer_id=i, share=0.1) for i in range(20_000)]
+    assert 0.09 < sum(shares) / len(shares) < 0.11
+    assert shares == [is_control(campaign_id=7, customer_id=i, share=0.1) for i in range(20_000)]
+
+
+def test_non_members_excluded_segments_suppressed_and_unknown_customers_get_nothing(api_client, catalog):
+    member, outsider, excluded, suppressed = (CustomerFactory(external_id=x) for x in ("m", "o", "x", "s"))
+    campaign = _onsite_campaign(segment_with([member, excluded, suppressed]))
+    campaign.excluded_segments.add(segment_with([excluded], key="churned"))
+    Suppression.objects.create(customer=suppressed, reason="asked")
+    assert len(api_client.get(_url("m")).json()["offers"]) == 1
+    for external_id in ("o", "x", "s", "nobody"):
+        assert api_client.get(_url(external_id)).json() == {"customer": external_id, "offers": []}
+    row = Recipient.objects.get(campaign=campaign, customer=suppressed)
+    assert row.status == Recipient.Status.EXCLUDED and row.exclusion == Recipient.Exclusion.SUPPRESSED
+    assert row.impression_at is None
+    assert not Recipient.objects.filter(customer__in=[outsider, excluded]).exists()
+
+
+def test_consent_is_not_needed_on_site(api_client, catalog):
+    quiet = CustomerFactory(external_id="q", email_consent=False, sms_consent=False, push_consent=False)
+    _onsite_campaign(segment_with([quiet]))
+    assert len(api_client.get(_url("q")).json()["offers"]) == 1
+
+
+def test_only_running_campaigns_within_their_window_show(api_client, catalog):
+    dana = CustomerFactory(external_id="dana")
+    segment = segment_with([dana])
+    _onsite_campaign(segment, name="paused", status=Campaign.Status.PAUSED)
+    _onsite_campaign(segment, name="email", channel=Campaign.Channel.EMAIL)
+    future = _onsite_campaign(segment, name="future")
+    Campaign.objects.filter(pk=future.pk).update(starts_at=timezone.now() + timedelta(days=1))
+    assert api_client.get(_url("dana")).json()["offers"] == []
+    _onsite_campaign(segment, name="live")
+    assert [o["campaign_name"] for o in api_client.get(_url("dana")).json()["offers"]] == ["live"]
+
+
+def test_a_prebuilt_recipient_row_is_shown_as_built(api_client, catalog):
+    erin = CustomerFactory(external_id="erin")
+    campaign = _onsite_campaign(segment_with([erin]))
+    Recipient.objects.create(
+        campaign=campaign,
+        customer=erin,
+        variant=campaign.variants.get(),
+        status=Recipient.Status.SENT,
+        subject="Built at launch",
+        body_html="<p>built</p>",
+        coupon_code="PREBUILT",
+        recommended_skus=["P3"],
+        sent_at=datetime(2025, 1, 1, tzinfo=UTC),
+    )
+    [shown] = api_client.get(_url("erin")).json()["offers"]
+    assert (shown["headline"], shown["coupon"], [p["sku"] for p in shown["products"]]) == (
+        "Built at launch",
+        "PREBUILT",
+        ["P3"],
+    )
+    row = Recipient.objects.get(campaign=campaign, customer=erin)
+    assert row.sent_at == datetime(2025, 1, 1, tzinfo=UTC) and row.impression_at is not None
+
+
+def test_needs_an_api_key_with_the_offers_scope(anon_client, catalog):
+    assert anon_client.get(_url("ann")).status_code == 401
+    raw = ApiClient.generate_key()
+    client = ApiClient.objects.create(name="reader", key_prefix=raw[:8], key_hash=hash_api_key(raw))
+    if not hasattr(client, "scopes"):
+        pytest.skip("API keys have no scopes in this version")
+    client.scopes = ["recommendations:read"]
+    client.save()
+    limited = APIClient()
+    limited.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    response = limited.get(_url("ann"))
+    assert response.status_code == 403
+    assert "offers:read" in response.json()["detail"]
+
+
+def test_schema_documents_the_endpoint(anon_client):
+    schema = anon_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    operation = schema["paths"]["/api/v1/customers/{external_id}/offers"]["get"]
+    assert operation["operationId"] == "customer_offers"
+    ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/CustomerOffers")
+    offer = schema["components"]["schemas"]["OnsiteOffer"]["properties"]
+    assert {"headline", "coupon", "products", "recommendation_id"} <= set(offer)
