@@ -174,6 +174,7 @@ class Campaign(TimeStampedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("launch_campaign", "Can launch, pause, resume and cancel campaigns")]
         indexes = [
             models.Index(fields=["status", "channel"], name="campaign_status_channel_idx"),
             models.Index(fields=["trigger", "status"], name="campaign_trigger_idx"),
@@ -284,6 +285,8 @@ class Recipient(models.Model):
 
     # What happened. Control rows get sent_at too: when their message would have gone (the attribution start).
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When a sender claimed the row (PENDING -> SENDING); a row left SENDING past the lease lost its sender.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     impression_at = models.DateTimeField(null=True, blank=True)

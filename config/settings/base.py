@@ -201,3 +201,43 @@ RECOMMENDER_EXCLUDE_KINDS = tuple(env_list("RECOMMENDER_EXCLUDE_KINDS", "purchas
 RECOMMENDER_MAX_PER_CATEGORY = (
     int(os.environ["RECOMMENDER_MAX_PER_CATEGORY"]) if os.environ.get("RECOMMENDER_MAX_PER_CATEGORY") else None
 )
+
+# --- Campaigns (marketing) ------------------------------------------------------------------
+# E-mail: SMTP when EMAIL_HOST is set (or any backend named in EMAIL_BACKEND, e.g. django-anymail's), else files
+# in EMAIL_FILE_PATH (the demo: each sent message is a file to open). Tests use locmem.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if os.environ.get("EMAIL_HOST")
+    else "django.core.mail.backends.filebased.EmailBackend"
+)
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(MEDIA_ROOT / "outbox"))
+MARKETING_FROM_EMAIL = os.environ.get("MARKETING_FROM_EMAIL", "Shop <news@shop.example.com>")
+# Tracking links (open pixel, click redirect, unsubscribe) point here: this server as customers reach it.
+MARKETING_BASE_URL = os.environ.get("MARKETING_BASE_URL", "http://127.0.0.1:8000")
+MARKETING_PRODUCT_URL = os.environ.get("MARKETING_PRODUCT_URL", "https://shop.example.com/products/{sku}")
+MARKETING_PRODUCT_IMAGE_URL = os.environ.get("MARKETING_PRODUCT_IMAGE_URL", "https://shop.example.com/images/{sku}.jpg")
+MARKETING_FREQUENCY_CAP = int(os.environ.get("MARKETING_FREQUENCY_CAP", "3"))
+MARKETING_FREQUENCY_DAYS = int(os.environ.get("MARKETING_FREQUENCY_DAYS", "7"))
+MARKETING_QUIET_HOURS = os.environ.get("MARKETING_QUIET_HOURS", "21-8")
+MARKETING_QUIET_HOURS_CHANNELS = tuple(env_list("MARKETING_QUIET_HOURS_CHANNELS", "sms,push"))
+MARKETING_SEND_BATCH = int(os.environ.get("MARKETING_SEND_BATCH", "200"))
+MARKETING_SEND_RATE = float(os.environ.get("MARKETING_SEND_RATE", "0"))
+MARKETING_WEBHOOK_URL = os.environ.get("MARKETING_WEBHOOK_URL", "")
+MARKETING_WEBHOOK_SECRET = os.environ.get("MARKETING_WEBHOOK_SECRET", "")
+CELERY_BEAT_SCHEDULE = {
+    "launch due campaigns": {"task": "marketing.tasks.launch_due_campaigns", "schedule": 60.0},
+    "resume stalled campaign sends": {"task": "marketing.tasks.resume_stalled_sends", "schedule": 300.0},
+    "complete finished campaigns": {"task": "marketing.tasks.complete_finished_campaigns", "schedule": 3600.0},
+    "attribute campaign purchases": {
+        "task": "marketing.attribution_tasks.attribute_recent_purchases",
+        "schedule": float(os.environ.get("MARKETING_ATTRIBUTION_SECONDS", "900")),
+        "options": {"queue": "marketing"},
+    },
+}
+# Task modules outside an app's tasks.py (autodiscovery finds only those).
+CELERY_IMPORTS = ["marketing.attribution_tasks"]

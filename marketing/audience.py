@@ -1,0 +1,592 @@
+"""Who a campaign reaches: the audience (included segments minus excluded ones, narrowed by a rule), who is left
+out and why, the control group, the variant split, and each recipient's personalised message.
+
+The estimate is one aggregate query (counts by exclusion reason, nothing built). The build reads the audience
+with its exclusion reason computed in the same SQL, assigns control and variants by hashing (customer,
+campaign) — so a rebuild puts everyone in the same group — issues coupons, asks the recommender for each
+recipient's products, renders the content and writes the rows in bulk, chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import zoneinfo
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Case, CharField, Count, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.fields.json import KT
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from marketing.conf import setting
+from marketing.models import Campaign, Recipient, Suppression, Variant
+from marketing.rendering import CompiledContent, compile_content, offer_context, with_open_pixel
+from marketing.tracking import RecipientKey, click_url, open_url, unsubscribe_url
+from segments.ml.rules import Rule, RuleError, conditions, parse_rule
+from segments.models import Membership, Segment
+from segments.rules import customers_matching, evaluable_in_database, rule_fields
+from shop.models import Customer, Interaction, InteractionKind, Product
+
+R = Recipient.Exclusion
+CONSENT_CHANNELS = frozenset({Campaign.Channel.EMAIL, Campaign.Channel.SMS, Campaign.Channel.PUSH})
+# The order reasons are checked in: a customer left out for several is counted under the first.
+REASONS = (R.NO_CONSENT, R.NO_ADDRESS, R.SUPPRESSED, R.FREQUENCY_CAP, R.QUIET_HOURS)
+CHUNK = 2000
+MAX_VARIANTS = 4
+
+
+# --- The audience ----------------------------------------------------------------------------------------------
+
+
+def parse_audience_rule(data) -> Rule | None:
+    """The campaign's rule as a tree (None when blank), or a ValidationError naming the bad condition."""
+    if not data:
+        return None
+    try:
+        rule = parse_rule(data, fields=rule_fields(), path="audience_rule")
+    except RuleError as exc:
+        raise ValidationError({"audience_rule": str(exc)}) from exc
+    if not evaluable_in_database(rule):
+        names = sorted({c.field for c in conditions(rule)})
+        raise ValidationError(
+            {
+                "audience_rule": (
+                    f"An audience rule runs in the database: it may name customer fields, purchase aggregates "
+                    f"(frequency, monetary, last_purchase_at...) and attributes with =, ≠ or in; {', '.join(names)} "
+                    "needs the feature pipeline — make a rules segmentation and include its segment instead."
+                )
+            }
+        )
+    return rule
+
+
+def audience_queryset(
+    *, campaign: Campaign, now: datetime, customer_ids: Iterable[int] | None = None
+) -> QuerySet[Customer]:
+    """Customers in any included segment, in no excluded one, matching the rule (or exactly `customer_ids`)."""
+    if customer_ids is not None:
+        queryset = Customer.objects.filter(pk__in=list(customer_ids))
+    else:
+        included = list(campaign.included_segments.values_list("pk", flat=True))
+        if not included:
+            return Customer.objects.none()
+        queryset = Customer.objects.filter(
+            pk__in=Membership.objects.filter(segment_id__in=included).values("customer_id")
+        )
+        excluded = list(campaign.excluded_segments.values_list("pk", flat=True))
+        if excluded:
+            queryset = queryset.exclude(pk__in=Membership.objects.filter(segment_id__in=excluded).values("customer_id"))
+    rule = parse_audience_rule(campaign.audience_rule)
+    if rule is not None:
+        queryset = queryset.filter(pk__in=customers_matching(rule, as_of=now))
+    return queryset.order_by()
+
+
+def _quiet_hours() -> tuple[int, int] | None:
+    raw = str(setting("MARKETING_QUIET_HOURS") or "").strip()
+    if not raw:
+        return None
+    try:
+        start, end = (int(part) % 24 for part in raw.split("-"))
+    except ValueError as exc:
+        raise ValidationError(f"MARKETING_QUIET_HOURS must look like '21-8', not {raw!r}") from exc
+    return (start, end) if start != end else None
+
+
+def in_quiet_hours(moment: datetime, zone: str | None) -> bool:
+    """Whether `moment` falls in quiet hours in time zone `zone` (TIME_ZONE when None or unknown)."""
+    window = _quiet_hours()
+    if window is None:
+        return False
+    try:
+        tz = zoneinfo.ZoneInfo(zone or settings.TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    hour = moment.astimezone(tz).hour
+    start, end = window
+    return start <= hour < end if start < end else hour >= start or hour < end
+
+
+def _has_attribute(name: str) -> Q:
+    return Q(attributes__has_key=name) & ~Q(**{f"attributes__{name}": ""}) & ~Q(**{f"attributes__{name}": None})
+
+
+def _address_q(channel: str) -> Q | None:
+    """Customers who have an address for the channel (None: the channel needs none)."""
+    if channel == Campaign.Channel.EMAIL:
+        return ~Q(email="")
+    if channel == Campaign.Channel.SMS:
+        return _has_attribute(setting("MARKETING_PHONE_ATTRIBUTE"))
+    if channel == Campaign.Channel.PUSH:
+        return _has_attribute(setting("MARKETING_PUSH_TOKEN_ATTRIBUTE"))
+    return None
+
+
+def _address_expression(channel: str):
+    if channel == Campaign.Channel.EMAIL:
+        return Lower("email")
+    if channel == Campaign.Channel.SMS:
+        return KT(f"attributes__{setting('MARKETING_PHONE_ATTRIBUTE')}")
+    if channel == Campaign.Channel.PUSH:
+        return KT(f"attributes__{setting('MARKETING_PUSH_TOKEN_ATTRIBUTE')}")
+    return None
+
+
+def send_moment(campaign: Campaign, now: datetime) -> datetime:
+    return campaign.send_at if campaign.send_at and campaign.send_at > now else now
+
+
+def _quiet_q(campaign: Campaign, queryset: QuerySet, moment: datetime) -> Q | None:
+    if campaign.channel not in setting("MARKETING_QUIET_HOURS_CHANNELS") or _quiet_hours() is None:
+        return None
+    zones = set(
+        queryset.filter(attributes__has_key="timezone").values_list(KT("attributes__timezone"), flat=True).distinct()
+    )
+    # An unknown or blank zone counts as TIME_ZONE, as in_quiet_hours reads it.
+    quiet_zones = [z for z in zones if z is not None and in_quiet_hours(moment, z or None)]
+    parts = [Q(attributes__timezone__in=quiet_zones)] if quiet_zones else []
+    if in_quiet_hours(moment, None):
+        parts.append(~Q(attributes__has_key="timezone"))
+    if not parts:
+        return None
+    combined = parts[0]
+    for part in parts[1:]:
+        combined |= part
+    return combined
+
+
+def exclusion_conditions(*, campaign: Campaign, queryset: QuerySet, now: datetime) -> list[tuple[str, Q]]:
+    """(reason, condition) in order of precedence; the queryset must be annotated by `with_channel_address`."""
+    channel = campaign.channel
+    out: list[tuple[str, Q]] = []
+    if channel in CONSENT_CHANNELS:
+        out.append((R.NO_CONSENT, ~Q(**{f"{channel}_consent": True})))
+    address = _address_q(channel)
+    if address is not None:
+        out.append((R.NO_ADDRESS, ~address))
+    suppressions = Suppression.objects.filter(Q(channel="") | Q(channel=channel))
+    suppressed = Q(pk__in=suppressions.filter(customer__isnull=False).values("customer_id"))
+    if _address_expression(channel) is not None:
+        suppressed |= Q(channel_address__in=suppressions.exclude(address="").values("address"))
+    out.append((R.SUPPRESSED, suppressed))
+    if channel != Campaign.Channel.ONSITE:
+        since = now - timedelta(days=setting("MARKETING_FREQUENCY_DAYS"))
+        recent = (
+            Recipient.objects.filter(status=Recipient.Status.SENT, sent_at__gte=since, customer__isnull=False)
+            .exclude(campaign_id=campaign.pk)
+            .values("customer_id")
+            .annotate(n=Count("pk"))
+            .filter(n__gte=setting("MARKETING_FREQUENCY_CAP"))
+            .values("customer_id")
+        )
+        capped = Q(pk__in=recent)
+        if campaign.frequency_cap and campaign.pk:
+            own = (
+                Recipient.objects.filter(campaign_id=campaign.pk, status=Recipient.Status.SENT)
+                .values("customer_id")
+                .annotate(n=Count("pk"))
+                .filter(n__gte=campaign.frequency_cap)
+                .values("customer_id")
+            )
+            capped |= Q(pk__in=own)
+        out.append((R.FREQUENCY_CAP, capped))
+    quiet = _quiet_q(campaign, queryset, send_moment(campaign, now))
+    if quiet is not None:
+        out.append((R.QUIET_HOURS, quiet))
+    return out
+
+
+def with_channel_address(queryset: QuerySet, channel: str) -> QuerySet:
+    expression = _address_expression(channel)
+    return queryset.annotate(channel_address=expression) if expression is not None else queryset
+
+
+def reason_expression(rules: list[tuple[str, Q]]):
+    if not rules:
+        return Value("", output_field=CharField())
+    return Case(*[When(q, then=Value(reason)) for reason, q in rules], default=Value(""), output_field=CharField())
+
+
+# --- The estimate ----------------------------------------------------------------------------------------------
+
+
+def estimate_audience(*, campaign: Campaign, now: datetime | None = None) -> dict:
+    """Audience size, who would be left out by reason, and the expected control and treated counts: one
+    aggregate query, no build."""
+    now = now or timezone.now()
+    started = time.perf_counter()
+    queryset = with_channel_address(audience_queryset(campaign=campaign, now=now), campaign.channel)
+    rules = exclusion_conditions(campaign=campaign, queryset=queryset, now=now)
+    aggregates = {"audience": Count("pk")}
+    earlier = Q()
+    for reason, q in rules:
+        aggregates[reason] = Count("pk", filter=q & ~earlier) if earlier else Count("pk", filter=q)
+        earlier = (earlier | q) if earlier else q
+    counts = queryset.aggregate(**aggregates)
+    excluded = {reason: counts.get(reason, 0) for reason in REASONS if reason in counts}
+    eligible = counts["audience"] - sum(excluded.values())
+    control = round(eligible * campaign.holdout_share)
+    return {
+        "audience": counts["audience"],
+        "excluded": excluded,
+        "eligible": eligible,
+        "control": control,
+        "treated": eligible - control,
+        "at": now.isoformat(),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+# --- Holdout and variants ---------------------------------------------------------------------------------------
+
+
+def _unit(campaign_id: int, customer_id: int, salt: str) -> float:
+    digest = hashlib.blake2b(f"{campaign_id}:{customer_id}:{salt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def is_control(*, campaign_id: int, customer_id: int, holdout_share: float) -> bool:
+    """The customer's group in this campaign: the same on every rebuild (a hash, not a random draw)."""
+    return _unit(campaign_id, customer_id, "holdout") < holdout_share
+
+
+def pick_variant(*, campaign_id: int, customer_id: int, variants: list[Variant]) -> Variant:
+    """A variant by split share, from a second hash independent of the holdout one."""
+    total = sum(v.split_share for v in variants)
+    point = _unit(campaign_id, customer_id, "variant") * total
+    running = 0.0
+    for variant in variants:
+        running += variant.split_share
+        if point < running:
+            return variant
+    return variants[-1]
+
+
+# --- Personalised content -----------------------------------------------------------------------------------------
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+@dataclass
+class ContentBuilder:
+    """Everything shared by a campaign's recipients, loaded once: compiled variants, the offer, the catalog."""
+
+    campaign: Campaign
+    variants: list[Variant]
+    compiled: dict[int, CompiledContent]
+    offer: dict | None
+    products: dict[str, tuple[str, str, str, dict]]  # sku -> (name, price, currency, attributes)
+    n: int
+    cross_sell_n: int
+    cross_sell_cache: dict[int, list[str]] = field(default_factory=dict)
+    sku_by_id: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_campaign(cls, campaign: Campaign, variants: list[Variant] | None = None) -> ContentBuilder:
+        variants = variants if variants is not None else list(campaign.variants.all())
+        compiled = {
+            v.pk: compile_content(subject=v.subject, html_template=v.html_template, text_template=v.text_template)
+            for v in variants
+        }
+        products = {}
+        sku_by_id = {}
+        for pk, sku, name, price, currency, attributes in Product.objects.values_list(
+            "pk", "sku", "name", "price", "currency", "attributes"
+        ).iterator(chunk_size=5000):
+            products[sku] = (name or sku, f"{price:.2f}" if price is not None else "", currency, attributes or {})
+            sku_by_id[pk] = sku
+        return cls(
+            campaign=campaign,
+            variants=variants,
+            compiled=compiled,
+            offer=offer_context(campaign.offer),
+            products=products,
+            n=campaign.recommendations_count,
+            cross_sell_n=min(setting("MARKETING_CROSS_SELL_COUNT"), max(campaign.recommendations_count, 1)),
+            sku_by_id=sku_by_id,
+        )
+
+    def _product(self, key: RecipientKey, sku: str, reason: str, recommendation_id: str) -> dict:
+        name, price, currency, attributes = self.products.get(sku, (sku, "", "", {}))
+        link = attributes.get("link") or setting("MARKETING_PRODUCT_URL").format(sku=sku)
+        image = attributes.get("image_link") or setting("MARKETING_PRODUCT_IMAGE_URL").format(sku=sku)
+        target = _with_query(
+            str(link), {"rec": recommendation_id, "utm_source": "campaign", "utm_campaign": str(self.campaign.pk)}
+        )
+        return {
+            "sku": sku,
+            "name": name,
+            "price": price,
+            "currency": currency,
+            "image_url": str(image),
+            "url": click_url(key, target),
+            "reason": reason,
+        }
+
+    def cross_sell_skus(self, last_product_id: int | None) -> list[str]:
+        if last_product_id is None or not self.cross_sell_n:
+            return []
+        skus = self.cross_sell_cache.get(last_product_id)
+        if skus is None:
+            from recommender.serving import engine
+
+            sku = self.sku_by_id.get(last_product_id)
+            try:
+                answer = engine.bought_together(sku=sku, n=self.cross_sell_n) if sku else None
+            except engine.UnknownProduct:
+                answer = None
+            skus = [r["sku"] for r in answer.results] if answer else []
+            self.cross_sell_cache[last_product_id] = skus
+        return skus
+
+    def message(
+        self,
+        *,
+        variant: Variant,
+        customer: dict,
+        customer_id: int,
+        entry: int,
+        coupon: str,
+        last_product_id: int | None,
+    ) -> dict:
+        """The recipient's fields: recommendation id and products, coupon, rendered subject / HTML / text."""
+        from recommender.serving import engine
+        from recommender.serving.log import new_recommendation_id
+
+        key = RecipientKey(self.campaign.pk, customer_id, entry)
+        answer = engine.recommend(external_id=customer["external_id"], n=self.n) if self.n else None
+        recommendation_id = new_recommendation_id(answer.run_id if answer else None, customer_id)
+        recommended = answer.results if answer else []
+        products = [self._product(key, r["sku"], r.get("reason", ""), recommendation_id) for r in recommended]
+        cross = [
+            self._product(key, sku, "often bought together", recommendation_id)
+            for sku in self.cross_sell_skus(last_product_id)
+        ]
+        offer = dict(self.offer, code=coupon or self.offer["code"]) if self.offer else None
+        unsubscribe = unsubscribe_url(key)
+        pixel = open_url(key)
+        context = {
+            "customer": customer,
+            "offer": offer,
+            "products": products,
+            "cross_sell": cross,
+            "campaign": {"name": self.campaign.name},
+            "unsubscribe_url": unsubscribe,
+            "open_pixel_url": pixel,
+        }
+        subject, html, text = self.compiled[variant.pk].render(context)
+        if self.campaign.channel == Campaign.Channel.EMAIL and "open_pixel_url" not in (variant.html_template or ""):
+            html = with_open_pixel(html, pixel)
+        return {
+            "recommendation_id": recommendation_id,
+            "recommended_skus": [p["sku"] for p in products],
+            "coupon_code": offer["code"] if offer else "",
+            "subject": subject,
+            "body_html": html,
+            "body_text": text,
+        }
+
+
+def customer_context(*, external_id: str, name: str, email: str, city: str, country: str) -> dict:
+    return {
+        "external_id": external_id,
+        "name": name,
+        "first_name": name.split()[0] if name.strip() else "",
+        "email": email,
+        "city": city,
+        "country": country,
+    }
+
+
+# --- The build ------------------------------------------------------------------------------------------------------
+
+ROW_FIELDS = ("pk", "external_id", "name", "email", "city", "country", "reason", "last_product")
+
+
+def _audience_rows(*, campaign: Campaign, now: datetime, customer_ids: Iterable[int] | None):
+    queryset = with_channel_address(
+        audience_queryset(campaign=campaign, now=now, customer_ids=customer_ids), campaign.channel
+    )
+    rules = exclusion_conditions(campaign=campaign, queryset=queryset, now=now)
+    last_purchase = (
+        Interaction.objects.filter(customer_id=OuterRef("pk"), kind=InteractionKind.PURCHASE)
+        .order_by("-occurred_at", "-id")
+        .values("product_id")[:1]
+    )
+    return (
+        queryset.annotate(reason=reason_expression(rules), last_product=Subquery(last_purchase))
+        .order_by("pk")
+        .values_list(*ROW_FIELDS)
+        .iterator(chunk_size=CHUNK)
+    )
+
+
+def _first_segments(campaign: Campaign) -> dict[int, tuple[int, str]]:
+    """customer id -> (segment id, name) in the run of the campaign's first included segment."""
+    first = campaign.included_segments.order_by("pk").values_list("run_id", flat=True).first()
+    if first is None:
+        return {}
+    names = dict(Segment.objects.filter(run_id=first).values_list("pk", "name"))
+    return {
+        customer_id: (segment_id, names[segment_id])
+        for customer_id, segment_id in Membership.objects.filter(segment__run_id=first)
+        .values_list("customer_id", "segment_id")
+        .iterator(chunk_size=20000)
+    }
+
+
+def issue_coupons_for(*, campaign: Campaign, customer_ids: list[int], now: datetime) -> dict[int, str]:
+    """Unique coupon codes for these customers (shared-code offers need none); marketing.offers issues them."""
+    offer = campaign.offer
+    if offer is None or offer.code_mode != offer.CodeMode.UNIQUE or not customer_ids:
+        return {}
+    from marketing.offers import issue_coupons
+
+    return issue_coupons(offer=offer, customer_ids=customer_ids, now=now)
+
+
+@dataclass
+class BuildResult:
+    counts: dict
+    seconds: float
+
+
+def build_audience(
+    *,
+    campaign: Campaign,
+    now: datetime | None = None,
+    customer_ids: Iterable[int] | None = None,
+    entries: dict[int, int] | None = None,
+    progress: Callable[[int, str], None] | None = None,
+) -> BuildResult:
+    """Write the campaign's recipient rows: left out (with the reason), control, or treated with their rendered
+    message. A rebuild (no `customer_ids`) replaces the rows of a campaign that has sent nothing yet.
+
+    `customer_ids` (triggered campaigns) builds rows for those customers only, at their entry number in
+    `entries` (default 1), next to the rows already there.
+    """
+    now = now or timezone.now()
+    started = time.perf_counter()
+    report = progress or (lambda percent, stage: None)
+    variants = list(campaign.variants.all())
+    if not variants:
+        raise ValidationError(f"Campaign {campaign.name!r} has no content variant.")
+    if customer_ids is None:
+        if (
+            Recipient.objects.filter(campaign=campaign)
+            .exclude(status__in=[Recipient.Status.PENDING, Recipient.Status.CONTROL, Recipient.Status.EXCLUDED])
+            .exists()
+        ):
+            raise ValidationError(f"Campaign {campaign.name!r} has started sending: its audience cannot be rebuilt.")
+        Recipient.objects.filter(campaign=campaign).delete()
+    entries = entries or {}
+    report(2, "reading the audience")
+    segments = _first_segments(campaign)
+    counts = {"audience": 0, "excluded": dict.fromkeys(REASONS, 0), "control": 0, "treated": 0, "variants": {}}
+    left_out: list[Recipient] = []
+    control: list[Recipient] = []
+    treated: list[tuple] = []
+    for row in _audience_rows(campaign=campaign, now=now, customer_ids=customer_ids):
+        customer_id, reason = row[0], row[6]
+        counts["audience"] += 1
+        segment_id, segment_name = segments.get(customer_id, (None, ""))
+        base = {
+            "campaign_id": campaign.pk,
+            "customer_id": customer_id,
+            "entry": entries.get(customer_id, 1),
+            "segment_id": segment_id,
+            "segment_name": segment_name,
+        }
+        if reason:
+            counts["excluded"][reason] = counts["excluded"].get(reason, 0) + 1
+            left_out.append(Recipient(**base, status=Recipient.Status.EXCLUDED, exclusion=reason))
+        elif is_control(campaign_id=campaign.pk, customer_id=customer_id, holdout_share=campaign.holdout_share):
+            counts["control"] += 1
+            control.append(Recipient(**base, status=Recipient.Status.CONTROL, is_control=True, sent_at=now))
+        else:
+            variant = pick_variant(campaign_id=campaign.pk, customer_id=customer_id, variants=variants)
+            treated.append((row, base, variant))
+    report(10, "writing left-out and control rows")
+    for rows in (left_out, control):
+        Recipient.objects.bulk_create(rows, batch_size=CHUNK)
+    del left_out, control
+
+    report(12, "issuing coupons")
+    coupons = issue_coupons_for(
+        campaign=campaign, customer_ids=[base["customer_id"] for _, base, _ in treated], now=now
+    )
+    builder = ContentBuilder.for_campaign(campaign, variants)
+    initial = Recipient.Status.PENDING
+    total = len(treated)
+    for start in range(0, total, CHUNK):
+        batch = []
+        for row, base, variant in treated[start : start + CHUNK]:
+            customer_id, external_id, name, email, city, country, _, last_product = row
+            fields = builder.message(
+                variant=variant,
+                customer=customer_context(external_id=external_id, name=name, email=email, city=city, country=country),
+                customer_id=customer_id,
+                entry=base["entry"],
+                coupon=coupons.get(customer_id, ""),
+                last_product_id=last_product,
+            )
+            batch.append(Recipient(**base, **fields, variant_id=variant.pk, status=initial))
+            counts["variants"][variant.name] = counts["variants"].get(variant.name, 0) + 1
+        with transaction.atomic():
+            Recipient.objects.bulk_create(batch, batch_size=500)
+        counts["treated"] += len(batch)
+        report(12 + int(86 * (start + len(batch)) / max(total, 1)), f"rendered {start + len(batch):,} of {total:,}")
+    seconds = round(time.perf_counter() - started, 2)
+    counts["built_at"] = now.isoformat()
+    counts["seconds"] = seconds
+    return BuildResult(counts=counts, seconds=seconds)
+
+
+def exclusion_reason_for(*, campaign: Campaign, customer: Customer, now: datetime | None = None) -> str:
+    """Why this customer would be left out of the campaign now ('' when they would not be)."""
+    now = now or timezone.now()
+    queryset = with_channel_address(Customer.objects.filter(pk=customer.pk), campaign.channel)
+    rules = exclusion_conditions(campaign=campaign, queryset=queryset, now=now)
+    return queryset.annotate(reason=reason_expression(rules)).values_list("reason", flat=True).first() or ""
+
+
+def preview_message(*, campaign: Campaign, variant: Variant, customer: Customer) -> dict:
+    """Exactly what the customer would get from this variant (recommendations as of now), written nowhere.
+
+    A unique-code offer shows a placeholder code: codes are issued at launch."""
+    builder = ContentBuilder.for_campaign(campaign, [variant])
+    last_product = (
+        Interaction.objects.filter(customer=customer, kind=InteractionKind.PURCHASE)
+        .order_by("-occurred_at", "-id")
+        .values_list("product_id", flat=True)
+        .first()
+    )
+    unique = campaign.offer is not None and campaign.offer.code_mode == campaign.offer.CodeMode.UNIQUE
+    fields = builder.message(
+        variant=variant,
+        customer=customer_context(
+            external_id=customer.external_id,
+            name=customer.name,
+            email=customer.email,
+            city=customer.city,
+            country=customer.country,
+        ),
+        customer_id=customer.pk,
+        entry=1,
+        coupon=f"{campaign.offer.code or 'CODE'}-XXXXXX" if unique else "",
+        last_product_id=last_product,
+    )
+    fields["exclusion"] = exclusion_reason_for(campaign=campaign, customer=customer)
+    fields["control"] = is_control(
+        campaign_id=campaign.pk, customer_id=customer.pk, holdout_share=campaign.holdout_share
+    )
+    return fields

@@ -1,0 +1,147 @@
+"""Tracking links: open pixel, click redirect and unsubscribe, each carrying a token signed with Django's signing.
+
+A token names the recipient by (campaign, customer, entry) — known before the recipient row is written, so the
+audience build renders and stores whole messages in one pass. A click token also signs its target URL: the
+redirect goes only where the campaign's own message pointed (no open redirect), and a tampered token fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+from django.core import signing
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from marketing.conf import setting
+from marketing.models import Campaign, Recipient
+from shop.models import Customer
+
+OPEN_SALT = "marketing.open"
+CLICK_SALT = "marketing.click"
+UNSUBSCRIBE_SALT = "marketing.unsubscribe"
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientKey:
+    campaign_id: int
+    customer_id: int
+    entry: int = 1
+
+    def parts(self) -> list[int]:
+        return [self.campaign_id, self.customer_id, self.entry]
+
+
+class BadToken(ValueError):
+    """A token that was not signed here, was altered, or does not have the expected shape."""
+
+
+@cache
+def _signer(salt: str) -> signing.Signer:
+    return signing.Signer(salt=salt)
+
+
+def _base() -> str:
+    return setting("MARKETING_BASE_URL").rstrip("/")
+
+
+def make_open_token(key: RecipientKey) -> str:
+    return _signer(OPEN_SALT).sign_object(key.parts())
+
+
+def make_click_token(key: RecipientKey, target: str) -> str:
+    return _signer(CLICK_SALT).sign_object([*key.parts(), target])
+
+
+def make_unsubscribe_token(key: RecipientKey) -> str:
+    return _signer(UNSUBSCRIBE_SALT).sign_object(key.parts())
+
+
+def open_url(key: RecipientKey) -> str:
+    return _base() + reverse("marketing:open", args=[make_open_token(key)])
+
+
+def click_url(key: RecipientKey, target: str) -> str:
+    return _base() + reverse("marketing:click", args=[make_click_token(key, target)])
+
+
+def unsubscribe_url(key: RecipientKey) -> str:
+    return _base() + reverse("marketing:unsubscribe", args=[make_unsubscribe_token(key)])
+
+
+def _key(values, *, extra: int = 0) -> RecipientKey:
+    if not isinstance(values, list) or len(values) != 3 + extra:
+        raise BadToken("token has the wrong shape")
+    ids = values[:3]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in ids):
+        raise BadToken("token names no recipient")
+    return RecipientKey(*ids)
+
+
+def _load(token: str, salt: str):
+    try:
+        return _signer(salt).unsign_object(token)
+    except (signing.BadSignature, ValueError, UnicodeDecodeError) as exc:
+        raise BadToken("bad signature") from exc
+
+
+def read_open_token(token: str) -> RecipientKey:
+    return _key(_load(token, OPEN_SALT))
+
+
+def read_click_token(token: str) -> tuple[RecipientKey, str]:
+    values = _load(token, CLICK_SALT)
+    key = _key(values, extra=1)
+    target = values[3]
+    if not isinstance(target, str) or not target.startswith(("https://", "http://")):
+        raise BadToken("token carries no web address")
+    return key, target
+
+
+def read_unsubscribe_token(token: str) -> RecipientKey:
+    return _key(_load(token, UNSUBSCRIBE_SALT))
+
+
+def _recipient(key: RecipientKey):
+    return Recipient.objects.filter(campaign_id=key.campaign_id, customer_id=key.customer_id, entry=key.entry)
+
+
+def record_open(*, key: RecipientKey, now: datetime | None = None) -> bool:
+    """Mark the recipient's message opened (the first time counts). False when no such recipient exists."""
+    now = now or timezone.now()
+    rows = _recipient(key)
+    rows.filter(opened_at__isnull=True).update(opened_at=now)
+    return rows.exists()
+
+
+def record_click(*, key: RecipientKey, now: datetime | None = None) -> bool:
+    """Mark the recipient's message clicked (and opened: images may be blocked). The first time counts."""
+    now = now or timezone.now()
+    rows = _recipient(key)
+    rows.filter(clicked_at__isnull=True).update(clicked_at=now)
+    rows.filter(opened_at__isnull=True).update(opened_at=now)
+    return rows.exists()
+
+
+CONSENT_CHANNELS = (Campaign.Channel.EMAIL, Campaign.Channel.SMS, Campaign.Channel.PUSH)
+
+
+@transaction.atomic
+def unsubscribe(*, key: RecipientKey, now: datetime | None = None) -> Campaign.Channel | None:
+    """Withdraw the customer's consent for the campaign's channel, at once and with its change time, and leave
+    them out of every campaign on that channel not yet sent to them. Returns the channel (None: nothing to do)."""
+    now = now or timezone.now()
+    channel = Campaign.objects.filter(pk=key.campaign_id).values_list("channel", flat=True).first()
+    if channel is None or channel not in CONSENT_CHANNELS:
+        return None
+    Customer.objects.filter(pk=key.customer_id).filter(**{f"{channel}_consent": True}).update(
+        **{f"{channel}_consent": False, f"{channel}_consent_changed_at": now}
+    )
+    _recipient(key).filter(unsubscribed_at__isnull=True).update(unsubscribed_at=now)
+    Recipient.objects.filter(
+        customer_id=key.customer_id, campaign__channel=channel, status=Recipient.Status.PENDING
+    ).update(status=Recipient.Status.EXCLUDED, exclusion=Recipient.Exclusion.UNSUBSCRIBED)
+    return channel
