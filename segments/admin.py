@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
+from config.jobs import QueueUnavailable
 from segments import services
 from segments.ml.features import ALL_BASE_FEATURES, DEFAULT_CLUSTER_FEATURES, FEATURE_LABELS
 from segments.ml.rfm import rfm_rules_table
@@ -217,6 +218,9 @@ class SegmentationDefinitionAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, f"{definition}: {exc.messages[0]}", messages.WARNING)
                 continue
+            except QueueUnavailable as exc:  # the broker is down: the run was failed, say so and stop trying
+                self.message_user(request, f"{definition}: {exc}", messages.ERROR)
+                return
             self.message_user(request, f"{definition}: run #{run.pk} queued.", messages.SUCCESS)
 
 

@@ -97,6 +97,9 @@ class SegmentationRun(TimeStampedModel):
     # [{"from": segment id or null, "to": segment id or null, "customers": n}]
     movement = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
+    # Refreshed by the worker while the run executes: a running run whose heartbeat is older than the lease
+    # (TASK_LEASE_SECONDS) lost its worker, and the reaper marks it failed so the definition is free again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     objects = SegmentationRunQuerySet.as_manager()
 

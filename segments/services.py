@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from config.jobs import Heartbeat, QueueUnavailable, apply_options, fail_stale, publish
 from segments import selectors
 from segments.ml.features import (
     CATEGORY_PREFIX,
@@ -108,8 +109,30 @@ def _fail_stale_runs(definition: SegmentationDefinition) -> None:
     )
 
 
+def segmentation_runs_fail_stale() -> list[int]:
+    """Fail running runs whose worker stopped beating for longer than the lease (TASK_LEASE_SECONDS), so their
+    definitions are free again; their definitions keep the active run they had."""
+    return fail_stale(
+        SegmentationRun.objects.all(),
+        running_status=RunStatus.RUNNING,
+        failed_status=RunStatus.FAILED,
+        what="segmentation run",
+    )
+
+
+def segmentation_run_claim(*, run: SegmentationRun) -> bool:
+    """Take a queued run for this worker (one UPDATE: of two deliveries of its task, one runs it)."""
+    now = timezone.now()
+    claimed = SegmentationRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, updated_at=now
+    )
+    run.refresh_from_db()
+    return bool(claimed)
+
+
 def segmentation_run_create(*, definition: SegmentationDefinition) -> SegmentationRun:
     """A queued run of `definition`; ValidationError if one is already queued or running."""
+    segmentation_runs_fail_stale()
     _fail_stale_runs(definition)
     parameters = clean_parameters(definition.method, definition.parameters)
     run = SegmentationRun(definition=definition, method=definition.method, parameters=parameters)
@@ -127,19 +150,46 @@ def segmentation_run_enqueue(*, definition: SegmentationDefinition) -> Segmentat
 
     run = segmentation_run_create(definition=definition)
     limit = run_time_limit()
-    transaction.on_commit(
-        lambda: run_segmentation.apply_async(
-            (definition.pk,), {"run_id": run.pk}, soft_time_limit=limit, time_limit=limit + 60
-        )
-    )
+
+    def send() -> None:
+        # A dead broker: the run is failed with the reason (not left queued, blocking the definition).
+        try:
+            publish(
+                lambda: run_segmentation.apply_async(
+                    (definition.pk,),
+                    {"run_id": run.pk},
+                    soft_time_limit=limit,
+                    time_limit=limit + 60,
+                    **apply_options(),
+                ),
+                what=f"segmentation run #{run.pk} of “{definition}”",
+            )
+        except QueueUnavailable as exc:
+            now = timezone.now()
+            SegmentationRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+                status=RunStatus.FAILED, error=str(exc), finished_at=now, updated_at=now
+            )
+            raise
+
+    transaction.on_commit(send)
     return run
+
+
+def segmentation_run_execute_leased(
+    *, run: SegmentationRun, progress: ProgressCallback | None = None
+) -> SegmentationRun:
+    """segmentation_run_execute with a heartbeat, so the reaper can tell a live run from one whose worker died."""
+    with Heartbeat(SegmentationRun.objects.all(), run.pk, running_status=RunStatus.RUNNING):
+        return segmentation_run_execute(run=run, progress=progress)
 
 
 def segmentation_run(
     *, definition: SegmentationDefinition, progress: ProgressCallback | None = None
 ) -> SegmentationRun:
     """Create and execute a run now, in this process (the management command's path)."""
-    return segmentation_run_execute(run=segmentation_run_create(definition=definition), progress=progress)
+    run = segmentation_run_create(definition=definition)
+    segmentation_run_claim(run=run)
+    return segmentation_run_execute_leased(run=run, progress=progress)
 
 
 @dataclass
@@ -170,13 +220,23 @@ def _report(run: SegmentationRun, percent: int, stage: str, callback: ProgressCa
         callback(percent, stage)
 
 
-def _as_of(parameters: dict) -> datetime:
-    """The moment recency is measured from: the as_of parameter, else the latest recorded event, else now."""
+# Data whose last event is older than this is a historical import (a file from years ago): recency is measured
+# from its last event, not from today, or every customer would look equally lapsed.
+HISTORICAL_AFTER = timedelta(days=30)
+
+
+def _as_of(parameters: dict) -> tuple[datetime, str]:
+    """The moment recency and tenure are measured from, and where it came from: the as_of parameter; else now;
+    else, for historical data (the latest event more than HISTORICAL_AFTER ago), the latest event."""
     value = parameters.get("as_of")
     if value:
         parsed = parse_datetime(value) or datetime.combine(parse_date(value), datetime.max.time())
-        return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
-    return selectors.latest_event_time() or timezone.now()
+        return (timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed), "as_of parameter"
+    now = timezone.now()
+    latest = selectors.latest_event_time()
+    if latest is not None and latest < now - HISTORICAL_AFTER:
+        return latest, f"last event (historical data: no event in the last {HISTORICAL_AFTER.days} days)"
+    return now, "now"
 
 
 def segmentation_run_execute(*, run: SegmentationRun, progress: ProgressCallback | None = None) -> SegmentationRun:
@@ -184,19 +244,22 @@ def segmentation_run_execute(*, run: SegmentationRun, progress: ProgressCallback
     the run comes back failed with its error, and the definition keeps its previous active run."""
     timer = _Timer()
     started = time.perf_counter()
-    run.status, run.started_at = RunStatus.RUNNING, timezone.now()
-    SegmentationRun.objects.filter(pk=run.pk).update(status=run.status, started_at=run.started_at)
+    run.status, run.started_at = RunStatus.RUNNING, run.started_at or timezone.now()
+    SegmentationRun.objects.filter(pk=run.pk).update(
+        status=run.status, started_at=run.started_at, heartbeat_at=timezone.now()
+    )
     definition = run.definition
     try:
         _report(run, 2, "reading the shop's data", progress)
         with timer("read"):
             inputs = selectors.feature_inputs()
-            as_of = _as_of(run.parameters)
+            as_of, as_of_source = _as_of(run.parameters)
         _report(run, 15, "computing features", progress)
         with timer("features"):
             features = customer_features(inputs, as_of=as_of, top_categories=run.parameters.get("top_categories", 8))
         _report(run, 25, f"running {run.get_method_display()}", progress)
         assignment = _assign(run=run, definition=definition, features=features, inputs=inputs, as_of=as_of, timer=timer)
+        assignment.metrics.update(as_of=as_of.isoformat(), as_of_source=as_of_source)
         _report(run, 65, "profiling segments", progress)
         with timer("profiles"):
             profiles = segment_profiles(features, assignment.labels)
@@ -269,6 +332,7 @@ def _assign_clusters(*, run, definition, features, timer) -> _Assignment:
                 k_max=params.get("k_max", 10),
                 random_state=params.get("seed", 42),
                 sample_size=params.get("sample_size", 5000),
+                previous_labels=_previous_clusters(definition=definition, customer_ids=buyers.index),
             )
         else:
             result = fit_dbscan(
@@ -282,6 +346,17 @@ def _assign_clusters(*, run, definition, features, timer) -> _Assignment:
     labels = pd.concat([pd.Series(keys, index=buyers.index, dtype=object), _no_purchase_group(definition, features)])
     metrics = {**result.metrics, "features": columns, "customers_clustered": len(buyers)}
     return _Assignment(labels=labels, metrics=metrics)
+
+
+def _previous_clusters(*, definition, customer_ids: pd.Index):
+    """Each customer's K-means cluster (0, 1, ...) in the definition's active run, -1 where none; None if that run
+    was not K-means. Lets the next run keep its k and its clusters unless others are clearly better."""
+    previous = definition.active_run
+    if previous is None or previous.method != SegmentationMethod.KMEANS:
+        return None
+    labels = pd.Series(selectors.run_labels(run_id=previous.pk), dtype=object)
+    clusters = labels[labels.astype(str).str.startswith("cluster_")].str.slice(len("cluster_")).astype(int)
+    return clusters.reindex(customer_ids).fillna(-1).astype(int).to_numpy()
 
 
 def _assign_rfm(*, definition, features, inputs, as_of) -> _Assignment:
@@ -388,6 +463,9 @@ def _names(*, run, definition, profiles: dict, assignment: _Assignment) -> dict[
 @transaction.atomic
 def _write(*, run, definition, assignment: _Assignment, profiles: dict, names: dict) -> SegmentationRun:
     definition = SegmentationDefinition.objects.select_for_update().get(pk=definition.pk)
+    if not SegmentationRun.objects.select_for_update().filter(pk=run.pk, status=RunStatus.RUNNING).exists():
+        # The reaper failed it (its heartbeat lapsed): never switch a run it gave up on.
+        raise RuntimeError(f"run #{run.pk} was marked failed while it ran (worker lost); not made active")
     previous = definition.active_run
     labels = assignment.labels
     segments = Segment.objects.bulk_create(

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.core.exceptions import ValidationError
 
 from segments import services
-from segments.models import RunStatus, SegmentationDefinition, SegmentationRun
+from segments.models import SegmentationDefinition, SegmentationRun
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,13 @@ def run_segmentation(definition_id: int, run_id: int | None = None) -> int | Non
             return None
     else:
         run = SegmentationRun.objects.select_related("definition").get(pk=run_id, definition_id=definition_id)
-        if run.status != RunStatus.QUEUED:  # a redelivered message: the run was taken already
-            logger.info("segmentation run %s is %s; not run again", run_id, run.status)
-            return run.pk
-    return services.segmentation_run_execute(run=run).pk
+    if not services.segmentation_run_claim(run=run):  # a redelivered message: the run was taken already
+        logger.info("segmentation run %s is %s; not run again", run.pk, run.status)
+        return run.pk
+    return services.segmentation_run_execute_leased(run=run).pk
+
+
+@shared_task(max_retries=0)
+def fail_stale_segmentation_runs() -> list[int]:
+    """Beat (every TASK_REAPER_SECONDS): fail running runs whose worker died, freeing their definitions."""
+    return services.segmentation_runs_fail_stale()
