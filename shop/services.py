@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models.constants import OnConflict
 from django.utils import timezone
 
+from shop import bulk
 from shop.api.authentication import forget_api_key
 from shop.bulk import sqlite_writer_turn
 from shop.models import (
@@ -31,6 +31,7 @@ from shop.models import (
     InteractionKind,
     InteractionSource,
     Product,
+    all_api_scopes,
     hash_api_key,
 )
 
@@ -329,44 +330,16 @@ def _insert_rows(
     template: models.Model,
     ignore_conflicts: bool = False,
 ) -> None:
-    """INSERT `rows` of `model` in one statement.
+    """INSERT `rows` (DB-ready values for `columns`, validated by the caller) through the one bulk writer.
 
-    `bulk_create` spends most of a 500-event request compiling SQL value by value (Django 5.2 also splits it
-    into 83-row statements on SQLite); here the statement is built once. `rows` hold DB-ready values for
-    `columns` (attnames, validated by the caller); every other column is taken from `template`, prepared
-    once the way the ORM would (defaults, auto_now_add), so new model fields need no change here.
+    `bulk_create` spends most of a 500-event request compiling SQL value by value; shop.bulk builds the
+    statement once. Every other column is taken from `template`, so new model fields need no change here.
+    A row the bulk writer refuses would mean a check missing above: fail loudly rather than drop it.
     """
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    varying = {name: position for position, name in enumerate(columns)}
-    fixed = {
-        field.attname: field.get_db_prep_save(field.pre_save(template, add=True), connection)
-        for field in fields
-        if field.attname not in varying
-    }
-    ops = connection.ops
-    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
-    head = "{} {} ({}) VALUES ".format(
-        ops.insert_statement(on_conflict=on_conflict),
-        ops.quote_name(model._meta.db_table),
-        ", ".join(ops.quote_name(field.column) for field in fields),
-    )
-    placeholders = "({})".format(", ".join(["%s"] * len(fields)))
-    tail = " " + ops.on_conflict_suffix_sql(fields, on_conflict, None, None) if ignore_conflicts else ""
-    # For each table column: its index in the caller's row, or the fixed value.
-    layout = [(varying.get(field.attname), fixed.get(field.attname)) for field in fields]
-    params = [tuple(row[i] if i is not None else value for i, value in layout) for row in rows]
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            # One prepared statement stepped over every row: the fastest way into SQLite.
-            cursor.executemany(head + placeholders + tail, params)
-            return
-        # Elsewhere (PostgreSQL) executemany can cost a round trip per row: multi-row VALUES instead.
-        # PostgreSQL's wire protocol takes at most 65,535 parameters per statement (Django records no limit).
-        per_statement = max(1, (connection.features.max_query_params or 65_535) // len(fields))
-        for start in range(0, len(params), per_statement):
-            chunk = params[start : start + per_statement]
-            sql = head + ", ".join([placeholders] * len(chunk)) + tail
-            cursor.execute(sql, [value for row in chunk for value in row])
+    result = bulk.insert_rows(model, columns, rows, defaults=template, ignore_conflicts=ignore_conflicts)
+    if result.rejected:
+        position, problem = next(iter(result.rejected.items()))
+        raise ValidationError({problem.field: f"Row {position}: {problem.message}"})
 
 
 def _customer_ids(external_ids: set[str]) -> dict[str, int]:
@@ -467,34 +440,6 @@ def upsert_products(*, products: list[Mapping[str, Any]]) -> UpsertSummary:
     return UpsertSummary(created=created, updated=len(saved) - created)
 
 
-def _apply_customer(customer: Customer, row: Mapping[str, Any], now: datetime) -> set[str]:
-    touched = {"is_stub"}
-    for name, value in row.items():
-        if name not in CUSTOMER_FIELDS:
-            continue
-        # Consent is evidence: keep when it last changed (or was first stated), not just its value.
-        if name in CONSENT_FIELDS and (customer._state.adding or getattr(customer, name) != value):
-            setattr(customer, f"{name}_changed_at", now)
-            touched.add(f"{name}_changed_at")
-        setattr(customer, name, value)
-        touched.add(name)
-    customer.is_stub = False
-    return touched
-
-
-def _apply_product(product: Product, row: Mapping[str, Any], categories: Mapping[str, Category]) -> set[str]:
-    touched = {"is_stub"}
-    for name, value in row.items():
-        if name in PRODUCT_FIELDS:
-            setattr(product, name, value)
-            touched.add(name)
-    if "category" in row:
-        product.category = categories[row["category"]] if row["category"] else None
-        touched.add("category")
-    product.is_stub = False
-    return touched
-
-
 def _categories_by_code(rows: list[Mapping[str, Any]]) -> dict[str, Category]:
     """The categories these rows name by code, creating the missing ones."""
     names = {row["category"]: row.get("category_name") for row in rows if row.get("category")}
@@ -514,45 +459,54 @@ def _categories_by_code(rows: list[Mapping[str, Any]]) -> dict[str, Category]:
     return found
 
 
+CONSENT_STAMPS = {name: f"{name}_changed_at" for name in CONSENT_FIELDS}
+
+
+def _validate_product(product: Product) -> None:
+    # Field rules (lengths, choices); uniqueness is the key itself, the category was just fetched or created.
+    product.clean_fields(exclude=["category"])
+    if product.stock is not None and product.stock < 0:
+        raise ValidationError({"stock": "Must not be negative (null: stock not tracked)."})
+
+
+def _validate_customer(customer: Customer) -> None:
+    customer.clean_fields()  # lengths, choices, e-mail format
+
+
 @transaction.atomic
 def _upsert(*, model: type[M], key: str, rows: list[Mapping[str, Any]]) -> tuple[list[M], int]:
-    """Create or update `rows` of `model` matched on the unique `key`: one read, one insert, one update."""
+    """Create or update `rows` of `model` matched on the unique `key` through the one upsert (shop.bulk):
+    fields not given keep their stored values, `attributes` merge into the stored ones. All or nothing:
+    one bad row refuses the batch, naming its position and field."""
     if len(rows) > MAX_UPSERT_BATCH:
         raise ValidationError({key: f"At most {MAX_UPSERT_BATCH} items per batch; got {len(rows)}."})
     keys = [row[key] for row in rows]
     if len(set(keys)) != len(keys):
         repeated = sorted(k for k, count in Counter(keys).items() if count > 1)
         raise ValidationError({key: f"Repeated in this batch: {', '.join(repeated[:10])}."})
-    now = timezone.now()
-    existing = model.objects.in_bulk(keys, field_name=key)
+    allowed = CUSTOMER_FIELDS if model is Customer else PRODUCT_FIELDS
     categories = _categories_by_code(rows) if model is Product else {}
-    new: list[M] = []
-    changed: list[M] = []
-    touched: set[str] = set()
-    saved: list[M] = []
-    for position, row in enumerate(rows):
-        obj = existing.get(row[key]) or model(**{key: row[key]})
-        if model is Customer:
-            touched |= _apply_customer(obj, row, now)
-        else:
-            touched |= _apply_product(obj, row, categories)
-        try:
-            # Field rules (lengths, choices, e-mail format); uniqueness is the key itself, constraints the DB's.
-            obj.clean_fields(exclude=["category"])  # the category was just fetched or created
-        except ValidationError as exc:
-            if len(rows) == 1:
-                raise
-            raise ValidationError(
-                {f"{position}.{name}": messages for name, messages in exc.message_dict.items()}
-            ) from exc
-        (changed if obj.pk else new).append(obj)
-        saved.append(obj)
-    model.objects.bulk_create(new)
-    if changed:
-        for obj in changed:
-            obj.updated_at = now
-        model.objects.bulk_update(changed, sorted(touched | {"updated_at"}))
-    return saved, len(new)
+    records: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        record = {name: value for name, value in row.items() if name in allowed}
+        if model is Product and "category" in row:
+            record["category_id"] = categories[row["category"]].pk if row["category"] else None
+        record["is_stub"] = False
+        records[row[key]] = record
+    result = bulk.upsert_by_key(
+        model,
+        key=key,
+        records=records,
+        stamps=CONSENT_STAMPS if model is Customer else None,
+        validate=_validate_customer if model is Customer else _validate_product,
+    )
+    if result.rejected:
+        errors: dict[str, str] = {}
+        for position, row_key in enumerate(keys):
+            for name, message in result.rejected.get(row_key, {}).items():
+                errors[name if len(rows) == 1 else f"{position}.{name}"] = message
+        raise ValidationError(errors)
+    return [result.objects[row_key] for row_key in keys], len(result.created)
 
 
 # --- API clients ----------------------------------------------------------------------------
@@ -587,11 +541,29 @@ def issue_api_key(*, client: ApiClient) -> str:
     return raw_key
 
 
+def validate_api_scopes(scopes: Iterable[str]) -> list[str]:
+    """The scopes, each known (ApiScope), in their canonical order; a ValidationError names any unknown one."""
+    known = all_api_scopes()
+    unknown = sorted(set(scopes) - set(known))
+    if unknown:
+        raise ValidationError({"scopes": f"Unknown scope(s) {', '.join(unknown)}; known: {', '.join(known)}."})
+    return [scope for scope in known if scope in set(scopes)]
+
+
 def create_api_client(
-    *, name: str, created_by: AbstractBaseUser | None = None, throttle_rate: str = ""
+    *,
+    name: str,
+    created_by: AbstractBaseUser | None = None,
+    throttle_rate: str = "",
+    scopes: Iterable[str] | None = None,
 ) -> tuple[ApiClient, str]:
-    """A new client application and its raw key, to hand over once."""
-    client = ApiClient(name=name, created_by=created_by, throttle_rate=throttle_rate)
+    """A new client application and its raw key, to hand over once. Without `scopes`, every scope."""
+    client = ApiClient(
+        name=name,
+        created_by=created_by,
+        throttle_rate=throttle_rate,
+        scopes=all_api_scopes() if scopes is None else validate_api_scopes(scopes),
+    )
     raw_key = issue_api_key(client=client)
     return client, raw_key
 

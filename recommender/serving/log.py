@@ -13,11 +13,11 @@ import threading
 import time
 from datetime import UTC, datetime
 
-import orjson
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, transaction
 
 from recommender.models import ServedRecommendation
 from recommender.serving.conf import setting
+from shop.bulk import insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -89,48 +89,37 @@ def _write_forever() -> None:
 
 
 def flush() -> int:
-    """Write the buffered rows now (one multi-row statement, no ORM per row); returns how many."""
+    """Write the buffered rows now (through shop.bulk, no ORM per row); returns how many."""
     with _lock:
         batch = _buffer[:]
         _buffer.clear()
     if not batch:
         return 0
-    table = ServedRecommendation._meta.db_table
-    as_json = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
-    conflict = "ON CONFLICT DO NOTHING" if connection.vendor in ("postgresql", "sqlite") else ""
-    sql = (
-        f"INSERT INTO {table} (recommendation_id, run_id, customer_id, surface, skus, reasons, served_at) "
-        f"VALUES (%s, %s, %s, %s, {as_json}, {as_json}, %s) {conflict}"
-    )
-    if connection.vendor == "sqlite":  # what Django stores there: naive UTC text, without its per-value checks
-
-        def adapt(ts: float) -> str:
-            return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None).isoformat(" ")
-
-    else:
-
-        def adapt(ts: float) -> datetime:
-            return datetime.fromtimestamp(ts, UTC)
-
     rows = [
         (
             recommendation_id,
             run_id,
             customer_id,
             surface,
-            orjson.dumps([r["sku"] for r in results]).decode(),
-            orjson.dumps([r["reason"] for r in results]).decode(),
-            adapt(served_at),
+            [r["sku"] for r in results],
+            [r["reason"] for r in results],
+            datetime.fromtimestamp(served_at, UTC),
         )
         for recommendation_id, run_id, customer_id, surface, results, served_at in batch
     ]
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
+        with transaction.atomic():
+            # The shop's one bulk writer: the same SQL and the same per-row checks on SQLite and PostgreSQL.
+            result = insert_rows(ServedRecommendation, LOG_COLUMNS, rows, ignore_conflicts=True)
     except DatabaseError:
         logger.exception("could not write %d served recommendations", len(batch))
         return 0
-    return len(batch)
+    for position, problem in result.rejected.items():
+        logger.warning("served recommendation %s not logged: %s", rows[position][0], problem)
+    return result.written
+
+
+LOG_COLUMNS = ("recommendation_id", "run", "customer", "surface", "skus", "reasons", "served_at")
 
 
 def pending() -> int:

@@ -3,8 +3,17 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from shop.api.limits import limit_attributes
+from shop.bulk import has_nul
 from shop.models import Customer, Gender, InteractionKind, InteractionSource, Product
 from shop.services import EventStatus
+
+
+def refuse_nul_characters(value):
+    """PostgreSQL cannot store U+0000 in text or JSON; refused on every database alike, naming the field."""
+    if has_nul(value):
+        raise serializers.ValidationError("Must not contain NUL characters (\\u0000), in keys or values.")
+
 
 # --- Events ---------------------------------------------------------------------------------
 
@@ -96,7 +105,12 @@ class CustomerInputSerializer(serializers.Serializer):
     postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
     country = serializers.CharField(max_length=100, required=False, allow_blank=True)
     signed_up_at = serializers.DateTimeField(required=False, allow_null=True)
-    attributes = serializers.DictField(required=False, help_text="Anything else the shop knows (loyalty tier...).")
+    attributes = serializers.DictField(
+        required=False,
+        validators=[refuse_nul_characters, limit_attributes],
+        help_text="Anything else the shop knows (loyalty tier...). Merged into the stored attributes: a key sent "
+        "replaces that key, keys not sent are kept.",
+    )
     email_consent = serializers.BooleanField(required=False, help_text="A change stamps email_consent_changed_at.")
     sms_consent = serializers.BooleanField(required=False, help_text="A change stamps sms_consent_changed_at.")
     push_consent = serializers.BooleanField(required=False, help_text="A change stamps push_consent_changed_at.")
@@ -154,13 +168,17 @@ class ProductInputSerializer(serializers.Serializer):
     price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True)
     currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, help_text="ISO 4217 code.")
     stock = serializers.IntegerField(
-        min_value=-(2**31), max_value=2**31 - 1, required=False, allow_null=True, help_text="Null: not tracked."
+        min_value=0, max_value=2**31 - 1, required=False, allow_null=True, help_text="Null: not tracked."
     )
     is_active = serializers.BooleanField(required=False)
     is_merchandise = serializers.BooleanField(
         required=False, help_text="False for postage, fees, discounts...: never recommended."
     )
-    attributes = serializers.DictField(required=False)
+    attributes = serializers.DictField(
+        required=False,
+        validators=[refuse_nul_characters, limit_attributes],
+        help_text="Merged into the stored attributes: a key sent replaces that key, keys not sent are kept.",
+    )
 
     def validate_currency(self, value: str) -> str:
         return value.upper()

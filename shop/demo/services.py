@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count
 
-from shop.bulk import sqlite_indexes_deferred, sqlite_page_cache
+from shop.bulk import insert_rows, sqlite_indexes_deferred, sqlite_page_cache
 from shop.demo_data import PERSONA_SLUGS, DemoShop, generate_shop
 from shop.models import Category, Customer, Interaction, Product
 
@@ -104,9 +104,17 @@ def demo_customers(*, seed: int):
     return Customer.objects.filter(**_prefixed("external_id", f"demo{seed}-"))
 
 
-def generate_demo_data(*, customers: int, seed: int, progress: Progress | None = None) -> DemoDataSummary:
-    """Generate the demo shop for (customers, seed) and store it; nothing is written if it is stored already."""
+def generate_demo_data(
+    *, customers: int, seed: int, end: datetime | None = None, progress: Progress | None = None
+) -> DemoDataSummary:
+    """Generate the demo shop for (customers, seed), its year of events ending at `end` (default: now), and store
+    it; nothing is written if it is stored already. An end in the future is refused."""
     errors = {}
+    now = datetime.now(UTC)
+    if end is not None and (end.tzinfo is None or end.utcoffset() is None):
+        end = end.replace(tzinfo=UTC)
+    if end is not None and end > now:
+        errors["end"] = f"Must not be in the future (events that have not happened); got {end.isoformat()}."
     if customers < 1:
         errors["customers"] = f"Must be at least 1; got {customers}."
     if seed < 0:
@@ -122,7 +130,7 @@ def generate_demo_data(*, customers: int, seed: int, progress: Progress | None =
             "Use another --seed, or an empty database."
         )
     started = time.perf_counter()
-    shop = generate_shop(customers=customers, seed=seed)
+    shop = generate_shop(customers=customers, seed=seed, end=end or now)
     generated = time.perf_counter()
     write_demo_shop(shop=shop, progress=progress)
     summary = _summary(shop)
@@ -220,20 +228,12 @@ def _write_customers(shop: DemoShop, *, now: datetime, notify: Progress) -> np.n
 
 
 def _insert(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Rows straight into the table: COPY on PostgreSQL, executemany elsewhere; no model instances, no ORM SQL."""
-    meta = model._meta
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    names = ", ".join(quote(meta.get_field(name).column) for name in columns)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # executemany would cost a round trip per row here.
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            placeholders = ", ".join(["%s"] * len(columns))
-            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)
+    """Rows straight into the table through the shop's one bulk writer (COPY on PostgreSQL, executemany on
+    SQLite). Generated rows are valid by construction: a refused row is a generator bug, so fail loudly."""
+    result = insert_rows(model, columns, rows)
+    if result.rejected:
+        position, problem = next(iter(result.rejected.items()))
+        raise ValidationError(f"demo data row {position} of {model.__name__} refused: {problem}")
 
 
 def _write_interactions(

@@ -1,7 +1,9 @@
 """What every importer shares: the report, reading tables with line numbers, event ids, batched writes.
 
-Importers parse and validate with vectorised pandas, then write in a few large batches inside one transaction,
-so a file either imports completely or not at all.
+Importers parse and validate with vectorised pandas, then write through the one bulk writer (shop.bulk) in a few
+large batches inside one transaction. A file that cannot be read at all fails with a ValidationError naming the file
+and the problem; a bad row is skipped with its line number and reason and the others are imported, the same way on
+SQLite and PostgreSQL (the bulk writer refuses per row what either database would refuse).
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ import csv
 import gzip
 import hashlib
 import io
-import sys
 import time
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import repeat
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +29,17 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models
 from django.utils import timezone
-from tqdm import tqdm
 
-from shop.bulk import sqlite_indexes_deferred, sqlite_page_cache
+from shop import bulk
+from shop.bulk import LOOKUP_CHUNK, sqlite_indexes_deferred, sqlite_page_cache
 from shop.models import Interaction
+from shop.services import EARLIEST_YEAR, MAX_CLOCK_SKEW
 
 # How many line numbers the report keeps for each skip reason.
 EXAMPLE_LINES = 10
-# Rows per query when looking up keys (stays under SQLite's bound-parameter limit).
-LOOKUP_CHUNK = 900
+# A text file has (almost) no control characters; above this share of its first characters it is binary.
+BINARY_CONTROL_SHARE = 0.01
+NUL = "\x00"
 ALREADY_IMPORTED = "already_imported"
 UNCHANGED = "unchanged"
 
@@ -184,76 +188,208 @@ class Table:
 
 
 def read_table(path: Path, *, report: ImportReport, sep: str = ",") -> Table:
-    """Read a .csv, .csv.gz, .tsv or .xlsx file. Rows with the wrong number of fields are skipped and reported."""
+    """Read a .csv, .csv.gz, .tsv or .xlsx file.
+
+    A file that cannot be read at all (missing, a directory, corrupt or truncated gzip, not a workbook, binary,
+    a header that repeats a column) raises a ValidationError naming the file and the problem. Rows that cannot
+    be read (wrong number of fields, an unterminated quote, a NUL character) are skipped and reported with their
+    line numbers. UTF-8, UTF-16 (by its byte-order mark or its zero bytes) and latin-1 text are read.
+    """
     path = Path(path)
     if not path.exists():
         raise ValidationError(f"{path}: no such file")
     if not path.is_file():
         raise ValidationError(f"{path} is not a file (a directory?): give the path of the file to import")
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
-        return _read_xlsx(path, report=report)
-    raw = _read_bytes(path)
-    text = _decode(raw)
-    return _read_delimited(text, sep=sep, report=report, name=path.name)
+        table = _read_xlsx(path, report=report)
+    else:
+        text, encoding = _decode(_read_bytes(path), name=path.name)
+        report.details["encoding"] = encoding
+        table = _read_delimited(text, sep=sep, report=report, name=path.name)
+    return _drop_rows_with_nul(table, report=report, name=path.name)
 
 
 def _read_bytes(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        magic = handle.read(2)
-    if magic == b"\x1f\x8b":
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(2)
+        if magic != b"\x1f\x8b":
+            return path.read_bytes()
         with gzip.open(path, "rb") as handle:
             return handle.read()
-    return path.read_bytes()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise ValidationError(
+            f"{path.name} is a corrupt or truncated gzip file ({error or type(error).__name__})"
+        ) from error
+    except OSError as error:
+        raise ValidationError(f"{path.name} cannot be read: {error.strerror or error}") from error
 
 
-def _decode(raw: bytes) -> str:
+def _decode(raw: bytes, *, name: str) -> tuple[str, str]:
+    """The file's text and the encoding it was read in."""
+    encoding = _utf16_encoding(raw)
+    if encoding:
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as error:
+            raise ValidationError(
+                f"{name} looks UTF-16 encoded but is not valid UTF-16 ({error.reason} at byte "
+                f"{error.start}): save it as UTF-8"
+            ) from error
+        return text.removeprefix("\ufeff"), "utf-16"
     try:
-        return raw.decode("utf-8-sig")
+        text, encoding = raw.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
         # Exports from spreadsheet tools are often Windows-1252 / latin-1.
-        return raw.decode("latin-1")
+        text, encoding = raw.decode("latin-1"), "latin-1"
+    sample = text[:65_536]
+    controls = sum(1 for ch in sample if ch < " " and ch not in "\t\n\r")
+    if controls >= 5 and controls > BINARY_CONTROL_SHARE * len(sample):
+        raise ValidationError(
+            f"{name} is not a text (CSV) file: {controls:,} control characters in its first {len(sample):,} "
+            "(a binary file, or a compressed one with the wrong name?)"
+        )
+    return text, encoding
+
+
+def _utf16_encoding(raw: bytes) -> str | None:
+    """'utf-16' for a byte-order mark, 'utf-16-le' / '-be' for text whose every other byte is zero."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    sample = raw[:4096]
+    if len(sample) < 4:
+        return None
+    pairs = len(sample) // 2
+    odd_zeros, even_zeros = sample[1::2].count(0), sample[0::2].count(0)
+    if odd_zeros > 0.9 * pairs and even_zeros < 0.1 * pairs:
+        return "utf-16-le"
+    if even_zeros > 0.9 * pairs and odd_zeros < 0.1 * pairs:
+        return "utf-16-be"
+    return None
 
 
 def _read_delimited(text: str, *, sep: str, report: ImportReport, name: str) -> Table:
     if not text.strip():
         raise ValidationError(f"{name}: the file is empty")
+    # A bare carriage return ends a line, as in the csv module; in an unquoted cell it used to abort the read.
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    header = _header(text, sep=sep, name=name)
+    frame = None
     try:
         frame = pd.read_csv(
             io.StringIO(text), sep=sep, dtype=object, keep_default_na=False, skip_blank_lines=False, quotechar='"'
         )
-    except pd.errors.ParserError:
+    except (pd.errors.ParserError, csv.Error, ValueError, OverflowError):
         frame = None
     # With blank lines kept, each physical line after the header is one row, unless a quoted cell spans lines.
     physical_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
-    if frame is not None and physical_lines == len(frame) + 1:
-        frame.columns = [str(column).strip() for column in frame.columns]
+    if frame is not None and physical_lines == len(frame) + 1 and len(frame.columns) == len(header):
+        frame.columns = header
         lines = pd.Series(np.arange(2, len(frame) + 2), index=frame.index)
         return _drop_blank_rows(Table(frame=frame, lines=lines))
-    return _read_delimited_exactly(text, sep=sep, report=report)
+    return _read_delimited_exactly(text, header=header, sep=sep, report=report)
 
 
-def _read_delimited_exactly(text: str, *, sep: str, report: ImportReport) -> Table:
-    """The slow path, for files with ragged rows or quoted line breaks: exact line numbers from the csv module."""
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
-    header = [column.strip() for column in next(reader)]
+def _header(text: str, *, sep: str, name: str) -> list[str]:
+    """The first line's column names; a repeated name is refused (which column would be meant?)."""
+    first = text.split("\n", 1)[0]
+    try:
+        header = [column.strip() for column in next(csv.reader([first], delimiter=sep))]
+    except (csv.Error, StopIteration) as error:
+        raise ValidationError(f"{name}: the header line cannot be read ({error})") from error
+    if NUL in first:
+        raise ValidationError(f"{name}: the header line contains a NUL character (is the file binary?)")
+    repeated = sorted(column for column, count in Counter(header).items() if count > 1 and column)
+    if repeated:
+        raise ValidationError(
+            f"{name}: column name(s) repeated in the header: {', '.join(repr(c) for c in repeated[:10])}; "
+            "rename or remove the extra column(s)"
+        )
+    return header
+
+
+class _Lines:
+    """The file's physical lines for csv.reader, from a position that can be moved back to re-read."""
+
+    def __init__(self, lines: list[str], position: int):
+        self.lines = lines
+        self.position = position
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.position >= len(self.lines):
+            raise StopIteration
+        self.position += 1
+        return self.lines[self.position - 1] + "\n"
+
+
+def _read_delimited_exactly(text: str, *, header: list[str], sep: str, report: ImportReport) -> Table:
+    """The slow path, for files with ragged rows, quoted line breaks or broken quotes: exact line numbers.
+
+    A record that spans lines but has the wrong number of fields, or an odd number of quote characters, is an
+    unterminated quote: its first line is reported and reading resumes on the next line, so it never swallows
+    the lines after it. A line the csv module cannot parse is reported the same way.
+    """
+    physical = text.split("\n")
+    if physical and physical[-1] == "":
+        physical.pop()
     width = len(header)
     rows: list[list[str]] = []
     lines: list[int] = []
-    bad_lines: list[int] = []
-    previous_end = reader.line_num
-    for row in reader:
-        start, previous_end = previous_end + 1, reader.line_num
+    bad: dict[str, list[int]] = {}
+    source = _Lines(physical, 1)
+    reader = csv.reader(source, delimiter=sep)
+    while source.position < len(physical):
+        start = source.position
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            bad.setdefault("unreadable_line", []).append(start + 1)
+            source.position = start + 1
+            reader = csv.reader(source, delimiter=sep)
+            continue
+        spanned = source.position - start > 1
+        if spanned and (len(row) != width or "\n".join(physical[start : source.position]).count('"') % 2):
+            bad.setdefault("unterminated_quote", []).append(start + 1)
+            source.position = start + 1
+            reader = csv.reader(source, delimiter=sep)
+            continue
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != width:
-            bad_lines.append(start)
+            bad.setdefault("wrong_number_of_fields", []).append(start + 1)
             continue
         rows.append(row)
-        lines.append(start)
-    report.rows_read += len(bad_lines)
-    report.skip("wrong_number_of_fields", bad_lines)
+        lines.append(start + 1)
+    for reason, numbers in bad.items():
+        report.rows_read += len(numbers)
+        report.skip(reason, sorted(numbers))
     frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header, dtype=object)
     return Table(frame=frame, lines=pd.Series(lines, index=frame.index, dtype="int64"))
+
+
+def _drop_rows_with_nul(table: Table, *, report: ImportReport, name: str) -> Table:
+    """Rows with a NUL character in any cell are skipped as `nul_character` (no database stores it the same)."""
+    frame = table.frame
+    if frame.empty:
+        return table
+    if any(NUL in str(column) for column in frame.columns):
+        raise ValidationError(f"{name}: the header contains a NUL character (is the file binary?)")
+    hit = np.zeros(len(frame), dtype=bool)
+    for column in frame.columns:
+        values = frame[column]
+        hit |= by_unique(values, lambda unique: [NUL in str(value) for value in unique.tolist()]).to_numpy(bool)
+    if not hit.any():
+        return table
+    report.rows_read += int(hit.sum())
+    report.skip("nul_character", table.lines[hit].tolist())
+    keep = ~hit
+    return Table(frame=frame[keep].reset_index(drop=True), lines=table.lines[keep].reset_index(drop=True))
 
 
 def _drop_blank_rows(table: Table) -> Table:
@@ -277,35 +413,51 @@ def _read_xlsx(path: Path, *, report: ImportReport) -> Table:
     except (zipfile.BadZipFile, KeyError) as error:
         # An .xlsx is a zip of XML parts; a CSV renamed to .xlsx, or a zip that is not a workbook, lands here.
         raise ValidationError(f"{path.name} is not an Excel workbook (.xlsx): {error}") from error
+    except Exception as error:
+        raise ValidationError(f"{path.name} is a damaged Excel workbook (.xlsx): {error}") from error
     try:
-        header: list[str] | None = None
-        rows: list[list[str]] = []
-        lines: list[Any] = []
-        sheets = workbook.worksheets
-        for sheet in sheets:
-            values = sheet.iter_rows(values_only=True)
-            sheet_header = next(values, None)
-            if sheet_header is None:
-                continue
-            sheet_header = [_cell_text(cell).strip() for cell in sheet_header]
-            while sheet_header and not sheet_header[-1]:
-                sheet_header.pop()
-            if header is None:
-                header = sheet_header
-            elif sheet_header != header:
-                continue  # a notes or pivot sheet, not data
-            width = len(header)
-            for number, row in enumerate(values, start=2):
-                cells = [_cell_text(cell) for cell in row[:width]]
-                if not any(cell.strip() for cell in cells):
-                    continue
-                cells += [""] * (width - len(cells))
-                rows.append(cells)
-                lines.append(number if len(sheets) == 1 else f"{sheet.title}:{number}")
+        return _workbook_table(workbook, name=path.name)
+    except ValidationError:
+        raise
+    except Exception as error:
+        raise ValidationError(f"{path.name} is a damaged Excel workbook (.xlsx): {error}") from error
     finally:
         workbook.close()
+
+
+def _workbook_table(workbook: Any, *, name: str) -> Table:
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[Any] = []
+    sheets = workbook.worksheets
+    for sheet in sheets:
+        values = sheet.iter_rows(values_only=True)
+        sheet_header = next(values, None)
+        if sheet_header is None:
+            continue
+        sheet_header = [_cell_text(cell).strip() for cell in sheet_header]
+        while sheet_header and not sheet_header[-1]:
+            sheet_header.pop()
+        if header is None:
+            header = sheet_header
+            repeated = sorted(column for column, count in Counter(header).items() if count > 1 and column)
+            if repeated:
+                raise ValidationError(
+                    f"{name}: column name(s) repeated in the header: {', '.join(repr(c) for c in repeated[:10])}; "
+                    "rename or remove the extra column(s)"
+                )
+        elif sheet_header != header:
+            continue  # a notes or pivot sheet, not data
+        width = len(header)
+        for number, row in enumerate(values, start=2):
+            cells = [_cell_text(cell) for cell in row[:width]]
+            if not any(cell.strip() for cell in cells):
+                continue
+            cells += [""] * (width - len(cells))
+            rows.append(cells)
+            lines.append(number if len(sheets) == 1 else f"{sheet.title}:{number}")
     if header is None:
-        raise ValidationError(f"{path.name}: the workbook has no rows")
+        raise ValidationError(f"{name}: the workbook has no rows")
     frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header, dtype=object)
     return Table(frame=frame, lines=pd.Series(lines, index=frame.index, dtype=object))
 
@@ -403,23 +555,43 @@ def parse_datetimes(values: pd.Series, *, tz: str | None = None) -> pd.Series:
 
 def _parse_distinct_datetimes(values: pd.Series, *, tz: str | None) -> pd.Series:
     text = pd.Series([str(value).strip() for value in values.tolist()], index=values.index, dtype=object)
-    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    # Microseconds, not pandas' nanoseconds: those stop at 1677 and 2262, and a date beyond raised
+    # OutOfBoundsDatetime for the whole file. Such dates now parse, and the event-time rule refuses them by row.
+    result = pd.Series(pd.NaT, index=values.index, dtype=DATETIME_DTYPE)
     if text.empty:
         return result
     with_offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
     if with_offset.any():
-        result[with_offset] = pd.to_datetime(text[with_offset], format="ISO8601", errors="coerce", utc=True)
+        result[with_offset] = _as_us(pd.to_datetime(text[with_offset], format="ISO8601", errors="coerce", utc=True))
     naive_text = text[~with_offset]
     if not naive_text.empty:
-        naive = pd.to_datetime(naive_text, format="ISO8601", errors="coerce")
+        naive = _as_us(pd.to_datetime(naive_text, format="ISO8601", errors="coerce"))
         retry = naive.isna() & naive_text.ne("")
         if retry.any():
-            naive[retry] = pd.to_datetime(naive_text[retry], format="%m/%d/%Y %H:%M", errors="coerce")
+            naive[retry] = _as_us(pd.to_datetime(naive_text[retry], format="%m/%d/%Y %H:%M", errors="coerce"))
         local = naive.dt.tz_localize(
             tz or settings.TIME_ZONE, ambiguous=np.zeros(len(naive), dtype=bool), nonexistent="shift_forward"
         )
         result[~with_offset] = local.dt.tz_convert("UTC")
     return result
+
+
+DATETIME_DTYPE = "datetime64[us, UTC]"
+
+
+def _as_us(stamps: pd.Series) -> pd.Series:
+    if stamps.dtype == object:  # all NaT, or mixed: nothing parsed as a date
+        stamps = pd.to_datetime(stamps, errors="coerce")
+    return stamps.dt.as_unit("us")
+
+
+def flag_event_times(reasons: Reasons, times: pd.Series, *, now: datetime | None = None) -> None:
+    """The events API's rule for event times, for every importer: not before 1900, not in the future
+    (more than MAX_CLOCK_SKEW ahead). Unparsed times (NaT) are left to the caller's own reason."""
+    now = now or timezone.now()
+    earliest = pd.Timestamp(datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC))
+    reasons.flag(times.notna() & times.lt(earliest), f"before_{EARLIEST_YEAR}")
+    reasons.flag(times.notna() & times.gt(pd.Timestamp(now + MAX_CLOCK_SKEW)), "in_the_future")
 
 
 def parse_booleans(values: pd.Series) -> pd.Series:
@@ -472,44 +644,20 @@ def upsert_by_key(
     *,
     key: str,
     records: dict[str, dict[str, Any]],
+    stamps: dict[str, str] | None = None,
     batch_size: int | None = None,
-) -> tuple[set[str], set[str]]:
-    """Create the records whose key is new and update the fields that differ on the others.
+) -> bulk.UpsertResult:
+    """The one upsert (shop.bulk.upsert_by_key): `attributes` merge into the stored dict, other fields replace;
+    a record either database would refuse comes back in `rejected` instead of failing the import."""
+    return bulk.upsert_by_key(
+        model, key=key, records=records, stamps=stamps, batch_size=batch_size or settings.IMPORT_BATCH_SIZE
+    )
 
-    `attributes` is merged into the stored dict rather than replaced. Returns (created keys, updated keys);
-    the remaining keys were unchanged.
-    """
-    batch_size = batch_size or settings.IMPORT_BATCH_SIZE
-    fields = sorted({name for record in records.values() for name in record})
-    existing: dict[str, models.Model] = {}
-    for chunk in chunks(sorted(records), LOOKUP_CHUNK):
-        for obj in model.objects.filter(**{f"{key}__in": chunk}).only(key, *fields):
-            existing[getattr(obj, key)] = obj
-    to_create: list[models.Model] = []
-    to_update: list[models.Model] = []
-    changed_fields: set[str] = set()
-    for record_key, values in records.items():
-        obj = existing.get(record_key)
-        if obj is None:
-            to_create.append(model(**{key: record_key, **values}))
-            continue
-        changed = False
-        for name, value in values.items():
-            if name == "attributes":
-                value = {**(obj.attributes or {}), **value}
-            if getattr(obj, name) != value:
-                setattr(obj, name, value)
-                changed_fields.add(name)
-                changed = True
-        if changed:
-            to_update.append(obj)
-    model.objects.bulk_create(to_create, batch_size=batch_size)
-    if to_update:
-        now = timezone.now()
-        for obj in to_update:
-            obj.updated_at = now
-        model.objects.bulk_update(to_update, sorted(changed_fields | {"updated_at"}), batch_size=500)
-    return {getattr(obj, key) for obj in to_create}, {getattr(obj, key) for obj in to_update}
+
+def flag_rejected(reasons: Reasons, keys: pd.Series, rejected: dict[Any, dict[str, str]]) -> None:
+    """Skip the rows whose key the bulk writer refused, as `bad_<field>`."""
+    for record_key, problems in rejected.items():
+        reasons.flag(keys.eq(record_key), f"bad_{next(iter(problems))}")
 
 
 INTERACTION_COLUMNS = (
@@ -528,58 +676,51 @@ INTERACTION_COLUMNS = (
 
 def insert_interactions(
     rows: pd.DataFrame, *, progress: bool = False, batch_size: int | None = None, label: str = "interactions"
-) -> int:
-    """Insert interactions (columns INTERACTION_COLUMNS; occurred_at aware UTC) with one executemany per batch.
+) -> bulk.InsertResult:
+    """Insert interactions (columns INTERACTION_COLUMNS; occurred_at aware UTC) through the one bulk writer.
 
-    The ORM's bulk_create costs more than the database here; the SQL is the same INSERT it would run, with
-    ON CONFLICT (event_id) DO NOTHING so a row another writer stored meanwhile is left alone.
+    ON CONFLICT (event_id) DO NOTHING, so a row another writer stored meanwhile is left alone. Rows the writer
+    refuses come back in `rejected`, by position in `rows` (see flag_rejected_rows). Other columns
+    (recommendation_id, coupon, created_at) take the model's defaults.
     """
     if rows.empty:
-        return 0
+        return bulk.InsertResult()
     batch_size = batch_size or max(settings.IMPORT_BATCH_SIZE, 20_000)
-    meta = Interaction._meta
-    quote = connection.ops.quote_name
-    names = ["customer", "product", *INTERACTION_COLUMNS[2:], "recommendation_id", "created_at"]
-    columns = ", ".join(quote(meta.get_field(name).column) for name in names)
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(names))}) "
-        f"ON CONFLICT ({quote(meta.get_field('event_id').column)}) DO NOTHING"
-    )
     adapt = connection.ops.adapt_datetimefield_value
-    created = adapt(timezone.now())
     # Adapt each distinct time once: invoices and sessions share their times.
     codes, distinct = pd.factorize(rows["occurred_at"])
     adapted = np.array([adapt(stamp) for stamp in distinct.to_pydatetime()], dtype=object)
-    occurred = adapted[codes].tolist()
-    value = _nullable(rows["value"])
-    amount = _nullable(rows["amount"].round(2) if rows["amount"].dtype.kind == "f" else rows["amount"])
-    params = list(
-        zip(
-            rows["customer_id"].astype("int64").tolist(),
-            rows["product_id"].astype("int64").tolist(),
-            rows["kind"].tolist(),
-            value,
-            rows["quantity"].astype("int64").tolist(),
-            amount,
-            rows["order_ref"].tolist(),
-            rows["source"].tolist(),
-            occurred,
-            rows["event_id"].tolist(),
-            repeat("", len(rows)),  # recommendation_id
-            repeat(created, len(rows)),
-            strict=True,
+    data = {
+        "customer_id": rows["customer_id"].astype("int64").tolist(),
+        "product_id": rows["product_id"].astype("int64").tolist(),
+        "kind": rows["kind"].tolist(),
+        "value": _nullable(rows["value"]),
+        "quantity": rows["quantity"].astype("int64").tolist(),
+        "amount": _nullable(rows["amount"].round(2) if rows["amount"].dtype.kind == "f" else rows["amount"]),
+        "order_ref": rows["order_ref"].tolist(),
+        "source": rows["source"].tolist(),
+        "occurred_at": adapted[codes].tolist(),
+        "event_id": rows["event_id"].tolist(),
+    }
+    with sqlite_page_cache(), sqlite_indexes_deferred(Interaction, rows=len(rows)):
+        return bulk.insert_columns(
+            Interaction,
+            data,
+            ignore_conflicts=True,
+            conflict_fields=("event_id",),
+            batch_size=batch_size,
+            progress=progress,
+            label=label,
         )
-    )
-    with (
-        sqlite_page_cache(),
-        sqlite_indexes_deferred(Interaction, rows=len(params)),
-        connection.cursor() as cursor,
-        tqdm(total=len(params), desc=label, unit="rows", file=sys.stderr, disable=not progress) as bar,
-    ):
-        for batch in chunks(params, batch_size):
-            cursor.executemany(sql, batch)
-            bar.update(len(batch))
-    return len(params)
+
+
+def flag_rejected_rows(reasons: Reasons, rows: pd.DataFrame, result: bulk.InsertResult) -> None:
+    """Skip the rows the bulk writer refused (by position in `rows`) with its reason, e.g. `out_of_range_amount`."""
+    by_reason: dict[str, list] = {}
+    for position, problem in result.rejected.items():
+        by_reason.setdefault(problem.key, []).append(rows.index[position])
+    for reason, index in by_reason.items():
+        reasons.flag(pd.Series(reasons.reason.index.isin(index), index=reasons.reason.index), reason)
 
 
 def _nullable(values: pd.Series) -> list:

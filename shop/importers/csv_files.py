@@ -10,9 +10,12 @@ customers     external_id (required), email, name, gender (f/m/o or female/male/
 products      sku (required), name, description, category ("Parent > Child" creates both), price, currency
               (3 letters), stock, is_active, is_merchandise
 interactions  customer_id (the customer's external id, required), sku (required), kind (view, cart, purchase,
-              return, rating; required), occurred_at (ISO 8601; required), event_id (derived from the row when
-              absent), value (the rating, or a view's seconds: 0 to 86400), quantity (default 1), amount, order_ref,
-              source (web, app, store, email, import, other; default import)
+              return, rating; required), occurred_at (ISO 8601; required; from 1900 to now, as in the events
+              API), event_id (derived from the row when absent), value (the rating, or a view's seconds: 0 to
+              86400), quantity (default 1), amount, order_ref, source (web, app, store, email, import, other;
+              default import)
+
+Stock must not be negative (empty: not tracked). Cells are merged into stored `attributes` key by key.
 
 Unknown customers and products named by interactions are created as stubs, as the events API does.
 """
@@ -28,18 +31,19 @@ import pandas as pd
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
 from django.utils.text import slugify
 
 from shop.importers.common import (
     ALREADY_IMPORTED,
-    LOOKUP_CHUNK,
+    DATETIME_DTYPE,
     UNCHANGED,
     ImportReport,
     Reasons,
-    chunks,
     content_event_ids,
     existing_keys,
+    flag_event_times,
+    flag_rejected,
+    flag_rejected_rows,
     ids_by_key,
     insert_interactions,
     parse_booleans,
@@ -50,7 +54,9 @@ from shop.importers.common import (
     upsert_by_key,
 )
 from shop.models import Category, Customer, Gender, Interaction, InteractionKind, InteractionSource, Product
-from shop.services import MAX_VIEW_SECONDS
+from shop.services import CONSENT_STAMPS, MAX_VIEW_SECONDS
+
+MAX_INTEGER = 2**31 - 1  # integer columns are 32-bit on PostgreSQL
 
 KINDS = ("customers", "products", "interactions")
 
@@ -187,7 +193,7 @@ def _optional_booleans(frame: pd.DataFrame, name: str, reasons: Reasons) -> pd.S
 
 def _optional_times(frame: pd.DataFrame, name: str, reasons: Reasons) -> pd.Series:
     if name not in frame:
-        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+        return pd.Series(pd.NaT, index=frame.index, dtype=DATETIME_DTYPE)
     times = parse_datetimes(frame[name])
     reasons.flag(times.isna() & frame[name].ne(""), f"bad_{name}")
     return times
@@ -238,15 +244,6 @@ def _import_customers(
 
     valid = reasons.valid
     attributes = _extra_attributes(extras)
-    now = timezone.now()
-    keys = frame.loc[valid, "external_id"].tolist()
-    stored = {
-        row["external_id"]: row
-        for chunk in chunks(keys, LOOKUP_CHUNK)
-        for row in Customer.objects.filter(external_id__in=chunk).values(
-            "external_id", "email_consent", "sms_consent", "push_consent"
-        )
-    }
     records: dict[str, dict[str, Any]] = {}
     for position in np.flatnonzero(valid.to_numpy()):
         index = frame.index[position]
@@ -261,18 +258,17 @@ def _import_customers(
             record["birth_year"] = int(birth_year[index])
         if pd.notna(signed_up_at[index]):
             record["signed_up_at"] = signed_up_at[index].to_pydatetime()
-        before = stored.get(row["external_id"], {})
         for name, values in consents.items():
             if _given(values[index]):
                 record[name] = bool(values[index])
-                if before.get(name, False) != record[name] or not before:
-                    record[f"{name}_changed_at"] = now
         if attributes[position]:
             record["attributes"] = attributes[position]
         records[row["external_id"]] = record
-    created, updated = upsert_by_key(Customer, key="external_id", records=records)
-    report.count_objects("customers", created=len(created), updated=len(updated))
-    reasons.flag(valid & ~frame["external_id"].isin(created | updated), UNCHANGED)
+    # Consent changes are stamped by the one upsert, as for the API.
+    result = upsert_by_key(Customer, key="external_id", records=records, stamps=CONSENT_STAMPS)
+    report.count_objects("customers", created=len(result.created), updated=len(result.updated))
+    flag_rejected(reasons, frame["external_id"], result.rejected)
+    reasons.flag(reasons.valid & ~frame["external_id"].isin(result.created | result.updated), UNCHANGED)
 
 
 def _is_email(value: str) -> bool:
@@ -291,7 +287,8 @@ def _import_products(
     if "currency" in frame:
         reasons.flag(frame["currency"].ne("") & ~frame["currency"].str.fullmatch(r"[A-Za-z]{3}"), "bad_currency")
     stock = _optional_numbers(frame, "stock", reasons, integer=True)
-    reasons.flag(stock.abs().gt(2**31 - 1), "bad_stock")
+    reasons.flag(stock.gt(MAX_INTEGER), "bad_stock")
+    reasons.flag(stock.lt(0), "negative_stock")
     flags = {name: _optional_booleans(frame, name, reasons) for name in ("is_active", "is_merchandise")}
     _flag_duplicates(frame, "sku", reasons, report)
 
@@ -320,9 +317,10 @@ def _import_products(
         if attributes[position]:
             record["attributes"] = attributes[position]
         records[row["sku"]] = record
-    created, updated = upsert_by_key(Product, key="sku", records=records)
-    report.count_objects("products", created=len(created), updated=len(updated))
-    reasons.flag(valid & ~frame["sku"].isin(created | updated), UNCHANGED)
+    result = upsert_by_key(Product, key="sku", records=records)
+    report.count_objects("products", created=len(result.created), updated=len(result.updated))
+    flag_rejected(reasons, frame["sku"], result.rejected)
+    reasons.flag(reasons.valid & ~frame["sku"].isin(result.created | result.updated), UNCHANGED)
 
 
 def _upsert_category_paths(paths: pd.Series | None, report: ImportReport) -> dict[str, int]:
@@ -354,6 +352,7 @@ def _import_interactions(
     reasons.flag(frame["kind"].ne("") & ~kind.isin(InteractionKind.values), "bad_kind")
     occurred_at = parse_datetimes(frame["occurred_at"])
     reasons.flag(occurred_at.isna(), "bad_occurred_at")
+    flag_event_times(reasons, occurred_at)
     value = _optional_numbers(frame, "value", reasons)
     quantity = _optional_numbers(frame, "quantity", reasons, integer=True).fillna(1)
     amount = _decimals(frame, "amount", reasons)
@@ -365,7 +364,9 @@ def _import_interactions(
     reasons.flag(kind.eq(InteractionKind.VIEW) & value.lt(0), "negative_view_duration")
     reasons.flag(kind.eq(InteractionKind.VIEW) & value.gt(MAX_VIEW_SECONDS), "view_duration_too_long")
     counted = kind.isin([InteractionKind.PURCHASE, InteractionKind.RETURN, InteractionKind.CART])
-    reasons.flag(counted & quantity.le(0) | quantity.abs().gt(2**31 - 1), "quantity_not_positive")
+    reasons.flag(quantity.abs().gt(MAX_INTEGER), "quantity_out_of_range")
+    reasons.flag(counted & quantity.eq(0), "zero_quantity")
+    reasons.flag(counted & quantity.lt(0), "negative_quantity")
 
     given = frame.get("event_id", pd.Series("", index=frame.index))
     order_ref = frame.get("order_ref", pd.Series("", index=frame.index))
@@ -402,8 +403,9 @@ def _import_interactions(
             "event_id": new["event_id"],
         }
     )
-    created = insert_interactions(rows, progress=progress, label="interactions")
-    report.count_objects("interactions", created=created)
+    written = insert_interactions(rows, progress=progress, label="interactions")
+    flag_rejected_rows(reasons, rows, written)
+    report.count_objects("interactions", created=written.inserted)
 
 
 def _ensure_stubs(model, key: str, values: pd.Series, *, report: ImportReport, name: str) -> dict[str, int]:

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
+from shop.bulk import UpsertResult
 from shop.importers.common import (
     ALREADY_IMPORTED,
     UNCHANGED,
@@ -24,6 +25,9 @@ from shop.importers.common import (
     Reasons,
     content_event_ids,
     existing_keys,
+    flag_event_times,
+    flag_rejected,
+    flag_rejected_rows,
     ids_by_key,
     insert_interactions,
     upsert_by_key,
@@ -44,6 +48,8 @@ OCCUPATIONS_1M = [
 AGE_GROUPS_1M = {1: ("Under 18", 16), 18: ("18-24", 21), 25: ("25-34", 30), 35: ("35-44", 40), 45: ("45-49", 47),
                  50: ("50-55", 53), 56: ("56+", 60)}  # fmt: skip
 PARENT_CATEGORY = ("movies", "Movies")
+# Larger ids are not MovieLens ids (and would not fit an integer column).
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -93,8 +99,8 @@ def import_movielens(*, directory: Path, progress: bool = False, id_prefix: str 
             ratings, users=users[user_reasons.valid], movies=movies[movie_reasons.valid], prefix=prefix, layout=layout
         )
     report.duplicates = int(rating_reasons.reason.eq("duplicate").sum())
-    users["external_id"] = prefix + users["user"].fillna(0).astype("int64").astype(str)
-    movies["sku"] = prefix + movies["movie"].fillna(0).astype("int64").astype(str)
+    users["external_id"] = prefix + _id_text(users["user"])
+    movies["sku"] = prefix + _id_text(movies["movie"])
 
     with transaction.atomic():
         with report.stage("catalog_and_customers"):
@@ -104,8 +110,14 @@ def import_movielens(*, directory: Path, progress: bool = False, id_prefix: str 
             changed_users = _upsert_users(
                 users[user_reasons.valid], valid_ratings, layout=layout, prefix=prefix, report=report
             )
-        movie_reasons.flag(movie_reasons.valid & ~movies["sku"].isin(changed_movies), UNCHANGED)
-        user_reasons.flag(user_reasons.valid & ~users["external_id"].isin(changed_users), UNCHANGED)
+        flag_rejected(movie_reasons, movies["sku"], changed_movies.rejected)
+        flag_rejected(user_reasons, users["external_id"], changed_users.rejected)
+        rating_reasons.flag(~ratings["sku"].isin(list(changed_movies.objects)), "movie_refused")
+        rating_reasons.flag(~ratings["external_id"].isin(list(changed_users.objects)), "user_refused")
+        changed_movie_skus = changed_movies.created | changed_movies.updated
+        changed_user_ids = changed_users.created | changed_users.updated
+        movie_reasons.flag(movie_reasons.valid & ~movies["sku"].isin(changed_movie_skus), UNCHANGED)
+        user_reasons.flag(user_reasons.valid & ~users["external_id"].isin(changed_user_ids), UNCHANGED)
 
         with report.stage("find_already_imported"):
             already = existing_keys(Interaction, "event_id", valid_ratings["event_id"].tolist())
@@ -113,8 +125,9 @@ def import_movielens(*, directory: Path, progress: bool = False, id_prefix: str 
             new = ratings[rating_reasons.valid]
             rows = _interaction_rows(new)
         with report.stage("write_interactions"):
-            created = insert_interactions(rows, progress=progress, label="movielens ratings")
-        report.count_objects("interactions", created=created)
+            written = insert_interactions(rows, progress=progress, label="movielens ratings")
+            flag_rejected_rows(rating_reasons, rows, written)
+        report.count_objects("interactions", created=written.inserted)
 
     for (file_name, _sep, _columns), reasons, lines in (
         (layout.users, user_reasons, user_lines),
@@ -154,8 +167,12 @@ def _read(
     rows: list[list[str]] = []
     lines: list[int] = []
     bad: list[int] = []
+    nul: list[int] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
+            continue
+        if "\x00" in line:
+            nul.append(number)
             continue
         fields = line.split(sep)
         if len(fields) != len(columns):
@@ -169,28 +186,36 @@ def _read(
             continue
         rows.append(fields)
         lines.append(number)
-    report.rows_read += len(rows) + len(bad)
+    report.rows_read += len(rows) + len(bad) + len(nul)
     report.skip(f"{file_name}: wrong_number_of_fields", bad)
-    report.details.setdefault("files", {})[file_name] = len(rows) + len(bad)
+    report.skip(f"{file_name}: nul_character", nul)
+    report.details.setdefault("files", {})[file_name] = len(rows) + len(bad) + len(nul)
     frame = pd.DataFrame(rows, columns=columns, dtype=object) if rows else pd.DataFrame(columns=columns, dtype=object)
     return frame, pd.Series(lines, index=frame.index, dtype="int64")
 
 
 def _integers(values: pd.Series) -> pd.Series:
-    numbers = pd.to_numeric(values.str.strip(), errors="coerce")
+    numbers = pd.to_numeric(values.str.strip(), errors="coerce").astype(float)
     return numbers.where(numbers == numbers.round())
+
+
+def _id_text(ids: pd.Series) -> pd.Series:
+    """ "196" for 196.0; ids out of range (already flagged) become "0" rather than overflowing."""
+    return ids.where(ids.between(0, MAX_ID), 0).fillna(0).astype("int64").astype(str)
 
 
 def _validate_users(users: pd.DataFrame, layout: Layout) -> tuple[Reasons, pd.DataFrame]:
     reasons = Reasons(users.index)
     users = users.assign(user=_integers(users["user_id"]), age_number=_integers(users["age"]))
     users["gender_code"] = users["gender"].str.strip().str.upper().map({"M": Gender.MALE, "F": Gender.FEMALE})
-    reasons.flag(users["user"].isna() | users["user"].le(0), "bad_user_id")
+    reasons.flag(~users["user"].between(1, MAX_ID), "bad_user_id")
     if layout is ML_1M:
         reasons.flag(~users["age_number"].isin(list(AGE_GROUPS_1M)), "bad_age")
         occupation = _integers(users["occupation"])
-        reasons.flag(~occupation.isin(range(len(OCCUPATIONS_1M))), "bad_occupation")
-        users["occupation_name"] = occupation.map(lambda code: OCCUPATIONS_1M[int(code)] if pd.notna(code) else "")
+        # An unknown code (25, -1) is that user's bad_occupation, not an IndexError for the whole file.
+        known = dict(enumerate(OCCUPATIONS_1M))
+        reasons.flag(~occupation.isin(list(known)), "bad_occupation")
+        users["occupation_name"] = occupation.map(lambda code: known.get(int(code), "") if pd.notna(code) else "")
     else:
         reasons.flag(users["age_number"].isna() | ~users["age_number"].between(1, 120), "bad_age")
         users["occupation_name"] = users["occupation"].str.strip()
@@ -202,7 +227,7 @@ def _validate_users(users: pd.DataFrame, layout: Layout) -> tuple[Reasons, pd.Da
 def _validate_movies(movies: pd.DataFrame, layout: Layout) -> tuple[Reasons, pd.DataFrame]:
     reasons = Reasons(movies.index)
     movies = movies.assign(movie=_integers(movies["movie_id"]), title=movies["title"].str.strip())
-    reasons.flag(movies["movie"].isna() | movies["movie"].le(0), "bad_movie_id")
+    reasons.flag(~movies["movie"].between(1, MAX_ID), "bad_movie_id")
     reasons.flag(movies["title"].eq(""), "missing_title")
     if layout is ML_1M:
         movies["genre_list"] = movies["genres"].map(
@@ -226,23 +251,26 @@ def _validate_ratings(
     movie = _integers(ratings["movie_id"])
     rating = pd.to_numeric(ratings["rating"].str.strip(), errors="coerce")
     stamp = _integers(ratings["timestamp"])
-    reasons.flag(user.isna(), "bad_user_id")
-    reasons.flag(movie.isna(), "bad_movie_id")
+    reasons.flag(~user.between(1, MAX_ID), "bad_user_id")
+    reasons.flag(~movie.between(1, MAX_ID), "bad_movie_id")
     reasons.flag(rating.isna(), "bad_rating")
+    # Seconds since 1970: beyond 2100 cannot be a rating yet (and would overflow); the API's rule does the rest.
     reasons.flag(stamp.isna() | stamp.lt(0) | stamp.gt(4_102_444_800), "bad_timestamp")
     reasons.flag(~rating.between(0.5, 5), "rating_out_of_range")
     reasons.flag(~user.isin(users["user"]), "unknown_user")
     reasons.flag(~movie.isin(movies["movie"]), "unknown_movie")
-    ok = reasons.valid
+    stamp = stamp.where(reasons.valid, 0)
     frame = pd.DataFrame(
         {
-            "external_id": prefix + user.fillna(0).astype("int64").astype(str),
-            "sku": prefix + movie.fillna(0).astype("int64").astype(str),
+            "external_id": prefix + _id_text(user),
+            "sku": prefix + _id_text(movie),
             "value": rating.fillna(0.0),
             "occurred_at": pd.to_datetime(stamp.fillna(0).astype("int64"), unit="s", utc=True),
         },
         index=ratings.index,
     )
+    flag_event_times(reasons, frame["occurred_at"].where(reasons.valid))
+    ok = reasons.valid
     frame["event_id"] = content_event_ids(
         f"movielens:{layout.name}",
         [frame["external_id"], frame["sku"], frame["value"].astype(str), stamp.fillna(0).astype("int64").astype(str)],
@@ -255,16 +283,19 @@ def _validate_ratings(
 def _upsert_categories(movies: pd.DataFrame, *, report: ImportReport) -> dict[str, int]:
     """The parent "Movies" category and one child per genre; returns genre -> category id."""
     code, name = PARENT_CATEGORY
-    created, updated = upsert_by_key(Category, key="code", records={code: {"name": name}})
-    parent_id = Category.objects.get(code=code).pk
+    parent = upsert_by_key(Category, key="code", records={code: {"name": name}})
+    parent_id = parent.objects[code].pk
     genres = sorted({genre for genres in movies["genre_list"] for genre in genres})
-    records = {f"{code}-{slugify(genre)}": {"name": genre, "parent_id": parent_id} for genre in genres}
-    more_created, more_updated = upsert_by_key(Category, key="code", records=records)
+    codes = {genre: f"{code}-{slugify(genre)[:80]}" for genre in genres}
+    records = {codes[genre]: {"name": genre[:200], "parent_id": parent_id} for genre in genres}
+    children = upsert_by_key(Category, key="code", records=records)
     report.count_objects(
-        "categories", created=len(created) + len(more_created), updated=len(updated) + len(more_updated)
+        "categories",
+        created=len(parent.created) + len(children.created),
+        updated=len(parent.updated) + len(children.updated),
     )
     ids = ids_by_key(Category, "code", records)
-    return {genre: ids[f"{code}-{slugify(genre)}"] for genre in genres}
+    return {genre: ids[codes[genre]] for genre in genres}
 
 
 def primary_genres(genre_lists: pd.Series) -> pd.Series:
@@ -273,7 +304,9 @@ def primary_genres(genre_lists: pd.Series) -> pd.Series:
     return genre_lists.map(lambda genres: min(genres, key=lambda genre: counts[genre]) if genres else None)
 
 
-def _upsert_movies(movies: pd.DataFrame, categories: dict[str, int], *, prefix: str, report: ImportReport) -> set:
+def _upsert_movies(
+    movies: pd.DataFrame, categories: dict[str, int], *, prefix: str, report: ImportReport
+) -> UpsertResult:
     primary = primary_genres(movies["genre_list"])
     records = {}
     for row, genre in zip(movies.itertuples(), primary, strict=True):
@@ -291,15 +324,14 @@ def _upsert_movies(movies: pd.DataFrame, categories: dict[str, int], *, prefix: 
             "attributes": attributes,
             "is_stub": False,
         }
-    created, updated = upsert_by_key(Product, key="sku", records=records)
-    report.count_objects("products", created=len(created), updated=len(updated))
-    movies_sku = movies["sku"]
-    return set(movies_sku[movies_sku.isin(created | updated)])
+    result = upsert_by_key(Product, key="sku", records=records)
+    report.count_objects("products", created=len(result.created), updated=len(result.updated))
+    return result
 
 
 def _upsert_users(
     users: pd.DataFrame, ratings: pd.DataFrame, *, layout: Layout, prefix: str, report: ImportReport
-) -> set:
+) -> UpsertResult:
     """Customers with gender, postal code and a birth year: the age subtracted from the year of their first rating."""
     first_year = ratings.groupby("external_id")["occurred_at"].min().dt.year
     default_year = int(ratings["occurred_at"].dt.year.median()) if len(ratings) else 2000
@@ -320,9 +352,9 @@ def _upsert_users(
             "attributes": attributes,
             "is_stub": False,
         }
-    created, updated = upsert_by_key(Customer, key="external_id", records=records)
-    report.count_objects("customers", created=len(created), updated=len(updated))
-    return created | updated
+    result = upsert_by_key(Customer, key="external_id", records=records)
+    report.count_objects("customers", created=len(result.created), updated=len(result.updated))
+    return result
 
 
 def _interaction_rows(ratings: pd.DataFrame) -> pd.DataFrame:

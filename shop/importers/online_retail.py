@@ -2,8 +2,9 @@
 
 Each line with a customer becomes a purchase (or, on a cancelled invoice "C...", a return) with its quantity and
 amount, the invoice as order reference. Every line is accounted for: imported, or skipped with one reason, the first
-that applies, in this order: malformed fields, no customer, exact duplicate, price not positive, quantity zero or
-negative on a sale, already imported.
+that applies, in this order: malformed fields (including numbers out of the database's range and times before 1900
+or in the future, the events API's rule), no customer, exact duplicate, price not positive, negative quantity on a
+sale, zero quantity, already imported.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from shop.importers.common import (
     content_event_ids,
     epoch_seconds,
     existing_keys,
+    flag_event_times,
+    flag_rejected,
+    flag_rejected_rows,
     ids_by_key,
     insert_interactions,
     parse_datetimes,
@@ -34,6 +38,8 @@ from shop.importers.merchandise import is_merchandise
 from shop.models import Customer, Interaction, InteractionKind, InteractionSource, Product
 
 CURRENCY = "GBP"
+MAX_QUANTITY = 2**31 - 1  # the quantity column is a 32-bit integer on PostgreSQL
+MAX_AMOUNT = 10**12  # the amount column holds 14 digits, 2 after the point
 EVENT_PREFIX = "online-retail"
 
 # Canonical field -> the column name in each release.
@@ -86,18 +92,19 @@ def import_online_retail(
     valid = lines[reasons.valid]
     with transaction.atomic():
         with report.stage("products_and_customers"):
-            _upsert_products(lines[lines["sellable"]], report=report)
-            _upsert_customers(valid, report=report)
+            _upsert_products(lines[lines["sellable"]], reasons=reasons, report=report)
+            _upsert_customers(valid, reasons=reasons, report=report)
         with report.stage("find_already_imported"):
             already = existing_keys(Interaction, "event_id", valid["event_id"].tolist())
             reasons.flag(lines["event_id"].isin(already) & reasons.valid, ALREADY_IMPORTED)
             new = lines[reasons.valid]
             rows = _interaction_rows(new)
         with report.stage("write_interactions"):
-            report.imported = insert_interactions(
-                rows, progress=progress, batch_size=batch_size, label="online retail lines"
-            )
-        report.count_objects("interactions", created=report.imported)
+            written = insert_interactions(rows, progress=progress, batch_size=batch_size, label="online retail lines")
+            flag_rejected_rows(reasons, rows, written)
+            report.imported = written.written
+        report.count_objects("interactions", created=written.inserted)
+        new = lines[reasons.valid]
     reasons.report_to(report, table.lines)
     report.details["orders"] = int(new["invoice"].nunique())
     report.details["returns"] = int(new["cancelled"].sum())
@@ -128,7 +135,8 @@ def _parse(frame: pd.DataFrame, *, timezone: str) -> pd.DataFrame:
     lines["customer_id"] = by_unique(lines["customer_id"], lambda ids: [_integral_text(value) for value in ids])
     quantity = by_unique(lines["quantity"], lambda text: pd.to_numeric(text, errors="coerce"))
     lines["quantity_ok"] = quantity.notna() & (quantity == quantity.round())
-    lines["qty"] = quantity.where(lines["quantity_ok"], 0).astype("int64")
+    lines["quantity_in_range"] = ~lines["quantity_ok"] | quantity.abs().le(MAX_QUANTITY)
+    lines["qty"] = quantity.where(lines["quantity_ok"] & lines["quantity_in_range"], 0).astype("int64")
     price = by_unique(lines["unit_price"], lambda text: pd.to_numeric(text, errors="coerce"))
     lines["price_ok"] = price.notna() & price.abs().lt(1e9)
     lines["price"] = price.where(lines["price_ok"], 0.0)
@@ -152,8 +160,11 @@ def _validate(lines: pd.DataFrame) -> Reasons:
     reasons.flag(_blank_or_longer(lines["invoice"], 64), "missing_or_bad_invoice")
     reasons.flag(_blank_or_longer(lines["stock_code"], 64), "missing_or_bad_stock_code")
     reasons.flag(~lines["quantity_ok"], "bad_quantity")
+    reasons.flag(~lines["quantity_in_range"], "quantity_out_of_range")
     reasons.flag(~lines["price_ok"], "bad_unit_price")
+    reasons.flag((lines["qty"].abs() * lines["price"].abs()).round(2).ge(MAX_AMOUNT), "amount_out_of_range")
     reasons.flag(lines["occurred_at"].isna(), "bad_invoice_date")
+    flag_event_times(reasons, lines["occurred_at"])
     reasons.flag(by_unique(lines["customer_id"], lambda ids: ids.str.len().gt(64)).astype(bool), "bad_customer_id")
     well_formed = reasons.valid.copy()
 
@@ -173,7 +184,8 @@ def _validate(lines: pd.DataFrame) -> Reasons:
         lines.index, fill_value=False
     )
 
-    sale_quantity_ok = lines["cancelled"] | lines["qty"].gt(0)
+    # Zero is zero, on a sale or a return: not reported as negative.
+    sale_quantity_ok = lines["cancelled"] | lines["qty"].ge(0)
     quantity_nonzero = lines["qty"].ne(0)
     lines["sellable"] = well_formed & ~lines["duplicate"] & lines["price"].gt(0) & sale_quantity_ok & quantity_nonzero
 
@@ -185,7 +197,7 @@ def _validate(lines: pd.DataFrame) -> Reasons:
     return reasons
 
 
-def _upsert_products(lines: pd.DataFrame, *, report: ImportReport) -> None:
+def _upsert_products(lines: pd.DataFrame, *, reasons: Reasons, report: ImportReport) -> None:
     """One product per stock code: the most common description as name, the median unit price."""
     if lines.empty:
         return
@@ -209,14 +221,15 @@ def _upsert_products(lines: pd.DataFrame, *, report: ImportReport) -> None:
             "is_merchandise": is_merchandise(stock_code=sku, description=name),
             "is_stub": False,
         }
-    created, updated = upsert_by_key(Product, key="sku", records=records)
-    report.count_objects("products", created=len(created), updated=len(updated))
+    result = upsert_by_key(Product, key="sku", records=records)
+    report.count_objects("products", created=len(result.created), updated=len(result.updated))
+    flag_rejected(reasons, lines["sku"].reindex(reasons.reason.index), result.rejected)
     report.details["non_merchandise_products"] = sorted(
         sku for sku, record in records.items() if not record["is_merchandise"]
     )
 
 
-def _upsert_customers(lines: pd.DataFrame, *, report: ImportReport) -> None:
+def _upsert_customers(lines: pd.DataFrame, *, reasons: Reasons, report: ImportReport) -> None:
     """One customer per CustomerID, with the country of their latest line."""
     if lines.empty:
         return
@@ -224,8 +237,9 @@ def _upsert_customers(lines: pd.DataFrame, *, report: ImportReport) -> None:
     records = {
         customer_id: {"country": str(country)[:100], "is_stub": False} for customer_id, country in countries.items()
     }
-    created, updated = upsert_by_key(Customer, key="external_id", records=records)
-    report.count_objects("customers", created=len(created), updated=len(updated))
+    result = upsert_by_key(Customer, key="external_id", records=records)
+    report.count_objects("customers", created=len(result.created), updated=len(result.updated))
+    flag_rejected(reasons, lines["customer_id"].reindex(reasons.reason.index), result.rejected)
 
 
 def _interaction_rows(lines: pd.DataFrame) -> pd.DataFrame:

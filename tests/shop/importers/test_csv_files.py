@@ -104,7 +104,7 @@ def test_interactions_create_stubs_derive_event_ids_and_reimport_adds_nothing(tm
         "duplicate": [3],
         "rating_out_of_range": [5],
         "bad_kind": [6],
-        "quantity_not_positive": [7],
+        "zero_quantity": [7],
         "bad_occurred_at": [8],
         "missing_sku": [9],
     }
