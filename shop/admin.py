@@ -15,7 +15,7 @@ from django.utils.http import urlencode
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
-from shop import admin_api_clients, admin_imports  # noqa: F401  (registers their admin classes)
+from shop import admin_api_clients, admin_imports, admin_privacy  # noqa: F401  (registers their admin classes)
 from shop.models import Category, Customer, Interaction, InteractionKind, Product
 
 RECENT_INTERACTIONS = 20
@@ -254,6 +254,7 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ("external_id", "email", "name")
     search_help_text = "External id, email or name."
     show_full_result_count = False
+    actions = [admin_privacy.export_personal_data, admin_privacy.erase_customers]
     readonly_fields = ("activity", "recent_interactions", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("external_id", "name", "email", "is_stub")}),

@@ -3,18 +3,30 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils.html import format_html
 
 from shop import services
-from shop.api.authentication import forget_api_key
-from shop.models import ApiClient
+from shop.models import ApiClient, ApiScope, all_api_scopes
 
 
 class ApiClientForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=all_api_scopes,
+        required=False,
+        help_text="What this key may do (none ticked: nothing). Unticking a scope takes effect on save.",
+    )
+
     class Meta:
         model = ApiClient
-        fields = ["name", "throttle_rate", "is_active"]
+        fields = ["name", "throttle_rate", "scopes", "is_active"]
+
+    def clean_scopes(self):
+        try:
+            return services.validate_api_scopes(self.cleaned_data["scopes"])
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["scopes"]) from exc
 
     def clean_throttle_rate(self):
         rate = self.cleaned_data["throttle_rate"].strip()
@@ -28,7 +40,16 @@ class ApiClientForm(forms.ModelForm):
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
     form = ApiClientForm
-    list_display = ["name", "key_prefix", "is_active", "throttle_rate", "last_used_at", "created_at", "created_by"]
+    list_display = [
+        "name",
+        "key_prefix",
+        "is_active",
+        "scope_list",
+        "throttle_rate",
+        "last_used_at",
+        "created_at",
+        "created_by",
+    ]
     list_filter = ["is_active"]
     search_fields = ["name", "key_prefix"]
     list_select_related = ["created_by"]
@@ -37,15 +58,26 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:  # the key is generated on save and shown once
-            return ["name", "throttle_rate"]
-        return ["name", "key_prefix", "is_active", "throttle_rate", "last_used_at", "created_by", "created_at"]
+            return ["name", "throttle_rate", "scopes"]
+        return [
+            "name",
+            "key_prefix",
+            "is_active",
+            "scopes",
+            "throttle_rate",
+            "last_used_at",
+            "created_by",
+            "created_at",
+        ]
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: ApiClient) -> str:
+        return ", ".join(obj.scopes) or "none"
 
     def save_model(self, request, obj, form, change):
         if change:
+            # Saving drops the key from the shared cache (shop.api.authentication), so a change counts at once.
             super().save_model(request, obj, form, change)
-            # The authentication cache holds the client (active flag, rate): re-read it once this is committed.
-            key_hash = obj.key_hash
-            transaction.on_commit(lambda: forget_api_key(key_hash))
             return
         obj.created_by = request.user
         raw_key = services.issue_api_key(client=obj)

@@ -204,6 +204,21 @@ def hash_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+class ApiScope(models.TextChoices):
+    """What a key may do; each API operation needs one of these."""
+
+    EVENTS_WRITE = "events:write", "Send events"
+    CATALOG_WRITE = "catalog:write", "Upsert customers and products, read products back"
+    RECOMMENDATIONS_READ = "recommendations:read", "Read recommendations, similar and popular products"
+    CUSTOMERS_READ = "customers:read", "Read customers and their segments"
+    PRIVACY_WRITE = "privacy:write", "Export and erase customers"
+    OFFERS_READ = "offers:read", "Read a customer's offers"
+
+
+def all_api_scopes() -> list[str]:
+    return [scope.value for scope in ApiScope]
+
+
 class ApiClient(TimeStampedModel):
     """A client application (the shop frontend, a mobile app) calling the API with its own key."""
 
@@ -215,6 +230,8 @@ class ApiClient(TimeStampedModel):
     throttle_rate = models.CharField(
         max_length=30, blank=True, help_text="Override like '600/minute'; blank uses the default rate."
     )
+    # The ApiScope values this key may use; keys made before scopes existed were given all of them.
+    scopes = models.JSONField(default=all_api_scopes, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -227,6 +244,37 @@ class ApiClient(TimeStampedModel):
     @staticmethod
     def generate_key() -> str:
         return secrets.token_urlsafe(32)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class PrivacyAction(models.TextChoices):
+    EXPORT = "export", "Export"
+    ERASURE = "erasure", "Erasure"
+
+
+class PrivacyRequest(models.Model):
+    """Audit trail of customer exports and erasures: who asked and when, never whose data it was."""
+
+    action = models.CharField(max_length=10, choices=PrivacyAction.choices)
+    # Exactly one of the two: the API client that called, or the staff member who acted in admin.
+    api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The actor's name at the time (kept when the client or user is deleted later).
+    actor = models.CharField(max_length=150)
+    # Rows exported or erased per kind of data, e.g. {"interactions": 12}: counts only.
+    counts = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["action", "created_at"], name="privacy_action_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class ImportJob(TimeStampedModel):

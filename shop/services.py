@@ -31,6 +31,7 @@ from shop.models import (
     InteractionKind,
     InteractionSource,
     Product,
+    all_api_scopes,
     hash_api_key,
 )
 
@@ -540,11 +541,29 @@ def issue_api_key(*, client: ApiClient) -> str:
     return raw_key
 
 
+def validate_api_scopes(scopes: Iterable[str]) -> list[str]:
+    """The scopes, each known (ApiScope), in their canonical order; a ValidationError names any unknown one."""
+    known = all_api_scopes()
+    unknown = sorted(set(scopes) - set(known))
+    if unknown:
+        raise ValidationError({"scopes": f"Unknown scope(s) {', '.join(unknown)}; known: {', '.join(known)}."})
+    return [scope for scope in known if scope in set(scopes)]
+
+
 def create_api_client(
-    *, name: str, created_by: AbstractBaseUser | None = None, throttle_rate: str = ""
+    *,
+    name: str,
+    created_by: AbstractBaseUser | None = None,
+    throttle_rate: str = "",
+    scopes: Iterable[str] | None = None,
 ) -> tuple[ApiClient, str]:
-    """A new client application and its raw key, to hand over once."""
-    client = ApiClient(name=name, created_by=created_by, throttle_rate=throttle_rate)
+    """A new client application and its raw key, to hand over once. Without `scopes`, every scope."""
+    client = ApiClient(
+        name=name,
+        created_by=created_by,
+        throttle_rate=throttle_rate,
+        scopes=all_api_scopes() if scopes is None else validate_api_scopes(scopes),
+    )
     raw_key = issue_api_key(client=client)
     return client, raw_key
 

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_celery_results",
+    "axes",
     "shop",
     "segments",
     "recommender",
@@ -51,7 +52,22 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Login brute-force protection (django-axes) ---------------------------------------------
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# A username is locked for one address after 5 failures, for 15 minutes (staff can unlock in admin / axes_reset).
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Behind a reverse proxy, the number of proxies whose X-Forwarded-For entries to trust (0: use REMOTE_ADDR).
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("AXES_PROXY_COUNT", "0")) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if os.environ.get("AXES_PROXY_COUNT") else ["REMOTE_ADDR"]
+)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -121,7 +137,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["shop.api.permissions.IsApiClientOrStaff"],
     "DEFAULT_THROTTLE_CLASSES": ["shop.api.throttling.ApiKeyRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("API_THROTTLE_RATE", "100000/minute")},
+    # One counter per caller across every endpoint: an API client (its own rate if set) or a staff session.
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": os.environ.get("API_THROTTLE_RATE", "6000/minute"),
+        "staff": os.environ.get("API_STAFF_THROTTLE_RATE", "600/minute"),
+    },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # orjson: faster, and a deeply nested body is a 400 rather than a RecursionError.
     "DEFAULT_PARSER_CLASSES": ["shop.api.fastjson.ORJSONParser"],
@@ -200,6 +220,10 @@ TASK_REAPER_SECONDS = float(os.environ.get("TASK_REAPER_SECONDS", "30"))
 HEALTH_WORKER_PING_TIMEOUT = float(os.environ.get("HEALTH_WORKER_PING_TIMEOUT", "1"))
 IMPORT_BATCH_SIZE = int(os.environ.get("IMPORT_BATCH_SIZE", "5000"))
 EVENTS_MAX_BATCH = 1000
+# Largest API request body (413 above it), and the size of a customer's or product's free-form attributes.
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
+ATTRIBUTES_MAX_KEYS = 100
+ATTRIBUTES_MAX_BYTES = 8192
 # A segmentation run taking longer is stopped and marked failed; the previous active run stays.
 SEGMENTS_RUN_TIME_LIMIT = int(os.environ.get("SEGMENTS_RUN_TIME_LIMIT", "1800"))
 RECOMMENDER_TRAIN_TIME_LIMIT = int(os.environ.get("RECOMMENDER_TRAIN_TIME_LIMIT", "3600"))

@@ -1,17 +1,14 @@
 """Recommendation endpoints.
 
 They are DRF APIViews for the OpenAPI schema, but `dispatch` skips DRF's request wrapping,
-content negotiation and serializers: the same API-key authentication (cached key lookup) and a
-fixed-window counter throttle with the same rates, then orjson. This is the hot path of the shop
-frontend, and DRF's per-request machinery would cost more than the recommendation itself.
+content negotiation and serializers: the shop's one key, scope and throttle check
+(`shop.api.access.admit`, the same functions DRF views run), then orjson. This is the hot path of the
+shop frontend, and DRF's per-request machinery would cost more than the recommendation itself.
 """
 
 from __future__ import annotations
 
-import time
-
 import orjson
-from django.core.cache import cache
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -19,9 +16,8 @@ from rest_framework import exceptions, serializers
 from rest_framework.views import APIView
 
 from recommender.serving import engine, log
-from recommender.serving.conf import setting
-from shop.api.authentication import ApiKeyAuthentication
-from shop.models import ApiClient
+from shop.api.access import admit
+from shop.models import ApiScope
 
 
 class BadRequest(Exception):
@@ -36,102 +32,30 @@ def _json(data, status: int = 200, **headers) -> HttpResponse:
     return response
 
 
-_RATES: dict[str, tuple[int, int]] = {}
-
-
-def _default_rate() -> str | None:
-    return setting("REST_FRAMEWORK", {}).get("DEFAULT_THROTTLE_RATES", {}).get("api_key")
-
-
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _parse_rate(rate: str) -> tuple[int, int]:
-    parsed = _RATES.get(rate)
-    if parsed is None:
-        count, _, period = rate.partition("/")
-        parsed = _RATES[rate] = (int(count), _PERIODS[period[0]])
-    return parsed
-
-
-THROTTLE_SYNC_EVERY = 100
-THROTTLE_SYNC_SECONDS = 1.0
-_throttle_local: dict[str, list] = {}
-
-
-def throttle_allows(ident: str, rate: str | None) -> bool:
-    """A fixed-window counter per client, shared through the cache (so it holds across processes).
-
-    Far below the limit each process adds its count to the cache in steps (every 100 requests or
-    second) rather than per request; from half the limit on, every request is counted there at once.
-    """
-    if not rate:
-        return True
-    limit, period = _parse_rate(rate)
-    now = time.time()
-    window = int(now // period)
-    entry = _throttle_local.get(ident)
-    if entry is None or entry[0] != window:
-        entry = _throttle_local[ident] = [window, 0, 0, now]  # window, unsynced, shared total, synced at
-    entry[1] += 1
-    if entry[1] >= THROTTLE_SYNC_EVERY or now - entry[3] >= THROTTLE_SYNC_SECONDS or 2 * (entry[1] + entry[2]) >= limit:
-        key = f"throttle:lean:{ident}:{window}"
-        try:
-            entry[2] = cache.incr(key, entry[1])
-        except ValueError:
-            cache.add(key, 0, period + 1)
-            entry[2] = cache.incr(key, entry[1])
-        entry[1], entry[3] = 0, now
-    return entry[1] + entry[2] <= limit
-
-
-# Successful key checks are remembered in-process for a few seconds (the shop's cache already allows a
-# minute of staleness per process); an unknown or revoked key is looked up every time.
-KEY_MEMO_SECONDS = 5.0
-_key_memo: dict[tuple[str, str], tuple[ApiClient, float]] = {}
+def _refusal(exc: exceptions.APIException) -> HttpResponse:
+    """The answer DRF's exception handler would give: the detail, and the header the status calls for."""
+    headers = {}
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = "Api-Key"
+    wait = getattr(exc, "wait", None)
+    if wait is not None:
+        headers["Retry-After"] = str(int(wait))
+    return _json({"detail": str(exc.detail)}, status=exc.status_code, **headers)
 
 
 class LeanAPIView(APIView):
     """Documented like any DRF view; served by `dispatch` below without DRF's per-request machinery."""
 
-    _auth = ApiKeyAuthentication()
-
-    def authenticate(self, request) -> ApiClient | None:
-        meta = request.META
-        memo_key = (meta.get("HTTP_X_API_KEY", ""), meta.get("HTTP_AUTHORIZATION", ""))
-        now = time.monotonic()
-        memo = _key_memo.get(memo_key)
-        if memo is not None and memo[1] > now:
-            return memo[0]
-        authenticated = self._auth.authenticate(request)  # raises AuthenticationFailed for a bad key
-        if authenticated is None:
-            return None
-        if len(_key_memo) > 1000:
-            _key_memo.clear()
-        _key_memo[memo_key] = (authenticated[1], now + KEY_MEMO_SECONDS)
-        return authenticated[1]
+    required_scopes = {"GET": ApiScope.RECOMMENDATIONS_READ.value}
 
     def dispatch(self, request, *args, **kwargs):
         self.args, self.kwargs, self.request = args, kwargs, request
         if request.method not in ("GET", "HEAD"):
             return _json({"detail": f'Method "{request.method}" not allowed.'}, status=405, Allow="GET")
         try:
-            client = self.authenticate(request)
-        except exceptions.AuthenticationFailed as exc:
-            return _json({"detail": str(exc.detail)}, status=401, **{"WWW-Authenticate": "Api-Key"})
-        default_rate = _default_rate()
-        if client is not None:
-            ident, rate = f"client-{client.pk}", client.throttle_rate or default_rate
-        elif request.user.is_authenticated and request.user.is_staff:
-            ident, rate = f"user-{request.user.pk}", default_rate
-        else:
-            return _json(
-                {"detail": "Authentication required: send 'Authorization: Api-Key <key>'."},
-                status=401,
-                **{"WWW-Authenticate": "Api-Key"},
-            )
-        if not throttle_allows(ident, rate):
-            return _json({"detail": "Request was throttled."}, status=429)
+            admit(request, scope=self.required_scopes["GET"])
+        except exceptions.APIException as exc:
+            return _refusal(exc)
         try:
             return _json(self.answer(request.GET, **kwargs))
         except BadRequest as exc:

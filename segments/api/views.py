@@ -23,6 +23,7 @@ class CustomerSegmentSerializer(serializers.Serializer):
 
 
 class CustomerSegmentsView(APIView):
+    required_scopes = {"GET": "customers:read"}
     class OutputSerializer(serializers.Serializer):
         customer = serializers.CharField()
         segments = CustomerSegmentSerializer(many=True)

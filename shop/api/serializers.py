@@ -3,6 +3,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from shop.api.limits import limit_attributes
 from shop.bulk import has_nul
 from shop.models import Customer, Gender, InteractionKind, InteractionSource, Product
 from shop.services import EventStatus
@@ -106,7 +107,7 @@ class CustomerInputSerializer(serializers.Serializer):
     signed_up_at = serializers.DateTimeField(required=False, allow_null=True)
     attributes = serializers.DictField(
         required=False,
-        validators=[refuse_nul_characters],
+        validators=[refuse_nul_characters, limit_attributes],
         help_text="Anything else the shop knows (loyalty tier...). Merged into the stored attributes: a key sent "
         "replaces that key, keys not sent are kept.",
     )
@@ -175,7 +176,7 @@ class ProductInputSerializer(serializers.Serializer):
     )
     attributes = serializers.DictField(
         required=False,
-        validators=[refuse_nul_characters],
+        validators=[refuse_nul_characters, limit_attributes],
         help_text="Merged into the stored attributes: a key sent replaces that key, keys not sent are kept.",
     )
 

@@ -10,17 +10,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shop import selectors, services
-from shop.api import schema  # noqa: F401  (registers the API-key scheme with drf-spectacular)
+from shop.api import (
+    privacy,
+    schema,  # noqa: F401  (registers the API-key scheme with drf-spectacular)
+)
 from shop.api import serializers as s
 from shop.api.fastjson import ORJSONParser, ORJSONRenderer
-from shop.models import ApiClient
+from shop.models import ApiClient, ApiScope
 
 BAD_REQUEST = OpenApiResponse(description="Malformed JSON or invalid fields: an object of field errors.")
 NOT_FOUND = OpenApiResponse(description="No such record.")
 # Every operation: no or a bad key (401), a session without staff rights (403), over the client's rate (429).
 REFUSED = {
     401: OpenApiResponse(description="No API key, or an unknown or deactivated one."),
-    403: OpenApiResponse(description="Logged in, but not staff."),
+    403: OpenApiResponse(
+        description="The key lacks this operation's scope (named in `detail`), or a non-staff session."
+    ),
     429: OpenApiResponse(description="Over this client's rate; retry after the Retry-After header's seconds."),
 }
 
@@ -41,6 +46,7 @@ class EventBatchView(ShopAPIView):
     """POST /api/v1/events: the hot path, so JSON goes through orjson and each event costs a few dict lookups."""
 
     renderer_classes = [ORJSONRenderer]
+    required_scopes = {"POST": ApiScope.EVENTS_WRITE}
     InputSerializer = s.EventBatchInputSerializer
     OutputSerializer = s.EventBatchResultSerializer
 
@@ -165,12 +171,21 @@ class BatchUpsertView(ShopAPIView):
     ),
 )
 class CustomerView(RecordView):
+    required_scopes = {
+        "GET": ApiScope.CUSTOMERS_READ,
+        "PUT": ApiScope.CATALOG_WRITE,
+        "DELETE": ApiScope.PRIVACY_WRITE,
+    }
     InputSerializer = s.CustomerInputSerializer
     OutputSerializer = s.CustomerSerializer
     key = "external_id"
     not_found = "No customer with this id."
     select = staticmethod(selectors.customer_by_external_id)
     upsert = staticmethod(services.upsert_customer)
+
+    @privacy.ERASE_SCHEMA
+    def delete(self, request, external_id: str):
+        return privacy.erase(request, external_id)
 
 
 @extend_schema_view(
@@ -187,6 +202,7 @@ class CustomerView(RecordView):
     ),
 )
 class CustomerBatchView(BatchUpsertView):
+    required_scopes = {"PUT": ApiScope.CATALOG_WRITE}
     InputSerializer = s.CustomerBatchItemSerializer
     items = "customers"
     upsert_many = staticmethod(services.upsert_customers)
@@ -212,6 +228,7 @@ class CustomerBatchView(BatchUpsertView):
     ),
 )
 class ProductView(RecordView):
+    required_scopes = {"GET": ApiScope.CATALOG_WRITE, "PUT": ApiScope.CATALOG_WRITE}
     InputSerializer = s.ProductInputSerializer
     OutputSerializer = s.ProductSerializer
     key = "sku"
@@ -234,6 +251,7 @@ class ProductView(RecordView):
     ),
 )
 class ProductBatchView(BatchUpsertView):
+    required_scopes = {"PUT": ApiScope.CATALOG_WRITE}
     InputSerializer = s.ProductBatchItemSerializer
     items = "products"
     upsert_many = staticmethod(services.upsert_products)

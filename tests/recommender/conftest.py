@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recommender.api import views
 from recommender.serving import engine, log
 from shop.models import Interaction, InteractionKind
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory
@@ -24,8 +23,6 @@ def _fresh_serving(settings):
     settings.RECOMMENDER_MIN_INTERACTIONS = 50
     engine.reset()
     log._buffer.clear()
-    views._key_memo.clear()
-    views._throttle_local.clear()
     yield
     engine.reset()
     log._buffer.clear()

@@ -27,11 +27,14 @@ def shown_keys(response) -> list[str]:
 class TestApiClientAdmin:
     def test_creating_a_client_shows_its_key_once_and_stores_the_hash(self, staff_client):
         response = staff_client.post(
-            "/admin/shop/apiclient/add/", {"name": "frontend", "throttle_rate": ""}, follow=True
+            "/admin/shop/apiclient/add/",
+            {"name": "frontend", "throttle_rate": "", "scopes": ["events:write", "recommendations:read"]},
+            follow=True,
         )
 
         (raw_key,) = KEY.findall(response.content.decode())  # shown on the page after saving
         client = ApiClient.objects.get(name="frontend")
+        assert client.scopes == ["events:write", "recommendations:read"]
         assert client.key_hash == hash_api_key(raw_key)
         assert client.key_prefix == raw_key[:8]
         assert client.created_by.username == "admin"
@@ -84,7 +87,29 @@ def test_unticking_active_in_the_form_stops_the_key(staff_client, anon_client, d
     assert anon_client.get("/api/v1/products/x", HTTP_X_API_KEY=raw_key).status_code == 404  # now cached
 
     with django_capture_on_commit_callbacks(execute=True):
-        staff_client.post(f"/admin/shop/apiclient/{client.pk}/change/", {"name": "frontend", "throttle_rate": ""})
+        staff_client.post(
+            f"/admin/shop/apiclient/{client.pk}/change/",
+            {"name": "frontend", "throttle_rate": "", "scopes": ["catalog:write"]},
+        )
 
     assert ApiClient.objects.get(pk=client.pk).is_active is False
     assert anon_client.get("/api/v1/products/x", HTTP_X_API_KEY=raw_key).status_code == 401
+
+
+@pytest.mark.django_db
+def test_unticking_a_scope_in_the_form_refuses_it_at_once(
+    staff_client, anon_client, django_capture_on_commit_callbacks
+):
+    client, raw_key = create_api_client(name="frontend")
+    assert anon_client.get("/api/v1/products/x", HTTP_X_API_KEY=raw_key).status_code == 404  # now cached
+
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(
+            f"/admin/shop/apiclient/{client.pk}/change/",
+            {"name": "frontend", "throttle_rate": "", "is_active": "on", "scopes": ["events:write"]},
+        )
+
+    assert ApiClient.objects.get(pk=client.pk).scopes == ["events:write"]
+    response = anon_client.get("/api/v1/products/x", HTTP_X_API_KEY=raw_key)
+    assert response.status_code == 403
+    assert "catalog:write" in response.json()["detail"]

@@ -1,10 +1,15 @@
 """Who may call the API: a client with an active key, or a logged-in staff member."""
 
+import json
+from io import StringIO
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from shop.models import ApiClient
+from shop.models import ApiClient, all_api_scopes, hash_api_key
 from shop.services import create_api_client, deactivate_api_client, rotate_api_client_key
 
 URL = "/api/v1/events"
@@ -109,3 +114,132 @@ class TestSessions:
         response = getattr(anon_client, method)(path, {}, format="json")
 
         assert response.status_code == 401
+
+
+@pytest.mark.django_db
+class TestRevocationIsImmediate:
+    def test_deactivating_in_admin_form_stops_the_key_at_once(self, anon_client, django_capture_on_commit_callbacks):
+        client, raw_key = create_api_client(name="app")
+        assert anon_client.post(URL, BODY, format="json", HTTP_X_API_KEY=raw_key).status_code == 200
+
+        with django_capture_on_commit_callbacks(execute=True):
+            client.is_active = False
+            client.save()
+
+        assert anon_client.post(URL, BODY, format="json", HTTP_X_API_KEY=raw_key).status_code == 401
+        assert anon_client.get("/api/v1/popular", HTTP_X_API_KEY=raw_key).status_code == 401
+
+    def test_deleting_a_client_stops_its_key_at_once(self, anon_client, django_capture_on_commit_callbacks):
+        client, raw_key = create_api_client(name="app")
+        assert anon_client.get("/api/v1/popular", HTTP_X_API_KEY=raw_key).status_code == 200
+
+        with django_capture_on_commit_callbacks(execute=True):
+            client.delete()
+
+        assert anon_client.get("/api/v1/popular", HTTP_X_API_KEY=raw_key).status_code == 401
+
+    def test_lean_views_see_a_rotation_at_once(self, anon_client, django_capture_on_commit_callbacks):
+        client, old_key = create_api_client(name="app")
+        assert anon_client.get("/api/v1/popular", HTTP_X_API_KEY=old_key).status_code == 200
+
+        with django_capture_on_commit_callbacks(execute=True):
+            new_key = rotate_api_client_key(client=client)
+
+        assert anon_client.get("/api/v1/popular", HTTP_X_API_KEY=old_key).status_code == 401
+        assert anon_client.get("/api/v1/popular", HTTP_X_API_KEY=new_key).status_code == 200
+
+
+SCOPED_OPERATIONS = [
+    ("post", "/api/v1/events", "events:write"),
+    ("put", "/api/v1/customers/C1", "catalog:write"),
+    ("put", "/api/v1/customers", "catalog:write"),
+    ("put", "/api/v1/products/S1", "catalog:write"),
+    ("put", "/api/v1/products", "catalog:write"),
+    ("get", "/api/v1/products/S1", "catalog:write"),
+    ("get", "/api/v1/customers/C1", "customers:read"),
+    ("get", "/api/v1/customers/C1/segments", "customers:read"),
+    ("get", "/api/v1/customers/C1/export", "privacy:write"),
+    ("delete", "/api/v1/customers/C1", "privacy:write"),
+    ("get", "/api/v1/recommendations/C1", "recommendations:read"),
+    ("get", "/api/v1/popular", "recommendations:read"),
+    ("get", "/api/v1/products/S1/similar", "recommendations:read"),
+    ("get", "/api/v1/products/S1/bought-together", "recommendations:read"),
+]
+
+
+@pytest.mark.django_db
+class TestScopes:
+    @pytest.mark.parametrize(("method", "path", "scope"), SCOPED_OPERATIONS)
+    def test_a_key_without_the_scope_gets_403_naming_it(self, anon_client, method, path, scope):
+        others = [s for s in all_api_scopes() if s != scope]
+        _, raw_key = create_api_client(name="narrow", scopes=others)
+
+        response = getattr(anon_client, method)(path, {}, format="json", HTTP_X_API_KEY=raw_key)
+
+        assert response.status_code == 403
+        assert scope in response.json()["detail"]
+
+    @pytest.mark.parametrize(("method", "path", "scope"), SCOPED_OPERATIONS)
+    def test_a_key_with_only_that_scope_gets_past_the_check(self, anon_client, method, path, scope):
+        _, raw_key = create_api_client(name="narrow", scopes=[scope])
+
+        response = getattr(anon_client, method)(path, {}, format="json", HTTP_X_API_KEY=raw_key)
+
+        assert response.status_code not in (401, 403)
+
+    def test_every_api_operation_declares_its_scope(self):
+        """A new endpoint without `required_scopes` would be open to every key: refuse that here."""
+        from django.urls import get_resolver
+
+        from shop.api.permissions import required_scope
+
+        def walk(patterns, prefix=""):
+            for pattern in patterns:
+                if hasattr(pattern, "url_patterns"):
+                    yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+                else:
+                    yield prefix + str(pattern.pattern), pattern.callback
+
+        undeclared = []
+        for route, callback in walk(get_resolver().url_patterns):
+            view_class = getattr(callback, "view_class", None)
+            if not route.startswith("api/v1/") or view_class is None:
+                continue
+            for method in ("get", "post", "put", "patch", "delete"):
+                if hasattr(view_class, method) and required_scope(view_class, method.upper()) is None:
+                    undeclared.append(f"{method.upper()} {route}")
+        assert undeclared == []
+
+    def test_revoking_a_scope_takes_effect_at_once(self, anon_client, django_capture_on_commit_callbacks):
+        client, raw_key = create_api_client(name="app")
+        assert anon_client.get("/api/v1/popular", HTTP_X_API_KEY=raw_key).status_code == 200
+
+        with django_capture_on_commit_callbacks(execute=True):
+            client.scopes = ["events:write"]
+            client.save()
+
+        assert anon_client.get("/api/v1/popular", HTTP_X_API_KEY=raw_key).status_code == 403
+
+    def test_unknown_scope_is_refused_by_name(self):
+        with pytest.raises(ValidationError, match="orders:write"):
+            create_api_client(name="app", scopes=["events:write", "orders:write"])
+
+    def test_existing_clients_keep_every_scope(self):
+        ApiClient.objects.create(name="old", key_prefix="x", key_hash="0" * 64)
+
+        assert ApiClient.objects.get(name="old").scopes == all_api_scopes()
+
+    def test_command_creates_a_scoped_key_and_shows_it_once(self):
+        out = StringIO()
+        call_command("create_api_client", "feed", "--scopes", "events:write,catalog:write", "--json", stdout=out)
+
+        created = json.loads(out.getvalue())
+        client = ApiClient.objects.get(pk=created["id"])
+        assert client.scopes == ["events:write", "catalog:write"]
+        assert created["scopes"] == ["events:write", "catalog:write"]
+        assert client.key_hash == hash_api_key(created["key"])
+        assert created["key"] not in str(ApiClient.objects.values_list())
+
+    def test_command_names_an_unknown_scope(self):
+        with pytest.raises(CommandError, match="everything:write"):
+            call_command("create_api_client", "feed", "--scopes", "everything:write")
