@@ -289,6 +289,8 @@ class ContentBuilder:
     cross_sell_n: int
     cross_sell_cache: dict[int, list[str]] = field(default_factory=dict)
     sku_by_id: dict[int, str] = field(default_factory=dict)
+    # customer id -> more template variables (a triggered campaign's `cart`), merged into their context.
+    extra_context: dict[int, dict] = field(default_factory=dict)
 
     @classmethod
     def for_campaign(cls, campaign: Campaign, variants: list[Variant] | None = None) -> ContentBuilder:
@@ -382,6 +384,7 @@ class ContentBuilder:
             "campaign": {"name": self.campaign.name},
             "unsubscribe_url": unsubscribe,
             "open_pixel_url": pixel,
+            **self.extra_context.get(customer_id, {}),
         }
         subject, html, text = self.compiled[variant.pk].render(context)
         if self.campaign.channel == Campaign.Channel.EMAIL and "open_pixel_url" not in (variant.html_template or ""):
@@ -467,6 +470,7 @@ def build_audience(
     customer_ids: Iterable[int] | None = None,
     entries: dict[int, int] | None = None,
     progress: Callable[[int, str], None] | None = None,
+    extra_context: dict[int, dict] | None = None,
 ) -> BuildResult:
     """Write the campaign's recipient rows: left out (with the reason), control, or treated with their rendered
     message. A rebuild (no `customer_ids`) replaces the rows of a campaign that has sent nothing yet.
@@ -525,6 +529,7 @@ def build_audience(
         campaign=campaign, customer_ids=[base["customer_id"] for _, base, _ in treated], now=now
     )
     builder = ContentBuilder.for_campaign(campaign, variants)
+    builder.extra_context = extra_context or {}
     initial = Recipient.Status.PENDING
     total = len(treated)
     for start in range(0, total, CHUNK):

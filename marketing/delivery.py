@@ -296,8 +296,9 @@ def send_campaign_messages(
     started = time.monotonic()
     done = 0
     while True:
-        status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
-        if status != Campaign.Status.SENDING:
+        status, trigger = Campaign.objects.filter(pk=campaign.pk).values_list("status", "trigger").first()
+        # A triggered campaign sends its new entrants while it runs; a one-off campaign only while sending.
+        if status != Campaign.Status.SENDING and not (trigger and status == Campaign.Status.RUNNING):
             summary.stopped = True
             break
         rows = claim_batch(campaign=campaign, size=size)
