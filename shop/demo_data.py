@@ -14,24 +14,21 @@ What makes the data useful rather than random:
 - Non-merchandise lines (postage under the free-shipping threshold, gift wrap, express delivery) appear in
   orders as they do in real shop exports.
 
-The history covers the 365 days before `HISTORY_END` (the end of `REFERENCE_DATE`), a constant, so the data
-does not depend on the day it is generated.
+The history covers the 365 days before `end` (exclusive; by default the moment it is generated, so the shop
+looks alive on the day it is used). The data is the same for a seed up to that shift in time: pin `end` (tests do)
+for the very same events.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
-REFERENCE_DATE = date(2025, 12, 31)
-# Exclusive end of the history: every event happens before the end of REFERENCE_DATE (UTC).
-HISTORY_END = pd.Timestamp("2026-01-01", tz="UTC")
 HISTORY_DAYS = 365
 DAY = 86_400
-_END = int(HISTORY_END.timestamp())
 
 KINDS = ("view", "cart", "purchase", "return", "rating")
 VIEW, CART, PURCHASE, RETURN, RATING = range(len(KINDS))
@@ -513,6 +510,7 @@ class DemoShop:
     """The generated shop. Interactions refer to customers and products by their row position."""
 
     seed: int
+    end: pd.Timestamp  # every event happened before this moment (UTC), and within HISTORY_DAYS of it
     categories: pd.DataFrame  # code, name, parent
     # sku, name, description, category, brand, price, currency, stock, is_active, is_merchandise, and as ground truth
     # for bought-together tests bundle_partner_a / bundle_partner_b (row positions of the two products most often
@@ -552,17 +550,28 @@ def external_id(seed: int, position: int) -> str:
     return f"demo{seed}-{position + 1:06d}"
 
 
-def generate_shop(*, customers: int, seed: int) -> DemoShop:
-    """A deterministic synthetic shop with `customers` customers (about 20 interactions each)."""
+def history_end(end: datetime | pd.Timestamp | None = None) -> pd.Timestamp:
+    """The history's exclusive end as a UTC timestamp to the second: `end` (naive means UTC), or now."""
+    stamp = pd.Timestamp.now(tz="UTC") if end is None else pd.Timestamp(end)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.floor("s")
+
+
+def generate_shop(*, customers: int, seed: int, end: datetime | pd.Timestamp | None = None) -> DemoShop:
+    """A synthetic shop with `customers` customers (about 20 interactions each) whose year of events ends at `end`
+    (default: now). Deterministic for (customers, seed, end); another end shifts every time by the difference."""
     if customers < 1:
         raise ValueError("customers must be at least 1")
+    end_at = history_end(end)
+    end_s = int(end_at.timestamp())
     rng = np.random.default_rng(seed)
     categories = _categories()
     products = _products(rng, seed=seed, n_merchandise=min(3000, 300 + customers // 100))
-    people, taste, signup = _customers(rng, seed=seed, n=customers)
-    interactions = _interactions(rng, products=products, customers=people, taste=taste, signup=signup)
+    people, taste, signup = _customers(rng, seed=seed, n=customers, end_s=end_s)
+    interactions = _interactions(rng, products=products, customers=people, taste=taste, signup=signup, end_s=end_s)
     return DemoShop(
         seed=seed,
+        end=end_at,
         categories=categories,
         products=products.drop(columns=["popularity", "quality", "relative_price"]).rename(
             columns={"partner_a": "bundle_partner_a", "partner_b": "bundle_partner_b"}
@@ -686,11 +695,13 @@ def _exact_assignment(rng: np.random.Generator, shares: np.ndarray, n: int) -> n
     return rng.permutation(np.repeat(np.arange(len(shares)), counts))
 
 
-def _customers(rng: np.random.Generator, *, seed: int, n: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _customers(
+    rng: np.random.Generator, *, seed: int, n: int, end_s: int
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     persona = _exact_assignment(rng, np.array([p.share for p in PERSONAS]), n)
     lo = np.array([p.signup_days_ago[0] for p in PERSONAS], dtype=float)[persona]
     hi = np.array([p.signup_days_ago[1] for p in PERSONAS], dtype=float)[persona]
-    signup = (_END - (lo + rng.random(n) * (hi - lo)) * DAY).astype(np.int64)
+    signup = (end_s - (lo + rng.random(n) * (hi - lo)) * DAY).astype(np.int64)
 
     u = rng.random(n)
     gender = np.select([u < 0.51, u < 0.95, u < 0.96], ["f", "m", "o"], "")
@@ -717,7 +728,7 @@ def _customers(rng: np.random.Generator, *, seed: int, n: int) -> tuple[pd.DataF
     consent_p = np.array([p.consents for p in PERSONAS])[persona]
     consent = rng.random((n, 3)) < consent_p
     # Consent was given or declined at sign-up; some changed their mind since.
-    changed = signup + (rng.random(n) < 0.15) * (rng.random(n) * (_END - signup)).astype(np.int64)
+    changed = signup + (rng.random(n) < 0.15) * (rng.random(n) * (end_s - signup)).astype(np.int64)
 
     # Mostly one of the persona's own taste groups (products they favour), sometimes any other group.
     own = persona * TASTE_GROUPS_PER_PERSONA + rng.integers(0, TASTE_GROUPS_PER_PERSONA, size=n)
@@ -796,6 +807,7 @@ def _interactions(
     customers: pd.DataFrame,
     taste: np.ndarray,
     signup: np.ndarray,
+    end_s: int,
 ) -> pd.DataFrame:
     n = len(customers)
     persona = customers["persona"].cat.codes.to_numpy().astype(np.int64)
@@ -814,8 +826,8 @@ def _interactions(
             "view_seconds",
         )
     }
-    start = np.maximum(signup, _END - np.array([p.active_days_ago[0] for p in PERSONAS])[persona] * DAY)
-    end = _END - np.array([p.active_days_ago[1] for p in PERSONAS])[persona] * DAY
+    start = np.maximum(signup, end_s - np.array([p.active_days_ago[0] for p in PERSONAS])[persona] * DAY)
+    end = end_s - np.array([p.active_days_ago[1] for p in PERSONAS])[persona] * DAY
     end = np.maximum(end, start + 3600)
     distributions = _taste_distributions(rng, products)
     price = products["price"].to_numpy()
@@ -935,7 +947,7 @@ def _interactions(
     # Returns, a few days to a month after the order, for the same quantity and amount.
     returned = rng.random(len(line_order)) < param["return_rate"][line_persona] * return_factor[line_product]
     return_time = line_time + rng.integers(3 * DAY, 30 * DAY, len(line_order))
-    r = np.flatnonzero(returned & (return_time < _END))
+    r = np.flatnonzero(returned & (return_time < end_s))
     parts.append(
         _part(
             line_customer[r],
@@ -951,7 +963,7 @@ def _interactions(
     # Ratings: more likely and lower after a return; nudged by the product's hidden quality.
     rated = rng.random(len(line_order)) < param["rating_rate"][line_persona] * np.where(returned, 1.5, 1.0)
     rating_time = line_time + rng.integers(4 * DAY, 40 * DAY, len(line_order))
-    rr = np.flatnonzero(rated & (rating_time < _END))
+    rr = np.flatnonzero(rated & (rating_time < end_s))
     stars = rng.normal(param["rating_mean"][line_persona[rr]] + quality[line_product[rr]] - 1.5 * returned[rr], 0.7)
     parts.append(
         _part(line_customer[rr], line_product[rr], RATING, rating_time[rr], value=np.clip(np.round(stars), 1, 5))

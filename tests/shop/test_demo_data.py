@@ -9,12 +9,15 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from shop.demo_data import HISTORY_DAYS, HISTORY_END, KINDS, PERSONA_SLUGS, generate_shop
+from shop.demo_data import HISTORY_DAYS, KINDS, PERSONA_SLUGS, generate_shop
+
+# Tests pin the end of the history; the generator's default is the moment it runs.
+HISTORY_END = pd.Timestamp("2026-01-01", tz="UTC")
 
 
 @pytest.fixture(scope="module")
 def shop():
-    return generate_shop(customers=2000, seed=7)
+    return generate_shop(customers=2000, seed=7, end=HISTORY_END)
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +26,35 @@ def lines(shop):
 
 
 def test_same_seed_gives_the_same_shop():
-    first, second = generate_shop(customers=300, seed=3), generate_shop(customers=300, seed=3)
+    first, second = (
+        generate_shop(customers=300, seed=3, end=HISTORY_END),
+        generate_shop(customers=300, seed=3, end=HISTORY_END),
+    )
     for name in ("categories", "products", "customers", "interactions"):
         pd.testing.assert_frame_equal(getattr(first, name), getattr(second, name))
 
 
+def test_the_history_ends_now_by_default_and_another_end_shifts_every_time():
+    before = pd.Timestamp.now(tz="UTC").floor("s")
+    live = generate_shop(customers=300, seed=3)
+    after = pd.Timestamp.now(tz="UTC")
+    assert before <= live.end <= after
+    assert live.interactions["occurred_at"].max() < live.end
+    assert live.interactions["occurred_at"].max() > live.end - timedelta(days=2)  # the shop is alive today
+    pinned = generate_shop(customers=300, seed=3, end=HISTORY_END)
+    shift = live.end - HISTORY_END
+    pd.testing.assert_series_equal(live.interactions["occurred_at"] - shift, pinned.interactions["occurred_at"])
+    pd.testing.assert_series_equal(live.customers["signed_up_at"] - shift, pinned.customers["signed_up_at"])
+    pd.testing.assert_frame_equal(
+        live.interactions.drop(columns="occurred_at"), pinned.interactions.drop(columns="occurred_at")
+    )
+
+
 def test_another_seed_gives_another_shop():
-    first, second = generate_shop(customers=300, seed=3), generate_shop(customers=300, seed=4)
+    first, second = (
+        generate_shop(customers=300, seed=3, end=HISTORY_END),
+        generate_shop(customers=300, seed=4, end=HISTORY_END),
+    )
     assert not first.customers["persona"].equals(second.customers["persona"])
     assert not first.products["price"].equals(second.products["price"])
     assert len(first.interactions) != len(second.interactions) or not first.interactions.equals(second.interactions)
@@ -40,7 +65,7 @@ def test_another_seed_gives_another_shop():
 
 @pytest.mark.parametrize("customers", [5, 40, 2000])
 def test_every_persona_is_present(customers):
-    personas = generate_shop(customers=customers, seed=1).customers["persona"]
+    personas = generate_shop(customers=customers, seed=1, end=HISTORY_END).customers["persona"]
     assert set(personas) == set(PERSONA_SLUGS)
 
 
@@ -73,7 +98,7 @@ def test_catalog_has_a_hierarchy_fees_and_unavailable_products(shop):
 
 
 def test_product_catalog_grows_gently_with_customers():
-    assert len(generate_shop(customers=20_000, seed=1).products) == 300 + 200 + 3
+    assert len(generate_shop(customers=20_000, seed=1, end=HISTORY_END).products) == 300 + 200 + 3
 
 
 def test_customers_look_real(shop):
@@ -238,7 +263,7 @@ def rfm_features(shop) -> pd.DataFrame:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_kmeans_on_rfm_features_recovers_the_personas(seed):
     """The segments issue's bar: K-means on 5,000 demo customers finds the personas with ARI >= 0.8."""
-    shop = generate_shop(customers=5000, seed=seed)
+    shop = generate_shop(customers=5000, seed=seed, end=HISTORY_END)
     scaled = StandardScaler().fit_transform(rfm_features(shop))
     labels = KMeans(n_clusters=len(PERSONA_SLUGS), n_init=10, random_state=0).fit_predict(scaled)
     assert adjusted_rand_score(shop.customers["persona"].cat.codes, labels) >= 0.8

@@ -1,6 +1,7 @@
 """`setup_demo` (what `make demo` runs): a login that works, an API key, demo data once, hooks for later steps."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -9,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from shop.demo import setup
 from shop.demo.services import generate_demo_data
@@ -108,12 +110,15 @@ def test_registered_steps_run_after_the_data_and_a_failure_is_reported(steps):
 
 def test_generate_demo_data_stores_the_generated_shop_once():
     out = StringIO()
-    call_command("generate_demo_data", customers=120, seed=11, json=True, stdout=out, stderr=StringIO())
+    call_command(
+        "generate_demo_data", customers=120, seed=11, end="2025-12-31", json=True, stdout=out, stderr=StringIO()
+    )
     summary = json.loads(out.getvalue())
     assert summary["created"] and summary["customers"] == 120
     assert summary["interactions"] == Interaction.objects.count()
+    assert summary["last_event"] < "2026-01-01" and summary["first_event"] >= "2024-12-31"
 
-    shop = generate_shop(customers=120, seed=11)
+    shop = generate_shop(customers=120, seed=11, end=datetime(2026, 1, 1, tzinfo=UTC))
     lines = shop.interactions_with_keys()
     for position in (0, len(lines) // 2, len(lines) - 1):
         line = lines.iloc[position]
@@ -136,6 +141,29 @@ def test_generate_demo_data_stores_the_generated_shop_once():
 
     with pytest.raises(CommandError, match="already exists with 120 customers"):
         call_command("generate_demo_data", customers=150, seed=11, stdout=StringIO(), stderr=StringIO())
+
+
+def test_generate_demo_data_ends_its_year_of_events_now_by_default():
+    before = timezone.now()
+    out = StringIO()
+    call_command("generate_demo_data", customers=30, seed=5, json=True, stdout=out, stderr=StringIO())
+    latest = Interaction.objects.latest("occurred_at").occurred_at
+    assert before - timedelta(days=2) < latest < timezone.now()
+    assert Interaction.objects.earliest("occurred_at").occurred_at >= before - timedelta(days=366)
+
+
+@pytest.mark.parametrize(
+    ("end", "message"),
+    [
+        ("yesterday", r"--end must be a date like 2025-12-31"),
+        ("2025-02-30", r"--end must be a date"),
+        ("2999-01-01", r"Must not be in the future"),
+    ],
+)
+def test_generate_demo_data_refuses_an_unreadable_or_future_end(end, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("generate_demo_data", customers=3, seed=1, end=end, stdout=StringIO(), stderr=StringIO())
+    assert not Interaction.objects.exists()
 
 
 @pytest.mark.parametrize(
