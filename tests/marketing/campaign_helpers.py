@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from marketing.models import Campaign, Variant
 from segments.models import Membership, Segment, SegmentationDefinition, SegmentationRun
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, ProductFactory, PurchaseFactory
 
 
 def active_segment(customers, *, key: str = "target", definition: str = "Campaign test segments") -> Segment:
@@ -38,3 +40,26 @@ def campaign_for(segment: Segment, *, name: str = "Spring", holdout: float = 0.0
         text_template="Hi {{ customer.first_name }}\n{% for p in products %}{{ p.name }} {{ p.url }}\n{% endfor %}",
     )
     return campaign
+
+
+@pytest.fixture(autouse=True)
+def fresh_serving(settings):
+    """The recommender reloads the catalog and popular lists for each test (import this into a test module)."""
+    from recommender.serving import engine
+
+    settings.RECOMMENDER_REFRESH_SECONDS = 0
+    settings.RECOMMENDER_CATALOG_REFRESH_SECONDS = 0
+    settings.RECOMMENDER_LOG_SERVED = False
+    engine.reset()
+    yield
+    engine.reset()
+
+
+def popular_products(n: int, *, buyers: int = 3, prefix: str = "P"):
+    """n products bought by a few other customers, so the recommender's popular fallback has them to offer."""
+    products = [ProductFactory(sku=f"{prefix}{i}", name=f"Product {prefix}{i}", price="12.50") for i in range(n)]
+    others = [CustomerFactory(external_id=f"buyer-{prefix}{j}") for j in range(buyers)]
+    for j, buyer in enumerate(others):
+        for product in products[: n - j] if n > j else products:
+            PurchaseFactory(customer=buyer, product=product)
+    return products
