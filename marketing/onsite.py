@@ -10,20 +10,27 @@ respected. The control group sees nothing, but its first impression time is stor
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from marketing.models import Campaign, Offer, Recipient, Suppression
-from marketing.offers import issue_coupons
-from recommender.serving import engine, log
+from marketing.audience import (
+    ContentBuilder,
+    audience_queryset,
+    customer_context,
+    is_control,
+    issue_coupons_for,
+    pick_variant,
+)
+from marketing.conf import setting
+from marketing.models import Campaign, Offer, Recipient, Suppression, Variant
 from segments.models import Membership
 from shop.models import Customer, Product
 
@@ -38,7 +45,7 @@ class OnsiteVariant:
     text_template: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class OnsiteCampaign:
     id: int
     name: str
@@ -50,7 +57,16 @@ class OnsiteCampaign:
     excluded: frozenset[int]
     variants: tuple[OnsiteVariant, ...]
     offer: Offer | None
-    offer_summary: dict | None = field(default=None)
+    offer_summary: dict | None
+    model: Campaign
+    variant_models: tuple[Variant, ...]
+    # The campaign's content builder (compiled templates, the catalog), made when a newcomer first needs it.
+    builders: list = field(default_factory=list)
+
+    def content_builder(self) -> ContentBuilder:
+        if not self.builders:
+            self.builders.append(ContentBuilder.for_campaign(self.model, list(self.variant_models)))
+        return self.builders[0]
 
     def is_showing(self, now: datetime) -> bool:
         return (self.starts_at is None or self.starts_at <= now) and (self.ends_at is None or now < self.ends_at)
@@ -109,6 +125,8 @@ def _load_running() -> list[OnsiteCampaign]:
                 variants=variants,
                 offer=c.offer,
                 offer_summary=offer_summary(c.offer) if c.offer else None,
+                model=c,
+                variant_models=tuple(c.variants.all()),
             )
         )
     return result
@@ -152,7 +170,11 @@ def customer_offers(*, external_id: str, now: datetime | None = None) -> list[di
     campaigns = [c for c in running_onsite_campaigns() if c.is_showing(now)]
     if not campaigns:
         return []
-    customer = Customer.objects.filter(external_id=external_id).values("id", "name", "email", "external_id").first()
+    customer = (
+        Customer.objects.filter(external_id=external_id)
+        .values("id", "name", "email", "external_id", "city", "country")
+        .first()
+    )
     if customer is None:
         return []
     customer_id = customer["id"]
@@ -169,6 +191,13 @@ def customer_offers(*, external_id: str, now: datetime | None = None) -> list[di
         .values(*_RECIPIENT_FIELDS)
     }
     new = [c for c in campaigns if c.id not in rows and _targets(c, member_of)]
+    # A campaign narrowed by a rule checks it once, when the customer first reaches it.
+    new = [
+        c
+        for c in new
+        if not c.model.audience_rule
+        or audience_queryset(campaign=c.model, now=now, customer_ids=[customer_id]).exists()
+    ]
     if new:
         rows.update(_enter(customer=customer, campaigns=new, member_of=member_of, now=now))
     first_seen = [r["id"] for r in rows.values() if r["impression_at"] is None and r["status"] != "excluded"]
@@ -194,7 +223,11 @@ def customer_offers(*, external_id: str, now: datetime | None = None) -> list[di
                 "coupon": row["coupon_code"] or None,
                 "offer": campaign.offer_summary,
                 "recommendation_id": row["recommendation_id"] or None,
-                "products": [products[sku] for sku in row["recommended_skus"] or () if sku in products],
+                "products": [
+                    _with_recommendation(products[sku], row["recommendation_id"])
+                    for sku in row["recommended_skus"] or ()
+                    if sku in products
+                ],
                 "ends_at": campaign.ends_at.isoformat() if campaign.ends_at else None,
             }
         )
@@ -211,17 +244,26 @@ def _products(skus: set[str]) -> dict[str, dict]:
     if not skus:
         return {}
     rows = Product.objects.filter(sku__in=skus).values_list("sku", "name", "price", "currency", "attributes")
-    return {
-        sku: {
+    out = {}
+    for sku, name, price, currency, attributes in rows:
+        attributes = attributes or {}
+        out[sku] = {
             "sku": sku,
-            "name": name,
-            "price": None if price is None else str(price),
+            "name": name or sku,
+            "price": None if price is None else f"{price:.2f}",
             "currency": currency,
-            "image": (attributes or {}).get("image_link") or (attributes or {}).get("image") or None,
-            "link": (attributes or {}).get("link") or None,
+            "image": str(attributes.get("image_link") or setting("MARKETING_PRODUCT_IMAGE_URL").format(sku=sku)),
+            "link": str(attributes.get("link") or setting("MARKETING_PRODUCT_URL").format(sku=sku)),
         }
-        for sku, name, price, currency, attributes in rows
-    }
+    return out
+
+
+def _with_recommendation(product: dict, recommendation_id: str) -> dict:
+    """The product with its link carrying the recommendation id (send it back with the events that follow)."""
+    if not recommendation_id:
+        return product
+    link = product["link"]
+    return {**product, "link": f"{link}{'&' if '?' in link else '?'}{urlencode({'rec': recommendation_id})}"}
 
 
 def _enter(*, customer: dict, campaigns: list[OnsiteCampaign], member_of: set[int], now: datetime) -> dict[int, dict]:
@@ -233,7 +275,7 @@ def _enter(*, customer: dict, campaigns: list[OnsiteCampaign], member_of: set[in
     ).exists()
     rows = []
     for campaign in campaigns:
-        control = is_control(campaign_id=campaign.id, customer_id=customer_id, share=campaign.holdout_share)
+        control = is_control(campaign_id=campaign.id, customer_id=customer_id, holdout_share=campaign.holdout_share)
         segment = min(campaign.included & member_of, default=None)
         row = Recipient(
             campaign_id=campaign.id, customer_id=customer_id, segment_id=segment, sent_at=None, impression_at=None
@@ -243,8 +285,8 @@ def _enter(*, customer: dict, campaigns: list[OnsiteCampaign], member_of: set[in
         elif control:
             row.is_control, row.status = True, Recipient.Status.CONTROL
         else:
-            shares = [(v.id, v.split_share) for v in campaign.variants]
-            row.variant_id = pick_variant(campaign_id=campaign.id, customer_id=customer_id, shares=shares)
+            variant = pick_variant(campaign_id=campaign.id, customer_id=customer_id, variants=campaign.variant_models)
+            row.variant_id = variant.pk
             row.status = Recipient.Status.SENT
             _fill_content(row, campaign=campaign, customer=customer, now=now)
         rows.append(row)
@@ -260,71 +302,22 @@ def _enter(*, customer: dict, campaigns: list[OnsiteCampaign], member_of: set[in
 
 
 def _fill_content(row: Recipient, *, campaign: OnsiteCampaign, customer: dict, now: datetime) -> None:
-    if campaign.offer is not None:
-        row.coupon_code = issue_coupons(offer=campaign.offer, customer_ids=[customer["id"]], now=now)[customer["id"]]
-    variant = next(v for v in campaign.variants if v.id == row.variant_id)
-    answer = engine.recommend(external_id=customer["external_id"], n=campaign.recommendations_count)
-    recommendation_id = log.new_recommendation_id(answer.run_id, customer["id"])
-    log.record(
-        recommendation_id=recommendation_id,
-        run_id=answer.run_id,
+    """The newcomer's content, made as a one-off campaign's build makes it (same products, links and coupon)."""
+    coupons = issue_coupons_for(campaign=campaign.model, customer_ids=[customer["id"]], now=now)
+    variant = next(v for v in campaign.variant_models if v.pk == row.variant_id)
+    fields = campaign.content_builder().message(
+        variant=variant,
+        customer=customer_context(
+            external_id=customer["external_id"],
+            name=customer["name"],
+            email=customer["email"],
+            city=customer["city"],
+            country=customer["country"],
+        ),
         customer_id=customer["id"],
-        surface="onsite",
-        results=answer.results,
+        entry=row.entry,
+        coupon=coupons.get(customer["id"], ""),
+        last_product_id=None,
     )
-    skus = [r["sku"] for r in answer.results]
-    products = _products(set(skus))
-    context = {
-        "customer": {
-            "external_id": customer["external_id"],
-            "name": customer["name"],
-            "first_name": (customer["name"] or "").split(" ")[0],
-        },
-        "offer": campaign.offer_summary,
-        "coupon": row.coupon_code,
-        "products": [products[sku] for sku in skus if sku in products],
-        "recommendation_id": recommendation_id,
-    }
-    row.subject = render(variant.subject, context)
-    row.body_html = render(variant.html_template, context, html=True)
-    row.body_text = render(variant.text_template, context)
-    row.recommendation_id = recommendation_id
-    row.recommended_skus = skus
-
-
-# --- the control group and the variants, by hashing customer and campaign ------------------------------------
-
-
-def _unit(campaign_id: int, customer_id: int, salt: str) -> float:
-    digest = hashlib.sha256(f"{salt}:{campaign_id}:{customer_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def is_control(*, campaign_id: int, customer_id: int, share: float) -> bool:
-    """Deterministic: the same customer is in the same group of a campaign on every rebuild and every call."""
-    return _unit(campaign_id, customer_id, "holdout") < share
-
-
-def pick_variant(*, campaign_id: int, customer_id: int, shares: list[tuple[int, float]]) -> int:
-    total = sum(share for _, share in shares) or 1.0
-    point = _unit(campaign_id, customer_id, "variant") * total
-    for variant_id, share in shares:
-        point -= share
-        if point < 0:
-            return variant_id
-    return shares[-1][0]
-
-
-_env = None
-
-
-def render(template: str, context: dict, *, html: bool = False) -> str:
-    """A template rendered in Jinja2's sandbox (plain dicts in the context, never model objects)."""
-    global _env
-    if not template:
-        return ""
-    if _env is None:
-        from jinja2.sandbox import SandboxedEnvironment
-
-        _env = (SandboxedEnvironment(autoescape=False), SandboxedEnvironment(autoescape=True))
-    return _env[html].from_string(template).render(context)
+    for name, value in fields.items():
+        setattr(row, name, value)

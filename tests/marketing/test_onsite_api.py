@@ -5,8 +5,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from marketing.audience import is_control
 from marketing.models import Campaign, Coupon, Offer, Recipient, Suppression
-from marketing.onsite import forget_onsite_campaigns, is_control
+from marketing.onsite import forget_onsite_campaigns
 from recommender.serving import engine, log
 from shop.models import ApiClient, hash_api_key
 from tests.factories import CustomerFactory, ProductFactory, PurchaseFactory
@@ -51,9 +52,12 @@ def _onsite_campaign(segment, *, holdout=0.0, offer=None, **extra) -> Campaign:
     VariantFactory(
         campaign=campaign,
         name="A",
-        subject="{{ customer.first_name }}, {{ offer.value }}% off",
-        html_template="<p>Code <b>{{ coupon }}</b> {% for p in products %}<a>{{ p.sku }}</a>{% endfor %}</p>",
-        text_template="Code {{ coupon }}",
+        subject="{{ customer.first_name }}{% if offer %}, {{ offer.value }}% off{% endif %}",
+        html_template=(
+            "<p>Code <b>{{ offer.code if offer else '' }}</b>"
+            "{% for p in products %}<a href='{{ p.url }}'>{{ p.sku }}</a>{% endfor %}</p>"
+        ),
+        text_template="Code {{ offer.code if offer else '' }}",
     )
     return campaign
 
@@ -86,7 +90,8 @@ def test_member_gets_the_running_offer_with_their_code_and_products(api_client, 
     assert f"<b>{coupon.code}</b>" in shown["html"]
     assert shown["offer"]["kind"] == "percent" and shown["offer"]["value"] == "15.00"
     assert len(shown["products"]) == 2
-    assert all(f"<a>{p['sku']}</a>" in shown["html"] for p in shown["products"])
+    assert all(f">{p['sku']}</a>" in shown["html"] for p in shown["products"])
+    assert all(p["link"].endswith(f"rec={shown['recommendation_id']}") for p in shown["products"])
     assert shown["recommendation_id"]
     recipient = Recipient.objects.get(campaign=campaign, customer=ann)
     assert recipient.status == Recipient.Status.SENT and recipient.impression_at is not None
@@ -119,7 +124,7 @@ def test_later_calls_only_read(api_client, catalog, settings, django_assert_max_
 def test_control_group_sees_nothing_but_its_would_be_send_time_is_recorded(api_client, catalog):
     customers = [CustomerFactory(external_id=f"h{i}") for i in range(60)]
     campaign = _onsite_campaign(segment_with(customers), holdout=0.5)
-    control = [c for c in customers if is_control(campaign_id=campaign.id, customer_id=c.pk, share=0.5)]
+    control = [c for c in customers if is_control(campaign_id=campaign.id, customer_id=c.pk, holdout_share=0.5)]
     treated = [c for c in customers if c not in control]
     assert control and treated
     for customer in control[:3]:
@@ -132,9 +137,9 @@ def test_control_group_sees_nothing_but_its_would_be_send_time_is_recorded(api_c
 
 
 def test_holdout_share_is_kept_within_tolerance():
-    shares = [is_control(campaign_id=7, customer_id=i, share=0.1) for i in range(20_000)]
+    shares = [is_control(campaign_id=7, customer_id=i, holdout_share=0.1) for i in range(20_000)]
     assert 0.09 < sum(shares) / len(shares) < 0.11
-    assert shares == [is_control(campaign_id=7, customer_id=i, share=0.1) for i in range(20_000)]
+    assert shares == [is_control(campaign_id=7, customer_id=i, holdout_share=0.1) for i in range(20_000)]
 
 
 def test_non_members_excluded_segments_suppressed_and_unknown_customers_get_nothing(api_client, catalog):
@@ -216,3 +221,16 @@ def test_schema_documents_the_endpoint(anon_client):
     assert ref.endswith("/CustomerOffers")
     offer = schema["components"]["schemas"]["OnsiteOffer"]["properties"]
     assert {"headline", "coupon", "products", "recommendation_id"} <= set(offer)
+
+
+def test_an_audience_rule_narrows_who_sees_the_offer(api_client, catalog):
+    uk, fr = (
+        CustomerFactory(external_id="uk", country="United Kingdom"),
+        CustomerFactory(external_id="fr", country="France"),
+    )
+    campaign = _onsite_campaign(segment_with([uk, fr]))
+    Campaign.objects.filter(pk=campaign.pk).update(
+        audience_rule={"all": [{"field": "country", "op": "=", "value": "France"}]}
+    )
+    assert api_client.get(_url("uk")).json()["offers"] == []
+    assert len(api_client.get(_url("fr")).json()["offers"]) == 1
