@@ -1,3 +1,508 @@
-"""Marketing admin: campaigns, recipients and suppressions (and, imported below, offers and coupons)."""
+"""Marketing admin: campaigns, recipients and suppressions (and, imported below, offers and coupons).
 
-from marketing import admin_offers  # noqa: F401  (registers Offer and Coupon)
+The campaign editor checks templates and the audience rule when saved, shows the estimate (counts by reason
+left out), previews the message a chosen customer would get, and launches, pauses, resumes or cancels through a
+confirmation page. Status changes need the `launch_campaign` permission (the "Marketers" group has it).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from marketing import (
+    admin_offers,  # noqa: F401  (registers Offer and Coupon)
+    services,
+)
+from marketing.audience import MAX_VARIANTS, REASONS, parse_audience_rule, preview_message
+from marketing.models import Campaign, CampaignAction, Conversion, Recipient, Suppression, UpliftModel, Variant
+from marketing.rendering import offer_context, validate_content
+from shop.models import Customer
+
+S = Campaign.Status
+EDITABLE = (S.DRAFT, S.SCHEDULED)
+REASON_LABELS = dict(Recipient.Exclusion.choices)
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = [
+            "name",
+            "objective",
+            "channel",
+            "included_segments",
+            "excluded_segments",
+            "audience_rule",
+            "offer",
+            "recommendations_count",
+            "holdout_share",
+            "attribution_window_days",
+            "frequency_cap",
+            "send_at",
+            "starts_at",
+            "ends_at",
+            "trigger",
+            "trigger_parameters",
+            "cooldown_days",
+            "uplift_model",
+            "uplift_target_share",
+            "adaptive",
+        ]
+
+    def clean_audience_rule(self):
+        rule = self.cleaned_data.get("audience_rule") or {}
+        try:
+            parse_audience_rule(rule)
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict.get("audience_rule", exc.messages)) from exc
+        return rule
+
+
+class VariantFormSet(BaseInlineFormSet):
+    """Each variant's templates checked against the campaign as edited (its offer, its product count)."""
+
+    def clean(self):
+        super().clean()
+        forms_kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        if len(forms_kept) > MAX_VARIANTS:
+            raise ValidationError(f"At most {MAX_VARIANTS} variants.")
+        if forms_kept and sum(f.cleaned_data.get("split_share") or 0 for f in forms_kept) <= 0:
+            raise ValidationError("The variants' split shares add up to 0: give at least one a share.")
+        campaign = self.instance
+        offer = offer_context(campaign.offer) if campaign.offer_id else None
+        for form in forms_kept:
+            try:
+                validate_content(
+                    subject=form.cleaned_data.get("subject", ""),
+                    html_template=form.cleaned_data.get("html_template", ""),
+                    text_template=form.cleaned_data.get("text_template", ""),
+                    offer=offer,
+                    products=campaign.recommendations_count or 0,
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field, errors)
+
+
+class VariantInline(admin.StackedInline):
+    model = Variant
+    formset = VariantFormSet
+    extra = 0
+    min_num = 1
+    max_num = MAX_VARIANTS
+    fields = [("name", "split_share", "position"), "subject", "html_template", "text_template"]
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or obj.status in EDITABLE)
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and (obj is None or obj.status in EDITABLE)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or obj.status in EDITABLE)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    inlines = [VariantInline]
+    list_display = ["name", "channel", "status", "objective", "send_at", "launched_at", "audience", "progress_text"]
+    list_filter = ["status", "channel", "objective", "origin"]
+    search_fields = ["name"]
+    date_hierarchy = "created_at"
+    autocomplete_fields = ["included_segments", "excluded_segments", "offer"]
+    readonly_fields = [
+        "status",
+        "origin",
+        "estimate_table",
+        "audience_table",
+        "progress_text",
+        "error",
+        "launched_at",
+        "completed_at",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "recent_actions",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "objective", "channel", "status", "origin"]}),
+        (
+            "Audience",
+            {
+                "fields": ["included_segments", "excluded_segments", "audience_rule", "estimate_table"],
+                "description": (
+                    'The rule uses the segments\' rule language, e.g. {"field": "monetary", "op": ">", "value": 100}.'
+                ),
+            },
+        ),
+        (
+            "Content and offer",
+            {"fields": ["offer", "recommendations_count", "holdout_share", "attribution_window_days", "frequency_cap"]},
+        ),
+        ("When", {"fields": ["send_at", "starts_at", "ends_at"]}),
+        (
+            "Triggered (automation)",
+            {"fields": ["trigger", "trigger_parameters", "cooldown_days"], "classes": ["collapse"]},
+        ),
+        (
+            "Targeting by uplift",
+            {"fields": ["uplift_model", "uplift_target_share", "adaptive"], "classes": ["collapse"]},
+        ),
+        (
+            "Progress",
+            {
+                "fields": [
+                    "progress_text",
+                    "audience_table",
+                    "error",
+                    "launched_at",
+                    "completed_at",
+                    "created_by",
+                    "created_at",
+                    "updated_at",
+                    "recent_actions",
+                ]
+            },
+        ),
+    ]
+
+    # --- display -------------------------------------------------------------------------------------------
+
+    @admin.display(description="audience")
+    def audience(self, obj: Campaign) -> str:
+        counts = obj.audience_counts or {}
+        if counts.get("built_at"):
+            return f"{counts.get('treated', 0):,} + {counts.get('control', 0):,} control"
+        estimate = obj.estimate or {}
+        return f"≈ {estimate['treated']:,} (estimate)" if "treated" in estimate else "—"
+
+    @admin.display(description="progress")
+    def progress_text(self, obj: Campaign) -> str:
+        return f"{obj.progress} % — {obj.stage}" if obj.stage else "—"
+
+    @staticmethod
+    def _counts_table(counts: dict, *, title: str) -> str:
+        if not counts:
+            return "—"
+        excluded = counts.get("excluded", {})
+        rows = [("Audience", counts.get("audience", 0))]
+        rows += [(f"left out: {REASON_LABELS.get(r, r)}", excluded.get(r, 0)) for r in REASONS if r in excluded]
+        rows += [("Control (held out)", counts.get("control", 0)), ("Treated", counts.get("treated", 0))]
+        rows += [(f"variant {name}", n) for name, n in (counts.get("variants") or {}).items()]
+        body = format_html_join(
+            "", "<tr><td>{}</td><td style='text-align:right'>{}</td></tr>", ((a, f"{b:,}") for a, b in rows)
+        )
+        at = counts.get("at") or counts.get("built_at") or ""
+        return format_html("<table><caption>{} {}</caption>{}</table>", title, at[:16].replace("T", " "), body)
+
+    @admin.display(description="estimate")
+    def estimate_table(self, obj: Campaign) -> str:
+        table = self._counts_table(obj.estimate or {}, title="Estimated")
+        if obj.pk:
+            url = reverse("admin:marketing_campaign_estimate", args=[obj.pk])
+            return format_html('{}<p><a class="button" href="{}">Estimate now</a></p>', table, url)
+        return table
+
+    @admin.display(description="built audience")
+    def audience_table(self, obj: Campaign) -> str:
+        return self._counts_table(obj.audience_counts or {}, title="Built")
+
+    @admin.display(description="history")
+    def recent_actions(self, obj: Campaign) -> str:
+        if not obj.pk:
+            return "—"
+        actions = CampaignAction.objects.filter(campaign=obj).select_related("user")[:10]
+        return format_html_join(
+            "",
+            "<div>{} {} {}→{} by {}</div>",
+            (
+                (a.at.strftime("%Y-%m-%d %H:%M"), a.action, a.from_status or "·", a.to_status, a.user or "the system")
+                for a in actions
+            ),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.status not in EDITABLE:
+            editable = [f.name for f in Campaign._meta.get_fields() if getattr(f, "editable", False)]
+            fields += [name for name in editable if name not in fields and name != "id"]
+        return fields
+
+    def save_model(self, request, obj: Campaign, form, change):
+        if not change:
+            obj.created_by = request.user
+        elif obj.status == S.SCHEDULED:
+            # Edited after scheduling: back to draft, to be checked and scheduled again.
+            obj.status = S.DRAFT
+        super().save_model(request, obj, form, change)
+        CampaignAction.objects.create(
+            campaign=obj, action="edit" if change else "create", to_status=obj.status, user=request.user
+        )
+
+    # --- custom pages ------------------------------------------------------------------------------------------
+
+    def get_urls(self):
+        def view(fn):
+            return self.admin_site.admin_view(fn)
+
+        return [
+            path("<int:pk>/estimate/", view(self.estimate_view), name="marketing_campaign_estimate"),
+            path("<int:pk>/preview/", view(self.preview_view), name="marketing_campaign_preview"),
+            path("<int:pk>/<str:action>/confirm/", view(self.action_view), name="marketing_campaign_action"),
+            *super().get_urls(),
+        ]
+
+    def _campaign(self, request, pk: int, *, change: bool = False) -> Campaign:
+        campaign = get_object_or_404(Campaign.objects.select_related("offer"), pk=pk)
+        allowed = (
+            self.has_change_permission(request, campaign) if change else self.has_view_permission(request, campaign)
+        )
+        if not allowed:
+            raise PermissionDenied
+        return campaign
+
+    def estimate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = self._campaign(request, pk)
+        try:
+            estimate = services.campaign_estimate(campaign=campaign)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"Estimated audience: {estimate['audience']:,}; {estimate['eligible']:,} reachable "
+                f"({estimate['treated']:,} treated, {estimate['control']:,} control) in {estimate['seconds']} s.",
+            )
+        return HttpResponseRedirect(reverse("admin:marketing_campaign_change", args=[pk]))
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = self._campaign(request, pk)
+        variants = list(campaign.variants.all())
+        external_id = (request.GET.get("customer") or "").strip()
+        variant = next(
+            (v for v in variants if str(v.pk) == request.GET.get("variant")), variants[0] if variants else None
+        )
+        customer = Customer.objects.filter(external_id=external_id).first() if external_id else None
+        if customer is None and not external_id:
+            member = campaign.included_segments.values_list("memberships__customer_id", flat=True).first()
+            customer = Customer.objects.filter(pk=member).first() if member else None
+        preview, error = None, ""
+        if external_id and customer is None:
+            error = f"No customer with the id {external_id!r}."
+        elif customer is not None and variant is not None:
+            try:
+                preview = preview_message(campaign=campaign, variant=variant, customer=customer)
+            except ValueError as exc:  # a template problem found only with this customer's data
+                error = str(exc)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Preview of {campaign.name}",
+            "campaign": campaign,
+            "variants": variants,
+            "variant": variant,
+            "customer": customer,
+            "preview": preview,
+            "exclusion_label": REASON_LABELS.get(preview["exclusion"], "") if preview else "",
+            "error": error,
+        }
+        return TemplateResponse(request, "admin/marketing/campaign/preview.html", context)
+
+    ACTIONS = {
+        "launch": ("Launch", services.campaign_launch, "Build the audience now and start sending."),
+        "pause": ("Pause", services.campaign_pause, "Stop sending after the current batch (or stop showing)."),
+        "resume": ("Resume", services.campaign_resume, "Carry on where the campaign stopped."),
+        "cancel": ("Cancel", services.campaign_cancel, "Nothing more is sent; this cannot be undone."),
+    }
+
+    def action_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        if action not in self.ACTIONS:
+            raise PermissionDenied
+        campaign = self._campaign(request, pk)
+        if not request.user.has_perm("marketing.launch_campaign"):
+            raise PermissionDenied
+        label, service, explanation = self.ACTIONS[action]
+        change_url = reverse("admin:marketing_campaign_change", args=[pk])
+        if request.method == "POST":
+            try:
+                service(campaign=campaign, user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            else:
+                campaign.refresh_from_db()
+                self.message_user(request, f"{label}: {campaign.name} is now {campaign.get_status_display().lower()}.")
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"{label} {campaign.name}?",
+            "campaign": campaign,
+            "label": label,
+            "explanation": explanation,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/marketing/campaign/confirm_action.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        campaign = Campaign.objects.filter(pk=object_id).only("status").first()
+        if campaign is not None:
+            may = request.user.has_perm("marketing.launch_campaign")
+            legal = {
+                "launch": campaign.status in EDITABLE,
+                "pause": campaign.status in (S.SENDING, S.RUNNING),
+                "resume": campaign.status == S.PAUSED,
+                "cancel": campaign.status not in (S.COMPLETED, S.CANCELLED),
+            }
+            extra_context["campaign_actions"] = [
+                (name, self.ACTIONS[name][0]) for name, ok in legal.items() if ok and may
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(Recipient)
+class RecipientAdmin(admin.ModelAdmin):
+    list_display = [
+        "customer",
+        "campaign",
+        "status",
+        "exclusion",
+        "variant",
+        "is_control",
+        "segment_name",
+        "sent_at",
+        "opened_at",
+        "clicked_at",
+        "converted_at",
+        "revenue",
+    ]
+    list_filter = [
+        "status",
+        "exclusion",
+        "is_control",
+        ("campaign", admin.RelatedOnlyFieldListFilter),
+        ("variant", admin.RelatedOnlyFieldListFilter),
+    ]
+    search_fields = ["=customer__external_id", "customer__email", "coupon_code", "=recommendation_id"]
+    list_select_related = ["customer", "campaign", "variant"]
+    show_full_result_count = False
+    raw_id_fields = ["customer", "campaign", "variant", "segment"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Recipient._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class SuppressionUploadForm(forms.Form):
+    file = forms.FileField(
+        help_text="CSV with a header: email, address, phone or external_id; optional channel, reason."
+    )
+    channel = forms.ChoiceField(choices=[("", "Every channel"), *Campaign.Channel.choices], required=False)
+    reason = forms.CharField(max_length=200, required=False)
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    list_display = ["address", "customer", "channel", "reason", "created_at"]
+    list_filter = ["channel"]
+    search_fields = ["address", "=customer__external_id", "customer__email", "reason"]
+    list_select_related = ["customer"]
+    autocomplete_fields = ["customer"]
+    change_list_template = "admin/marketing/suppression/change_list.html"
+
+    def save_model(self, request, obj, form, change):
+        obj.address = obj.address.strip().lower()
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="marketing_suppression_upload",
+            ),
+            *super().get_urls(),
+        ]
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = SuppressionUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = services.suppressions_import_csv(
+                    data=form.cleaned_data["file"].read(),
+                    channel=form.cleaned_data["channel"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except (ValidationError, UnicodeDecodeError) as exc:
+                form.add_error("file", getattr(exc, "messages", [str(exc)]))
+            else:
+                self.message_user(
+                    request, f"Added {result['added']:,} to the suppression list; {result['skipped']:,} already there."
+                )
+                for error in result["errors"][:20]:
+                    self.message_user(request, error, messages.WARNING)
+                return HttpResponseRedirect(reverse("admin:marketing_suppression_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Upload a suppression list",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/marketing/suppression/upload.html", context)
+
+
+@admin.register(CampaignAction)
+class CampaignActionAdmin(admin.ModelAdmin):
+    list_display = ["at", "campaign", "action", "from_status", "to_status", "user", "note"]
+    list_filter = ["action"]
+    search_fields = ["campaign__name", "user__username", "note"]
+    list_select_related = ["campaign", "user"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Conversion)
+class ConversionAdmin(admin.ModelAdmin):
+    list_display = ["recipient", "occurred_at", "amount", "direct"]
+    list_filter = ["direct"]
+    search_fields = ["=recipient__customer__external_id"]
+    list_select_related = ["recipient"]
+    raw_id_fields = ["recipient", "interaction"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UpliftModel)
+class UpliftModelAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "variant_name", "outcome", "learner", "created_at"]
+    list_filter = ["learner", "outcome"]
+    search_fields = ["campaign__name", "variant_name"]
+    list_select_related = ["campaign"]
+    readonly_fields = ["metrics", "features", "artifact_path"]

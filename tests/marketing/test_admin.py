@@ -1,0 +1,163 @@
+"""The campaign editor for marketers: templates checked on save, estimate, preview, launch with confirmation,
+recipient lists, suppression upload; the two staff groups enforced."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from marketing.models import Campaign, CampaignAction, Suppression
+from tests.factories import CustomerFactory
+from tests.marketing.campaign_helpers import (  # noqa: F401
+    active_segment,
+    campaign_for,
+    customers,
+    fresh_serving,
+    popular_products,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _staff(username: str, group: str):
+    user = get_user_model().objects.create_user(username, password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def marketer(client):
+    client.force_login(_staff("mia", "Marketers"))
+    return client
+
+
+@pytest.fixture
+def data_staff(client):
+    client.force_login(_staff("dan", "Data staff"))
+    return client
+
+
+@pytest.fixture
+def campaign():
+    popular_products(3)
+    return campaign_for(active_segment(customers(3)))
+
+
+def _form(campaign, segment, **overrides):
+    variant = campaign.variants.get() if campaign else None
+    data = {
+        "name": "Admin campaign",
+        "objective": "conversion",
+        "channel": "email",
+        "included_segments": [segment.pk],
+        "audience_rule": "{}",
+        "recommendations_count": 4,
+        "holdout_share": 0.1,
+        "attribution_window_days": 7,
+        "trigger": "",
+        "trigger_parameters": "{}",
+        "cooldown_days": 30,
+        "variants-TOTAL_FORMS": 1,
+        "variants-INITIAL_FORMS": 1 if variant else 0,
+        "variants-MIN_NUM_FORMS": 1,
+        "variants-MAX_NUM_FORMS": 4,
+        "variants-0-name": "A",
+        "variants-0-split_share": 1,
+        "variants-0-position": 0,
+        "variants-0-subject": "Hi {{ customer.first_name }}",
+        "variants-0-html_template": "<p>{% for p in products %}{{ p.name }}{% endfor %}</p>",
+        "variants-0-text_template": "Hello",
+    }
+    if variant:
+        data["variants-0-id"] = variant.pk
+        data["variants-0-campaign"] = campaign.pk
+    data.update(overrides)
+    return data
+
+
+def test_groups_exist_with_their_permissions():
+    marketers = set(Group.objects.get(name="Marketers").permissions.values_list("codename", flat=True))
+    data = set(Group.objects.get(name="Data staff").permissions.values_list("codename", flat=True))
+    assert {"add_campaign", "launch_campaign", "view_segment", "add_suppression", "add_offer"} <= marketers
+    assert "add_importjob" not in marketers
+    assert {"add_importjob", "add_segmentationdefinition", "add_trainingrun", "add_periodictask"} <= data
+    assert "launch_campaign" not in data and "add_campaign" not in data
+
+
+def test_marketer_creates_a_campaign_and_a_template_error_names_the_line(marketer):
+    segment = active_segment(customers(2))
+    bad = _form(None, segment, **{"variants-0-html_template": "<p>\n{% for p in products %}\n"})
+    response = marketer.post("/admin/marketing/campaign/add/", bad)
+    assert response.status_code == 200
+    assert "HTML template, line 2: Unexpected end of template" in response.content.decode()
+    assert not Campaign.objects.exists()
+    response = marketer.post("/admin/marketing/campaign/add/", _form(None, segment))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    campaign = Campaign.objects.get(name="Admin campaign")
+    assert campaign.created_by.username == "mia" and campaign.variants.count() == 1
+
+
+def test_unsafe_template_refused_in_the_editor(marketer, campaign):
+    segment = campaign.included_segments.get()
+    data = _form(campaign, segment, **{"variants-0-subject": "{{ ''.__class__.__mro__ }}"})
+    response = marketer.post(f"/admin/marketing/campaign/{campaign.pk}/change/", data)
+    assert response.status_code == 200 and "not allowed in a campaign template" in response.content.decode()
+
+
+def test_bad_audience_rule_refused(marketer, campaign):
+    segment = campaign.included_segments.get()
+    data = _form(campaign, segment, audience_rule='{"field": "wat", "op": "=", "value": 1}')
+    response = marketer.post(f"/admin/marketing/campaign/{campaign.pk}/change/", data)
+    assert response.status_code == 200 and "unknown field" in response.content.decode()
+
+
+def test_estimate_preview_and_launch_with_confirmation(marketer, campaign, django_capture_on_commit_callbacks):
+    response = marketer.get(f"/admin/marketing/campaign/{campaign.pk}/estimate/", follow=True)
+    assert "Estimated audience: 3" in response.content.decode()
+    page = marketer.get(f"/admin/marketing/campaign/{campaign.pk}/change/").content.decode()
+    assert "Launch…" in page and "Audience" in page
+
+    person = campaign.included_segments.get().memberships.first().customer
+    preview = marketer.get(f"/admin/marketing/campaign/{campaign.pk}/preview/?customer={person.external_id}")
+    body = preview.content.decode()
+    assert preview.status_code == 200
+    assert f"Hi {person.name.split()[0]}" in body and "Product P0" in body
+    assert marketer.get(f"/admin/marketing/campaign/{campaign.pk}/preview/?customer=nobody").status_code == 200
+
+    confirm = marketer.get(f"/admin/marketing/campaign/{campaign.pk}/launch/confirm/")
+    assert confirm.status_code == 200 and "Yes, launch" in confirm.content.decode()
+    assert Campaign.objects.get(pk=campaign.pk).status == "draft"  # the confirmation page changes nothing
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer.post(f"/admin/marketing/campaign/{campaign.pk}/launch/confirm/")
+    campaign.refresh_from_db()
+    assert campaign.status == "running" and len(mail.outbox) == 3
+    assert CampaignAction.objects.get(campaign=campaign, action="launch").user.username == "mia"
+    recipients = marketer.get(f"/admin/marketing/recipient/?campaign__id__exact={campaign.pk}&status__exact=sent")
+    assert recipients.status_code == 200 and "3 recipients" in recipients.content.decode()
+
+
+def test_data_staff_cannot_launch_or_edit_campaigns(data_staff, campaign):
+    assert data_staff.get(f"/admin/marketing/campaign/{campaign.pk}/launch/confirm/").status_code == 403
+    assert data_staff.post(f"/admin/marketing/campaign/{campaign.pk}/launch/confirm/").status_code == 403
+    assert data_staff.get("/admin/marketing/campaign/add/").status_code == 403
+    assert data_staff.get("/admin/shop/importjob/").status_code == 200
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
+
+
+def test_marketer_cannot_reach_imports(marketer):
+    assert marketer.get("/admin/shop/importjob/").status_code == 403
+
+
+def test_suppression_csv_upload(marketer):
+    CustomerFactory(external_id="known")
+    csv = b"email,external_id,reason\nA@Example.com,,bounced\n,known,asked\nnot-an-email@,,x\n"
+    response = marketer.post(
+        "/admin/marketing/suppression/upload/",
+        {"file": SimpleUploadedFile("list.csv", csv), "channel": "email", "reason": ""},
+        follow=True,
+    )
+    body = response.content.decode()
+    assert "Added 2" in body and "Line 4: &#x27;not-an-email@&#x27; is not an e-mail address" in body
+    assert set(Suppression.objects.values_list("address", "channel")) == {("a@example.com", "email"), ("", "email")}
