@@ -15,12 +15,13 @@ from __future__ import annotations
 import csv
 import io
 import math
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db.models import FloatField, Q
+from django.db.models import Count, FloatField, Q
 from django.db.models.functions import Cast
 
 from marketing.ml.stats import campaign_uplift_table
@@ -293,3 +294,79 @@ def report_text(report: dict[str, Any]) -> str:
                 + " against no message."
             )
     return "\n".join(lines)
+
+
+# --- Power: which uplift a campaign can tell from chance -------------------------------------------------
+
+
+def _power(audience: int, holdout_share: float, baseline: float, **extra: Any) -> dict[str, Any]:
+    from marketing.ml.power import minimum_detectable_uplift, power_sentence
+
+    baseline = min(max(baseline, 0.0), 0.999)
+    mde = minimum_detectable_uplift(audience=audience, holdout_share=holdout_share, baseline_rate=baseline)
+    sentence = power_sentence(audience=audience, holdout_share=holdout_share, baseline_rate=baseline)
+    return {
+        "audience": audience,
+        "holdout_share": holdout_share,
+        "baseline_rate": baseline,
+        "minimum_detectable_uplift": mde,
+        "sentence": sentence[0].upper() + sentence[1:] + ".",
+        **extra,
+    }
+
+
+def segments_purchase_rate(*, segment_ids: list[int], days: int) -> tuple[float | None, int]:
+    """(share of the segments' members who bought in the last `days` days of data, members): the baseline.
+
+    "Recent" counts back from the newest recorded event, so data ending in the past still has a last week.
+    No segments means every customer.
+    """
+    from django.db.models import Exists, Max, OuterRef
+
+    from segments.models import Membership
+    from shop.models import Customer, Interaction, InteractionKind
+
+    latest = Interaction.objects.aggregate(latest=Max("occurred_at"))["latest"]
+    if latest is None:
+        return None, 0
+    customers = Customer.objects.filter(is_stub=False)
+    if segment_ids:
+        customers = customers.filter(pk__in=Membership.objects.filter(segment_id__in=segment_ids).values("customer_id"))
+    bought = Interaction.objects.filter(
+        customer_id=OuterRef("pk"),
+        kind=InteractionKind.PURCHASE,
+        occurred_at__gt=latest - timedelta(days=days),
+        occurred_at__lte=latest,
+    )
+    counts = customers.aggregate(members=Count("pk"), buyers=Count("pk", filter=Exists(bought)))
+    if not counts["members"]:
+        return None, 0
+    return counts["buyers"] / counts["members"], counts["members"]
+
+
+def campaign_power(campaign: Campaign) -> dict[str, Any] | None:
+    """Before launch: the minimum detectable uplift from the estimated audience, the holdout share and the
+    included segments' recent purchase rate over the attribution window, with the plain sentence.
+
+    Audience: the campaign's stored estimate (eligible customers) when there is one, else the members of
+    its included segments. None when there is no audience or no purchase history to take a baseline from.
+    """
+    segment_ids = list(campaign.included_segments.values_list("pk", flat=True)) if campaign.pk else []
+    baseline, members = segments_purchase_rate(segment_ids=segment_ids, days=campaign.attribution_window_days)
+    audience = (campaign.estimate or {}).get("eligible")
+    if audience is None:
+        audience = members
+    if baseline is None or not audience:
+        return None
+    return _power(int(audience), float(campaign.holdout_share), baseline, basis="estimate")
+
+
+def report_power(report: dict[str, Any]) -> dict[str, Any] | None:
+    """After the fact: what the campaign as sent could detect (its recipients, its control share, the control
+    group's conversion rate as the baseline), shown beside the result so a null result is read rightly."""
+    control = report["control"]
+    treated = sum(v["recipients"] for v in report["variants"])
+    audience = control["recipients"] + treated
+    if not audience or control["conversion_rate"] is None:
+        return None
+    return _power(audience, control["recipients"] / audience, control["conversion_rate"], basis="result")

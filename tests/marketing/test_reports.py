@@ -179,3 +179,44 @@ def test_two_variants_each_against_control():
     variants = {v["name"]: v for v in campaign_report(campaign)["variants"]}
     assert variants["A"]["uplift"] == pytest.approx(0.1)
     assert variants["B"]["uplift"] == pytest.approx(0.0)
+
+
+def test_power_before_launch_uses_the_estimate_and_the_segments_recent_purchase_rate():
+    from datetime import UTC, datetime, timedelta
+
+    from marketing.ml.power import minimum_detectable_uplift
+    from marketing.reports import campaign_power
+    from segments.models import Membership, Segment, SegmentationDefinition, SegmentationRun
+    from tests.factories import CustomerFactory, PurchaseFactory
+
+    definition = SegmentationDefinition.objects.create(name="Power", method="rules")
+    run = SegmentationRun.objects.create(definition=definition, method="rules", status="succeeded")
+    members = [CustomerFactory() for _ in range(10)]
+    segment = Segment.objects.create(run=run, key="k", name="K", size=10)
+    Membership.objects.bulk_create(Membership(segment=segment, customer=c) for c in members)
+    latest = datetime(2025, 6, 30, tzinfo=UTC)
+    PurchaseFactory(customer=members[0], occurred_at=latest)
+    PurchaseFactory(customer=members[1], occurred_at=latest - timedelta(days=6))
+    PurchaseFactory(customer=members[2], occurred_at=latest - timedelta(days=8))  # outside the 7-day window
+    PurchaseFactory(customer=CustomerFactory(), occurred_at=latest)  # not a member
+    campaign = CampaignFactory(name="Planned", holdout_share=0.1, estimate={"eligible": 1200})
+    campaign.included_segments.set([segment])
+    power = campaign_power(campaign)
+    assert power["baseline_rate"] == pytest.approx(0.2)
+    assert power["audience"] == 1200
+    expected = minimum_detectable_uplift(audience=1200, holdout_share=0.1, baseline_rate=0.2)
+    assert power["minimum_detectable_uplift"] == pytest.approx(expected)
+    assert power["sentence"].startswith("With 1,200 recipients and a 10 % holdout, only an uplift above")
+    assert f"{expected * 100:.1f} points" in power["sentence"]
+    # Without an estimate, the segment's members are the audience.
+    campaign.estimate = {}
+    assert campaign_power(campaign)["audience"] == 10
+
+
+def test_power_of_a_result_reads_the_groups_as_sent(campaign):
+    from marketing.reports import report_power
+
+    power = report_power(campaign_report(campaign))
+    assert power["audience"] == 400 and power["holdout_share"] == pytest.approx(0.5)
+    assert power["baseline_rate"] == pytest.approx(0.1)
+    assert "400 recipients and a 50 % holdout" in power["sentence"]
