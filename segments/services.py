@@ -220,13 +220,25 @@ def _report(run: SegmentationRun, percent: int, stage: str, callback: ProgressCa
         callback(percent, stage)
 
 
-def _as_of(parameters: dict) -> datetime:
-    """The moment recency is measured from: the as_of parameter, else the latest recorded event, else now."""
+# Data whose last event is older than this is a historical import (a file from years ago): recency is measured
+# from its last event, not from today, or every customer would look equally lapsed.
+HISTORICAL_AFTER = timedelta(days=30)
+
+
+def _as_of(parameters: dict) -> tuple[datetime, str]:
+    """The moment recency and tenure are measured from, and where it came from: the as_of parameter; else now;
+    else, for historical data (the latest event more than HISTORICAL_AFTER ago), the latest event."""
     value = parameters.get("as_of")
     if value:
-        parsed = parse_datetime(value) or datetime.combine(parse_date(value), datetime.max.time())
-        return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
-    return selectors.latest_event_time() or timezone.now()
+        # A date means the end of that day (a bare date is also a valid ISO date-time: midnight at its start).
+        day = parse_date(value) if len(value.strip()) == 10 else None
+        parsed = datetime.combine(day, datetime.max.time()) if day else parse_datetime(value)
+        return (timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed), "as_of parameter"
+    now = timezone.now()
+    latest = selectors.latest_event_time()
+    if latest is not None and latest < now - HISTORICAL_AFTER:
+        return latest, f"last event (historical data: no event in the last {HISTORICAL_AFTER.days} days)"
+    return now, "now"
 
 
 def segmentation_run_execute(*, run: SegmentationRun, progress: ProgressCallback | None = None) -> SegmentationRun:
@@ -243,15 +255,16 @@ def segmentation_run_execute(*, run: SegmentationRun, progress: ProgressCallback
         _report(run, 2, "reading the shop's data", progress)
         with timer("read"):
             inputs = selectors.feature_inputs()
-            as_of = _as_of(run.parameters)
+            as_of, as_of_source = _as_of(run.parameters)
         _report(run, 15, "computing features", progress)
         with timer("features"):
             features = customer_features(inputs, as_of=as_of, top_categories=run.parameters.get("top_categories", 8))
         _report(run, 25, f"running {run.get_method_display()}", progress)
         assignment = _assign(run=run, definition=definition, features=features, inputs=inputs, as_of=as_of, timer=timer)
+        assignment.metrics.update(as_of=as_of.isoformat(), as_of_source=as_of_source)
         _report(run, 65, "profiling segments", progress)
         with timer("profiles"):
-            profiles = segment_profiles(features, assignment.labels)
+            profiles = segment_profiles(features, assignment.labels, category_spend=inputs.category_spend)
             names = _names(run=run, definition=definition, profiles=profiles, assignment=assignment)
             members = {key: ids.tolist() for key, ids in assignment.labels.groupby(assignment.labels).groups.items()}
             top_products = selectors.top_products_by_segment(members=members, seed=run.parameters.get("seed", 0))
@@ -321,6 +334,7 @@ def _assign_clusters(*, run, definition, features, timer) -> _Assignment:
                 k_max=params.get("k_max", 10),
                 random_state=params.get("seed", 42),
                 sample_size=params.get("sample_size", 5000),
+                previous_labels=_previous_clusters(definition=definition, customer_ids=buyers.index),
             )
         else:
             result = fit_dbscan(
@@ -334,6 +348,17 @@ def _assign_clusters(*, run, definition, features, timer) -> _Assignment:
     labels = pd.concat([pd.Series(keys, index=buyers.index, dtype=object), _no_purchase_group(definition, features)])
     metrics = {**result.metrics, "features": columns, "customers_clustered": len(buyers)}
     return _Assignment(labels=labels, metrics=metrics)
+
+
+def _previous_clusters(*, definition, customer_ids: pd.Index):
+    """Each customer's K-means cluster (0, 1, ...) in the definition's active run, -1 where none; None if that run
+    was not K-means. Lets the next run keep its k and its clusters unless others are clearly better."""
+    previous = definition.active_run
+    if previous is None or previous.method != SegmentationMethod.KMEANS:
+        return None
+    labels = pd.Series(selectors.run_labels(run_id=previous.pk), dtype=object)
+    clusters = labels[labels.astype(str).str.startswith("cluster_")].str.slice(len("cluster_")).astype(int)
+    return clusters.reindex(customer_ids).fillna(-1).astype(int).to_numpy()
 
 
 def _assign_rfm(*, definition, features, inputs, as_of) -> _Assignment:

@@ -40,19 +40,42 @@ def _scaled(features: pd.DataFrame, column: str) -> pd.Series:
     return np.log1p(values.clip(lower=0)) if column in HEAVY_TAILED else values
 
 
+def category_spend_shares(category_spend: pd.DataFrame | None, labels: pd.Series) -> pd.DataFrame:
+    """label x category: the segment's merchandise spend in the category over its merchandise spend in every
+    category (rows sum to 1; a segment that bought no merchandise has no row). `category_spend` has
+    customer_id, category, amount (merchandise purchases, as selectors.feature_inputs reads them)."""
+    if category_spend is None or category_spend.empty:
+        return pd.DataFrame(dtype=float)
+    segment = category_spend["customer_id"].map(labels)
+    spend = category_spend.assign(segment=segment, amount=category_spend["amount"].astype(float))
+    spend = spend[spend["segment"].notna()]
+    table = spend.pivot_table(index="segment", columns="category", values="amount", aggfunc="sum", fill_value=0.0)
+    totals = table.sum(axis=1)
+    return table[totals > 0].div(totals[totals > 0], axis=0)
+
+
 def segment_profiles(
-    features: pd.DataFrame, labels: pd.Series, *, revenue_column: str = "monetary", top_categories: int = 3
+    features: pd.DataFrame,
+    labels: pd.Series,
+    *,
+    category_spend: pd.DataFrame | None = None,
+    revenue_column: str = "monetary",
+    top_categories: int = 3,
 ) -> dict[Hashable, dict]:
     """Per label: size, share, revenue_share, features {name: mean, overall, z, distinctiveness}, top_categories.
 
     `features` holds every customer the shares are taken against (index customer_id); `labels` maps those
     customers to their segment. z = (segment mean - overall mean) / overall std; `distinctiveness` is the
     same on the scale the clustering sees (log for counts and money), which is what names are chosen by.
+    revenue_share is the segment's net spend over all customers' net spend. top_categories are the
+    segment's merchandise spend per category over its merchandise spend in all categories (`category_spend`:
+    customer_id, category, amount), the largest first; `category_spend_shares` holds every category's share, and
+    `all_customers_category_shares` the same over all customers.
     """
     labels = labels.reindex(features.index)
     numeric = [c for c in [*NUMERIC_FEATURES, *category_columns(features)] if c in features.columns]
     total = len(features)
-    revenue = features[revenue_column].astype(float).clip(lower=0) if revenue_column in features else None
+    revenue = features[revenue_column].astype(float) if revenue_column in features else None
     revenue_total = float(revenue.sum()) if revenue is not None else 0.0
     overall = features[numeric].astype(float).mean()
     spread = features[numeric].astype(float).std(ddof=0).replace(0, np.nan)
@@ -61,6 +84,9 @@ def segment_profiles(
     means = features[numeric].astype(float).groupby(labels).mean()
     scaled_means = scaled.groupby(labels).mean()
     sizes = labels.value_counts()
+    spend_shares = category_spend_shares(category_spend, labels)
+    everyone = category_spend_shares(category_spend, pd.Series("all", index=features.index))
+    overall_shares = everyone.loc["all"] if "all" in everyone.index else pd.Series(dtype=float)
     profiles: dict[Hashable, dict] = {}
     for label, size in sizes.items():
         feature_rows = {}
@@ -75,21 +101,27 @@ def segment_profiles(
                 "z": _num(z),
                 "distinctiveness": _num(distinct),
             }
-        shares = {c: feature_rows[c]["mean"] for c in category_columns(features) if feature_rows[c]["mean"]}
-        top = sorted(shares.items(), key=lambda item: -item[1])[:top_categories]
+        shares = spend_shares.loc[label] if label in spend_shares.index else pd.Series(dtype=float)
+        shares = shares[shares > 0].sort_values(ascending=False, kind="stable")
         profiles[label] = {
             "size": int(size),
             "share": round(size / total, 6) if total else 0.0,
             "revenue_share": round(float(revenue[labels == label].sum()) / revenue_total, 6) if revenue_total else 0.0,
             "features": feature_rows,
-            "top_categories": [{"category": c[len(CATEGORY_PREFIX) :], "spend_share": round(s, 4)} for c, s in top],
+            "top_categories": [
+                {"category": str(c), "spend_share": round(float(v), 4)} for c, v in shares.iloc[:top_categories].items()
+            ],
+            "category_spend_shares": {str(c): round(float(v), 4) for c, v in shares.items()},
+            "all_customers_category_shares": {str(c): round(float(v), 4) for c, v in overall_shares.items() if v > 0},
         }
     return profiles
 
 
 def _label(column: str) -> str:
     if column.startswith(CATEGORY_PREFIX):
-        return f"share of spend on {column[len(CATEGORY_PREFIX) :]}"
+        # Each member's share, shrunk toward the shop's mix when they bought little (what the clustering sees);
+        # the segment's own share of spend is in the profile's top_categories.
+        return f"member's share of spend on {column[len(CATEGORY_PREFIX) :]} (smoothed)"
     return FEATURE_LABELS.get(column, column.replace("_", " "))
 
 
@@ -151,11 +183,21 @@ def describe_feature(column: str, row: dict) -> str:
     return f"{row['label']} {_fmt(mean)} (all customers: {_fmt(overall)})"
 
 
+def _describe(column: str, profile: dict) -> str:
+    """A clause for the feature; for a category, the segment's own share of spend (what the words say)."""
+    if column.startswith(CATEGORY_PREFIX) and "category_spend_shares" in profile:
+        category = column[len(CATEGORY_PREFIX) :]
+        share = profile["category_spend_shares"].get(category, 0.0)
+        overall = profile.get("all_customers_category_shares", {}).get(category, 0.0)
+        return f"{share:.0%} of spend on {category} (all customers: {overall:.0%})"
+    return describe_feature(column, profile["features"][column])
+
+
 def describe(profile: dict, *, clauses: int = 2) -> str:
     """The most distinctive features in words, in the name's order (what qualifies first, then what names)."""
     chosen = [(c, d) for c, d in _ranked(profile) if abs(d) >= MIN_Z][:clauses]
     chosen.sort(key=lambda item: 0 if (_phrase(*item) or ("noun",))[0] == "adj" else 1)
-    parts = [describe_feature(c, profile["features"][c]) for c, _ in chosen]
+    parts = [_describe(c, profile) for c, _ in chosen]
     return ", ".join(parts) if parts else "close to the average customer on every feature"
 
 

@@ -31,9 +31,28 @@ def test_json_has_the_documented_shape_and_nothing_else_on_stdout():
     assert summary["method"] == "kmeans"
     assert summary["metrics"]["k"] == 2 and isinstance(summary["metrics"]["silhouette"], float)
     assert sum(s["size"] for s in summary["segments"]) == 35
-    assert all(set(s) == {"name", "size", "share", "description"} for s in summary["segments"])
+    assert all(set(s) == {"name", "size", "share", "description", "top_categories"} for s in summary["segments"])
+    buyers = [s for s in summary["segments"] if s["name"] != "No purchases yet"]
+    assert {s["top_categories"][0]["category"] for s in buyers} == {"Gadgets", "Books"}
+    for segment in buyers:
+        assert all(set(c) == {"category", "spend_share"} for c in segment["top_categories"])
+        assert sum(c["spend_share"] for c in segment["top_categories"]) == pytest.approx(1.0, abs=1e-3)
+    assert summary["metrics"]["as_of_source"].startswith("last event")  # the factory's shop ended in 2025
     definition = SegmentationDefinition.objects.get(pk=summary["definition"])
     assert definition.active_run_id == summary["run"] and definition.name == "K-means (auto k)"
+
+
+def test_seed_and_as_of_are_kept_with_the_definition_and_shown():
+    out, _err = run("--method", "kmeans", "--seed", "7", "--as-of", "2025-12-31")
+    definition = SegmentationDefinition.objects.get(name="K-means (auto k)")
+    assert definition.parameters["seed"] == 7 and definition.parameters["as_of"] == "2025-12-31"
+    assert "as of 2025-12-31T23:59:59.999999+00:00 (as_of parameter)" in out
+    assert "k = 2: " in out and "stability" in out
+
+
+def test_a_bad_seed_is_refused_naming_it():
+    with pytest.raises(CommandError, match=r"seed must be a whole number from 0"):
+        run("--method", "kmeans", "--seed", "-1")
 
 
 def test_named_definition_is_reused_and_auto_k_restored():

@@ -1,4 +1,4 @@
-"""python manage.py run_segmentation --method {kmeans|dbscan|rfm|rules|static} [--k K] [--name NAME] [--json]
+"""python manage.py run_segmentation --method {kmeans|dbscan|rfm|rules|static} [--k K] [--name NAME] [--seed S] [--json]
 
 Runs a segmentation now, in this process, and prints its segments. The definition is found (or created)
 by name and its parameters updated from the options; or named by --definition ID and run as saved.
@@ -43,8 +43,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--min-samples", type=int, help="DBSCAN: points needed for a dense region.")
         parser.add_argument("--features", help="Comma-separated feature names for K-means / DBSCAN.")
-        parser.add_argument("--seed", type=int, help="Random seed.")
-        parser.add_argument("--as-of", help="Measure recency from this date (default: the latest recorded event).")
+        parser.add_argument(
+            "--seed",
+            type=int,
+            help="K-means / DBSCAN: random seed (default 42); kept with the definition. Runs with other seeds "
+            "choose the same k and nearly the same segments.",
+        )
+        parser.add_argument(
+            "--as-of",
+            help="Measure recency and tenure from this date or date-time (a date: the end of that day). Default: "
+            "now; for historical data (no event in the last 30 days) the last event.",
+        )
         parser.add_argument(
             "--no-purchases",
             choices=[p.value for p in NoPurchasePolicy],
@@ -82,6 +91,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{definition.name} (definition {definition.pk}), run {run.pk}: {run.customers_seen} customers"
         )
+        if summary["metrics"].get("as_of"):
+            self.stdout.write(f"as of {summary['metrics']['as_of']} ({summary['metrics'].get('as_of_source', '')})")
+        if summary["metrics"].get("k_choice"):
+            self.stdout.write(f"k = {summary['metrics']['k']}: {summary['metrics']['k_choice']}")
         if metrics:
             self.stdout.write(metrics)
         for segment in summary["segments"]:
@@ -165,7 +178,16 @@ def run_summary(run) -> dict:
         "method": run.method,
         "metrics": run.metrics,
         "segments": [
-            {"name": s.name, "size": s.size, "share": s.share, "description": s.description}
+            {
+                "name": s.name,
+                "size": s.size,
+                "share": s.share,
+                "description": s.description,
+                "top_categories": [
+                    {"category": c["category"], "spend_share": c["spend_share"]}
+                    for c in (s.profile or {}).get("top_categories", [])
+                ],
+            }
             for s in run.segments.order_by("-size", "key")
         ],
     }
