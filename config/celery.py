@@ -4,7 +4,8 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+# Workers and beat are deployed processes: production unless told otherwise (manage.py keeps dev).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 # implicit / numpy must not oversubscribe the worker's cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 

@@ -292,6 +292,9 @@ def main() -> None:
         DJANGO_SECRET_KEY="bench-only-secret-key-not-for-production-use-0123456789",
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         DJANGO_SECURE_COOKIES="0",
+        # Plain HTTP on 127.0.0.1, and one key sending far more than a client's default rate: measured as such.
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        API_THROTTLE_RATE="100000000/minute",
         LOG_LEVEL="WARNING",
     )
     # A known customer mix: mostly customers the model knows, a few unknown ids (the cold-start path).
