@@ -57,6 +57,13 @@ class CustomerExportSerializer(serializers.Serializer):
     served_recommendations = serializers.ListField(
         child=serializers.DictField(), required=False, help_text="Recommendations served to the customer."
     )
+    campaign_recipients = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="Campaigns that considered the customer."
+    )
+    coupons = serializers.ListField(child=serializers.DictField(), required=False, help_text="Coupons issued.")
+    suppressions = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="Channels the customer must not be messaged on."
+    )
 
 
 class ErasureSerializer(serializers.Serializer):
@@ -94,8 +101,9 @@ class CustomerExportView(APIView):
         operation_id="customers_export",
         summary="Everything held about a customer",
         description=(
-            "The customer's record, consents, interactions, segment memberships and the recommendations served "
-            "to them, as one JSON document (the right of access). Recorded in the privacy audit with the "
+            "The customer's record, consents, interactions, segment memberships, the recommendations served "
+            "to them and their campaign messages, coupons and suppressions, as one JSON document (the right of "
+            "access). Recorded in the privacy audit with the "
             "calling client and the time."
         ),
         responses={200: CustomerExportSerializer, 404: NOT_FOUND, **REFUSED},
@@ -118,7 +126,8 @@ ERASE_SCHEMA = extend_schema(
     operation_id="customers_erase",
     summary="Erase a customer",
     description=(
-        "Deletes the customer, their interactions, segment memberships and served recommendations, and removes "
+        "Deletes the customer, their interactions, segment memberships, served recommendations, campaign "
+        "recipients (with their conversions), coupons and suppressions, and removes "
         "their name from the admin history (the right to be forgotten). Recommendations stop being personal "
         "for them within seconds; their row in the trained model is gone with the next training. Recorded in "
         "the privacy audit with the calling client and the time, without the customer's id."

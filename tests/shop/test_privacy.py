@@ -8,12 +8,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from rest_framework.test import APIClient
 
+from marketing.models import Coupon, Recipient
 from recommender.models import ServedRecommendation
 from recommender.serving import engine
 from segments.models import Membership
 from shop.models import ApiClient, Customer, Interaction, InteractionKind, PrivacyAction, PrivacyRequest
 from shop.services import create_api_client
 from tests.factories import CustomerFactory, InteractionFactory, ProductFactory
+from tests.marketing.factories import OfferFactory, RecipientFactory
 from tests.recommender.conftest import _fresh_serving, shop, trained  # noqa: F401  (fixtures)
 from tests.segments.factories import MembershipFactory
 
@@ -40,6 +42,11 @@ def alice(db) -> Customer:
     InteractionFactory(customer=other, product=product, kind=InteractionKind.VIEW, occurred_at=T)
     MembershipFactory(customer=customer)
     MembershipFactory(customer=other)
+    RecipientFactory(customer=customer, subject="Hello Alice")
+    RecipientFactory(customer=other)
+    offer = OfferFactory()
+    Coupon.objects.create(offer=offer, code="ALICE-10", customer=customer, issued_at=T)
+    Coupon.objects.create(offer=offer, code="BOB-10", customer=other, issued_at=T)
     for who, rec_id in ((customer, "r1"), (customer, "r2"), (other, "r3")):
         ServedRecommendation.objects.create(recommendation_id=rec_id, customer_id=who.pk, skus=["TEA"], served_at=T)
     LogEntry.objects.log_actions(
@@ -69,6 +76,8 @@ class TestExport:
         assert {i["sku"] for i in body["interactions"]} == {"TEA"}
         assert len(body["segment_memberships"]) == 1
         assert sorted(r["recommendation_id"] for r in body["served_recommendations"]) == ["r1", "r2"]
+        assert [r["subject"] for r in body["campaign_recipients"]] == ["Hello Alice"]
+        assert [c["code"] for c in body["coupons"]] == ["ALICE-10"]
         assert "Bob" not in response.content.decode()
 
     def test_export_is_audited_without_personal_data(self, privacy_client, alice):
@@ -102,6 +111,9 @@ class TestErasure:
         assert response.json()["counts"] == {
             "segment_memberships": 1,
             "served_recommendations": 2,
+            "campaign_recipients": 1,
+            "coupons": 1,
+            "suppressions": 0,
             "interactions": 2,
             "admin_history": 1,
             "customer": 1,
@@ -114,6 +126,8 @@ class TestErasure:
         assert Interaction.objects.filter(customer=bob).count() == 1
         assert Membership.objects.filter(customer=bob).count() == 1
         assert ServedRecommendation.objects.filter(customer_id=bob.pk).count() == 1
+        assert list(Recipient.objects.values_list("customer_id", flat=True)) == [bob.pk]
+        assert list(Coupon.objects.values_list("code", flat=True)) == ["BOB-10"]
 
     def test_admin_history_keeps_the_entry_without_the_name(self, privacy_client, alice):
         api, _ = privacy_client
