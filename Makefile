@@ -53,7 +53,9 @@ lint: dev-venv
 	$(VENV)/bin/ruff format --check .
 
 serve: venv
-	$(VENV)/bin/honcho start
+	# release (migrations) runs to completion first; honcho would stop the others when it exits.
+	$(VENV)/bin/honcho start release
+	$(VENV)/bin/honcho start web worker beat
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
