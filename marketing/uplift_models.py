@@ -85,6 +85,8 @@ def training_data(campaign: Campaign, *, variant: str | None = None, outcome: st
 def attribute_features(attributes: pd.Series) -> pd.DataFrame:
     """One column per attribute key; numbers stay numbers, anything else is a category."""
     frame = pd.DataFrame.from_records([a if isinstance(a, dict) else {} for a in attributes])
+    # Sorted: PostgreSQL's jsonb reorders keys, and the model must see the same columns on every database.
+    frame = frame.reindex(columns=sorted(frame.columns))
     for column in frame.columns:
         numeric = pd.to_numeric(frame[column], errors="coerce")
         if numeric.notna().sum() == frame[column].notna().sum():

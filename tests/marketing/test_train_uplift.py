@@ -109,7 +109,10 @@ def test_score_uplift_ranks_a_file_by_predicted_uplift(tmp_path):
     assert truth[top].mean() > truth.mean()
 
     source.write_text("weeks_since_visit,channel\n1,email\n")
-    with pytest.raises(CommandError, match="has no column 'num_past_purchases'"):
+    with pytest.raises(
+        CommandError,
+        match=r"has no column 'browsing_minutes', 'num_past_purchases', 'shopping_cart', 'spent_last_purchase' that",
+    ):
         call_command("score_uplift", "Simulated", str(source), "--out", str(tmp_path / "x.csv"))
 
 
