@@ -48,6 +48,7 @@ MIN_PER_GROUP = 20  # recipients each of treatment and control need in every spl
 # waiting for a busy core made a 1 s fit take a minute.
 SINGLE_THREAD = {"limits": 1}
 CROSS_VALIDATE_BELOW = 20_000  # recipients (train + validation) under which learners are chosen by 3-fold CV
+TUNE_ROWS = 40_000  # at most this many recipients fit each candidate while choosing (time bound on big campaigns)
 
 
 # --- features --------------------------------------------------------------------------------------
@@ -289,6 +290,7 @@ class UpliftResult:
     metrics: dict[str, float | int | None]  # qini, auuc, uplift_at_10, uplift_at_30, random_uplift, holdout_recipients
     validation: list[dict[str, Any]] = field(default_factory=list)  # every candidate's validation Qini
     split_sizes: dict[str, int] = field(default_factory=dict)
+    holdout_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # positions in X
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.model.predict(X)
@@ -383,7 +385,14 @@ def _fit_uplift(X, treatment, y, *, outcome, seed, validation_share, holdout_sha
         folds = list(StratifiedKFold(n_splits=3, shuffle=True, random_state=seed).split(matrix, strata[rest]))
     else:
         share = validation_share / (1 - holdout_share)
-        folds = [train_test_split(np.arange(len(rest)), test_size=share, random_state=seed, stratify=strata[rest])]
+        fit_rows, valid_rows = train_test_split(
+            np.arange(len(rest)), test_size=share, random_state=seed, stratify=strata[rest]
+        )
+        if len(fit_rows) > TUNE_ROWS:  # learners are compared on a stratified sample; the chosen one sees all
+            fit_rows, _ = train_test_split(
+                fit_rows, train_size=TUNE_ROWS, random_state=seed, stratify=strata[rest][fit_rows]
+            )
+        folds = [(np.sort(fit_rows), valid_rows)]
     candidates = [c for c in candidate_learners(binary=binary, seed=seed) if learners is None or c.key in learners]
     scores = []
     best_index, best_score = 0, -np.inf
@@ -410,6 +419,7 @@ def _fit_uplift(X, treatment, y, *, outcome, seed, validation_share, holdout_sha
         outcome=outcome,
         metrics=uplift_metrics(y_values[test], predicted, t[test]),
         validation=scores,
+        holdout_rows=np.sort(test),
         split_sizes={
             "fit": len(folds[0][0]),
             "validation": len(folds[0][1]),
