@@ -14,6 +14,7 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("staff/recommender/", include("recommender.urls")),
+    path("staff/marketing/reports/", include("marketing.report_urls")),
     path("m/", include("marketing.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
