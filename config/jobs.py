@@ -129,6 +129,7 @@ def _safe_broker_url() -> str:
     from config.celery import app
 
     try:
-        return app.connection_for_write().as_uri()  # the password masked
+        uri = app.connection_for_write().as_uri()  # a password shows as **
+        return uri.replace("://:**@", "://")  # none was set
     except Exception:  # noqa: BLE001
         return "broker"

@@ -4,10 +4,12 @@
 database of their own; the worker is a separate process that reads the test database.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,16 +47,19 @@ def _require_postgres():
 
 
 @pytest.fixture
-def celery_worker(transactional_db, redis_url, settings):
-    """A real `celery worker` process on every queue, reading the test database; stopped by its pid."""
+def celery_processes(transactional_db, redis_url, settings):
+    """Start real `celery worker` / `celery beat` processes on the test Redis and database, with extra
+    environment (e.g. a short lease); every process started is stopped by its pid at the end."""
     from config.celery import app
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.task_always_eager = False
     app.conf.broker_url = redis_url
     app.conf.result_backend = redis_url
+    app._pool = None  # connections made for another broker URL
+    app.amqp._producer_pool = None
     db = connection.settings_dict
-    env = dict(
+    base_env = dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="config.settings.test",
         DATABASE_URL=f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
@@ -64,26 +69,55 @@ def celery_worker(transactional_db, redis_url, settings):
         OPENBLAS_NUM_THREADS="1",
     )
     queues = ",".join(sorted({"default", *(r["queue"] for r in settings.CELERY_TASK_ROUTES.values())}))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queues, "-l", "warning",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"celery worker exited early:\n{proc.stdout.read().decode()[-3000:]}")
-            if app.control.ping(timeout=0.5):
-                break
+    started: list[subprocess.Popen] = []
+    files = contextlib.ExitStack()
+
+    def start(kind: str = "worker", **env) -> subprocess.Popen:
+        if kind == "worker":
+            args = ["worker", "-P", "solo", "-Q", queues, "-l", "warning",
+                    "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
         else:
-            pytest.fail("celery worker did not answer a ping within 60 s")
-        yield proc
+            args = ["beat", "-l", "warning", "--max-interval", "1"]
+        # A file, not a pipe: a full pipe would block the process.
+        output = files.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 - closed by the ExitStack
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", *args],
+            cwd=ROOT, env={**base_env, **env}, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        proc.output = output
+        started.append(proc)
+        if kind == "worker":
+            _wait_for_a_worker(app, proc)
+        return proc
+
+    try:
+        yield start
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in started:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in started:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        files.close()
         app.conf.task_always_eager = True
+
+
+def _wait_for_a_worker(app, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            proc.output.seek(0)
+            pytest.fail(f"celery worker exited early:\n{proc.output.read().decode()[-3000:]}")
+        if app.control.ping(timeout=0.5):
+            return
+    pytest.fail("celery worker did not answer a ping within 60 s")
+
+
+@pytest.fixture
+def celery_worker(celery_processes):
+    """A real `celery worker` process on every queue, reading the test database; stopped by its pid."""
+    return celery_processes("worker")

@@ -90,3 +90,25 @@ def test_queue_training_with_the_broker_down_raises_queue_unavailable(dead_broke
     with pytest.raises(QueueUnavailable, match="Nothing was queued"):
         queue_training(algorithm="ease")
     assert TrainingRun.objects.get().status == "failed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_line_queue_fails_with_one_line_when_the_broker_is_down(dead_broker, capsys):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=r"^Could not queue training run #\d+: the task broker .* is unreachable"):
+        call_command("train_recommender", "--queue")
+    assert "Traceback" not in capsys.readouterr().err
+    assert TrainingRun.objects.get().status == "failed"
+
+
+def test_the_command_line_queue_without_a_broker_trains_in_process(shop, capsys, django_capture_on_commit_callbacks):
+    import json
+
+    from django.core.management import call_command
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("train_recommender", "--queue", "--algorithm", "ease", "--json")
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["queued"] is True
+    assert TrainingRun.objects.get(pk=summary["run"]).status == "succeeded"  # eager: no broker configured

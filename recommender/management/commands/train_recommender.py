@@ -1,4 +1,4 @@
-"""python manage.py train_recommender [--algorithm NAME] [--json]"""
+"""python manage.py train_recommender [--algorithm NAME] [--queue] [--json]"""
 
 from __future__ import annotations
 
@@ -44,8 +44,15 @@ class Command(BaseCommand):
             help="Default: chosen by size (EASE up to ~20k products, ALS above, popularity with almost no data).",
         )
         parser.add_argument("--json", action="store_true", help="Print one JSON summary on stdout and nothing else.")
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="Queue the run for a Celery worker instead of training here (fails at once if the broker is down).",
+        )
 
     def handle(self, *args, **options):
+        if options["queue"]:
+            return self._queue(options)
         started = time.perf_counter()
         timings: dict[str, float] = {}
         current = {"step": "", "at": started}
@@ -76,3 +83,17 @@ class Command(BaseCommand):
             )
         if run.status == TrainingRun.Status.FAILED:
             raise CommandError(f"training failed: {summary['error']}")
+
+    def _queue(self, options) -> None:
+        from config.jobs import QueueUnavailable
+        from recommender.services import queue_training
+
+        try:
+            run = queue_training(algorithm=options["algorithm"])
+        except QueueUnavailable as exc:
+            raise CommandError(str(exc)) from None
+        run.refresh_from_db()
+        if options["json"]:
+            self.stdout.write(json.dumps({"run": run.pk, "status": run.status, "queued": True}))
+        else:
+            self.stdout.write(f"run #{run.pk} queued ({run.status}); a worker trains it")
