@@ -89,3 +89,15 @@ def test_continuous_outcome_and_bad_input():
     with pytest.raises(ValueError, match="length"):
         qini_auc_score(Y, SCORE[:5], T)
     assert qini_auc_score(np.zeros(6), SCORE, T) is None  # nobody converted: nothing to rank
+
+
+def test_same_numbers_as_scikit_uplift():
+    # Reference values computed with scikit-uplift 0.5.1 (qini_auc_score, uplift_auc_score,
+    # uplift_at_k(strategy="overall")) on this seeded case, scores rounded to create ties.
+    rng = np.random.default_rng(42)
+    y, t = rng.integers(0, 2, 500), rng.integers(0, 2, 500)
+    u = np.round(rng.normal(size=500) + 0.3 * y * t, 1)
+    assert qini_auc_score(y, u, t) == pytest.approx(0.028939803881324184, rel=1e-10)
+    assert uplift_auc_score(y, u, t) == pytest.approx(0.0346250600599695, rel=1e-10)
+    assert uplift_at_k(y, u, t, k=0.1) == pytest.approx(0.09500805152979064, rel=1e-10)
+    assert uplift_at_k(y, u, t, k=0.3) == pytest.approx(-0.024345930232558155, rel=1e-10)
