@@ -374,6 +374,8 @@ def _fit_uplift(X, treatment, y, *, outcome, seed, validation_share, holdout_sha
     frame = _prepare(X, columns, categorical)
 
     strata = t * 2 + (y_values > 0)
+    if np.bincount(strata, minlength=4).min() < 10:  # too few buyers in a group to spread over every split
+        strata = t
     rows = np.arange(len(frame))
     rest, test = train_test_split(rows, test_size=holdout_share, random_state=seed, stratify=strata)
     pre = _preprocessor(columns, categorical).fit(frame.iloc[rest])
