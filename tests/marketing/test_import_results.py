@@ -186,3 +186,10 @@ def test_artea_reproduces_the_published_facts():
     assert round(coupon["p_value"], 2) == 0.06 and coupon["significant"] is False
     assert round(control["revenue_per_recipient"], 2) == 7.78 and round(coupon["revenue_per_recipient"], 2) == 7.54
     assert [g["value"] for g in report["breakdown"]["groups"]] == [1, 2, 3, 4, 5]
+    # Every attribute breaks the report down; each recipient lands in exactly one group.
+    campaign = Campaign.objects.get(name="Artea coupon")
+    for attribute in ARTEA_ATTRIBUTES.split(","):
+        groups = campaign_report(campaign, by=attribute)["breakdown"]["groups"]
+        assert 2 <= len(groups) <= 12, attribute
+        assert sum(g["control"]["recipients"] + g["variants"][0]["recipients"] for g in groups) == 5000
+        assert all(g["q_value"] is not None for g in groups)
