@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from shop.importers.common import ImportReport
 
@@ -24,6 +25,13 @@ class ImportCommand(BaseCommand):
             report = run(progress)
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from error
+        except OSError as error:  # the file went away or is not readable: say which, not a traceback
+            raise CommandError(f"{error.filename or 'file'}: {error.strerror or error}") from error
+        except DatabaseError as error:
+            # Bad data is refused row by row before any SQL (shop.bulk); this is the database itself (down,
+            # locked, out of space). Nothing of the file was kept: the import runs in one transaction.
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise CommandError(f"the database refused the import, nothing was imported: {first_line}") from error
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict()))
         else:
