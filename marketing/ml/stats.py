@@ -314,7 +314,8 @@ def campaign_uplift_table(
 ) -> dict[str, Any]:
     """Every variant against control, overall and (with `by`) per value of the breakdown column.
 
-    One row of `df` per recipient: `group_col` holds the variant name or the `control` value;
+    One row of `df` per recipient: `group_col` holds the variant name or the `control` value
+    (compared as text when only its text form matches, as a value given on a command line does);
     `conversion_col` is a 0/1 flag or a count (non-zero means converted, NaN means not); `revenue_col`
     (optional) the revenue within the attribution window (NaN means 0). Returns, ready for JSON:
 
@@ -337,6 +338,9 @@ def campaign_uplift_table(
     if missing:
         raise ValueError(f"column(s) not in the frame: {', '.join(missing)}")
     groups = df[group_col]
+    if not (groups == control).any() and (groups.astype(str) == str(control)).any():
+        # a control value typed on a command line ("0") for a column read as numbers: compare as text
+        groups, control = groups.astype(str), str(control)
     if not (groups == control).any():
         raise ValueError(f"no recipient in control: {group_col} never equals {control!r}")
     if groups.isna().any():

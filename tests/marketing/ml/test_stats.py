@@ -216,6 +216,8 @@ def test_table_treats_counts_as_converted_and_names_bad_columns():
     assert table["control"]["conversions"] == 1 and table["variants"][0]["conversions"] == 1
     assert table["variants"][0]["name"] == 1 and isinstance(table["variants"][0]["name"], int)
     assert table["variants"][0]["revenue_per_recipient"] == pytest.approx(0.5)
+    as_text = campaign_uplift_table(df, group_col="arm", control="0", conversion_col="orders")
+    assert as_text["variants"][0]["name"] == "1" and as_text["control"]["recipients"] == 2
     with pytest.raises(ValueError, match="channel"):
         campaign_uplift_table(df, group_col="arm", control=0, conversion_col="orders", by="channel")
     with pytest.raises(ValueError, match="control"):
