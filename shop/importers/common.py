@@ -490,12 +490,20 @@ def resolve_columns(
         if column not in columns:
             raise ValidationError(f"{name}: --map names column {column!r}, which is not in the file")
         found[target] = column
-    by_key = {_column_key(column): column for column in columns if column not in (mapping or {})}
+    by_key: dict[str, str] = {}
+    same: dict[str, list[str]] = {}
+    for column in columns:
+        if column not in (mapping or {}):
+            by_key.setdefault(_column_key(column), column)
+            same.setdefault(_column_key(column), []).append(column)
     for target, aliases in fields.items():
         if target in found:
             continue
         for alias in (target, *aliases):
             if _column_key(alias) in by_key:
+                if len(same[_column_key(alias)]) > 1:  # "Customer ID" and "customer_id": which one is meant?
+                    both = " and ".join(repr(column) for column in same[_column_key(alias)])
+                    raise ValidationError(f"{name}: columns {both} both name {target}; rename one or use --map")
                 found[target] = by_key[_column_key(alias)]
                 break
     missing = [target for target in required if target not in found]

@@ -240,3 +240,9 @@ def test_a_nul_character_in_an_event_is_rejected_and_the_others_stored(api_clien
     assert set(body["results"][1]["errors"]) == {"customer_id"}
     assert set(body["results"][2]["errors"]) == {"order_ref"}
     assert list(Interaction.objects.values_list("event_id", flat=True)) == ["e1"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/customers/C%001", "/api/v1/products/S%001"])
+def test_a_nul_character_in_a_looked_up_key_is_not_found(api_client, path):
+    assert api_client.get(path).status_code == 404

@@ -258,3 +258,12 @@ def test_the_command_reports_skipped_rows_as_json_and_succeeds(tmp_path):
 
     report = json.loads(out.getvalue())
     assert report["skipped_lines"] == {"quantity_out_of_range": [3]} and report["accounted"]
+
+
+def test_two_columns_naming_the_same_field_are_refused(tmp_path):
+    path = tmp_path / "customers.csv"
+    path.write_text("external_id,External ID,name\nc1,c2,Ann\n")
+
+    message = command_error("import_csv", "customers", str(path))
+
+    assert "'external_id' and 'External ID' both name external_id" in message
