@@ -98,3 +98,35 @@ def test_a_failed_switch_writes_no_audit_row():
     with pytest.raises(ValidationError):
         promote_model(run=TrainingRunFactory(status=TrainingRun.Status.FAILED))
     assert not ModelSwitch.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_rewords_old_verdicts_and_records_past_promotions():
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+    from django.utils import timezone
+
+    before, after = (
+        [("recommender", "0004_trainingrun_heartbeat_at_modelswitch")],
+        [("recommender", "0005_model_history_backfill")],
+    )
+    MigrationExecutor(connection).migrate(before)
+    now = timezone.now()
+    first = TrainingRunFactory(decision="rolled back to from #9", promoted_at=now - timedelta(days=2), is_active=True)
+    second = TrainingRunFactory(decision="promoted: nDCG@10 0.3 vs active #1 0.29", promoted_at=now - timedelta(days=1))
+    kept = TrainingRunFactory(decision="kept as candidate: nDCG@10 0.1 is more than 0.01 below active #1 0.3")
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    kept.refresh_from_db()
+    assert first.decision == "" and second.decision == "passed the champion gate: nDCG@10 0.3 vs active #1 0.29"
+    assert kept.decision.startswith("kept as candidate")
+    later, earlier = ModelSwitch.objects.all()
+    assert (earlier.from_run, earlier.to_run, earlier.kind) == (None, first, "promote")
+    assert (later.from_run, later.to_run, later.kind) == (first, second, "automatic")
+    assert later.switched_at == second.promoted_at and "who and why unknown" in later.reason
