@@ -141,3 +141,22 @@ def test_enqueue_with_the_broker_down_raises_queue_unavailable(dead_broker):
     with pytest.raises(QueueUnavailable, match="Nothing was queued"):
         services.segmentation_run_enqueue(definition=definition)
     assert SegmentationRun.objects.get().status == RunStatus.FAILED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_line_queue_fails_with_one_line_when_the_broker_is_down(dead_broker, capsys):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=r"^Could not queue segmentation run #\d+ of “RFM”: the task broker"):
+        call_command("run_segmentation", "--method", "rfm", "--queue")
+    assert "Traceback" not in capsys.readouterr().err
+    assert SegmentationRun.objects.get().status == RunStatus.FAILED  # not left queued
+
+
+def test_the_command_line_queue_refuses_a_definition_already_in_progress():
+    from django.core.management import CommandError, call_command
+
+    definition = services.segmentation_definition_create(name="RFM", method="rfm")
+    services.segmentation_run_create(definition=definition)
+    with pytest.raises(CommandError, match="already has a run queued or running"):
+        call_command("run_segmentation", "--definition", str(definition.pk), "--queue")

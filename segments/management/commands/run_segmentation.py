@@ -60,9 +60,16 @@ class Command(BaseCommand):
             help="Customers without purchases: own_group (default) or exclude.",
         )
         parser.add_argument("--json", action="store_true", help="Print only the JSON summary on stdout.")
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="Queue the run for a Celery worker instead of running it here (fails at once if the broker is down).",
+        )
 
     def handle(self, *args, **options):
         definition = self._definition(options)
+        if options["queue"]:
+            return self._queue(definition, as_json=options["json"])
         bar = tqdm(
             total=100,
             file=getattr(self.stderr, "_out", sys.stderr),
@@ -101,6 +108,21 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {segment['size']:>8}  {segment['share']:6.1%}  {segment['name']} — {segment['description']}"
             )
+
+    def _queue(self, definition: SegmentationDefinition, *, as_json: bool) -> None:
+        from config.jobs import QueueUnavailable
+
+        try:
+            run = services.segmentation_run_enqueue(definition=definition)
+        except (ValidationError, QueueUnavailable) as exc:
+            raise CommandError(exc.messages[0] if isinstance(exc, ValidationError) else str(exc)) from None
+        run.refresh_from_db()
+        if as_json:
+            self.stdout.write(
+                json.dumps({"definition": definition.pk, "run": run.pk, "status": run.status, "queued": True})
+            )
+        else:
+            self.stdout.write(f"{definition.name}: run {run.pk} queued ({run.status}); a worker runs it")
 
     def _definition(self, options) -> SegmentationDefinition:
         if options["definition"]:
