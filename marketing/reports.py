@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from datetime import timedelta
 from typing import Any
@@ -21,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db.models import Count, FloatField, Q
-from django.db.models.functions import Cast
+from django.db import connection
+from django.db.models import Count, Q
 
 from marketing.ml.stats import campaign_uplift_table
 from marketing.models import Campaign, Recipient
@@ -53,33 +54,43 @@ def measured_recipients(campaign: Campaign):
     return Recipient.objects.filter(campaign=campaign, exclusion="").filter(treated | control)
 
 
+def _rows(queryset, columns: list[str]) -> pd.DataFrame:
+    """The queryset's plain columns in one fetch, without the ORM's per-row converters (the report reads 100,000
+    rows; converting each value through Python costs more than the query). Booleans come back as 0/1 on SQLite,
+    JSON as text there and as dicts on PostgreSQL; the caller normalises."""
+    sql, params = queryset.values_list(*columns).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+
+
 def recipients_frame(campaign: Campaign, *, by: str | None = None, attributes: bool = False) -> pd.DataFrame:
     """One row per measured recipient: group (variant name or CONTROL), conversions, revenue[, by][, attributes].
 
     `by` is "segment" (the segment name at send time) or an attribute key; `attributes=True` adds the whole
-    attributes dict (for the uplift model).
+    attributes dict and the recipient's ids (for the uplift model).
     """
-    fields = ["is_control", "variant__name", "conversions", "revenue_float"]
+    fields = ["is_control", "variant_id", "conversions", "revenue"]
     want_attributes = attributes or (by is not None and by != SEGMENT)
     if by == SEGMENT:
         fields.append("segment_name")
+    if attributes:
+        fields = ["id", "customer_id", "external_ref", *fields]
     if want_attributes:
         fields.append("attributes")
-    rows = (
-        measured_recipients(campaign)
-        .annotate(revenue_float=Cast("revenue", FloatField()))
-        .order_by("pk")
-        .values_list("pk", "customer_id", "external_ref", *fields)
-        .iterator(chunk_size=CHUNK)
-    )
-    columns = ["recipient_id", "customer_id", "external_ref", *fields]
-    frame = pd.DataFrame.from_records(list(rows), columns=columns)
-    frame["group"] = np.where(frame["is_control"].astype(bool), CONTROL, frame["variant__name"].fillna(""))
-    frame = frame.drop(columns=["is_control", "variant__name"]).rename(columns={"revenue_float": "revenue"})
+    # Row order matters only to the uplift model's splits (reproducible); the report is order-free.
+    recipients = measured_recipients(campaign)
+    frame = _rows(recipients.order_by("pk") if attributes else recipients.order_by(), fields)
+    names = dict(campaign.variants.values_list("pk", "name"))
+    variant_names = frame["variant_id"].map(names).astype(object).where(frame["variant_id"].notna(), "")
+    frame["group"] = np.where(frame["is_control"].astype(bool), CONTROL, variant_names.fillna(""))
+    frame = frame.drop(columns=["is_control", "variant_id"]).rename(columns={"id": "recipient_id"})
     frame["conversions"] = frame["conversions"].astype("int64")
     frame["revenue"] = frame["revenue"].astype(float)
+    if want_attributes:
+        frame["attributes"] = [json.loads(a) if isinstance(a, str) else (a or {}) for a in frame["attributes"]]
     if by == SEGMENT:
-        frame[SEGMENT] = frame.pop("segment_name").replace("", NO_VALUE)
+        frame[SEGMENT] = frame.pop("segment_name").astype(object).replace("", NO_VALUE)
     elif by is not None:
         values = [a.get(by) if isinstance(a, dict) else None for a in frame["attributes"]]
         if frame.empty or all(v is None for v in values):
@@ -89,7 +100,7 @@ def recipients_frame(campaign: Campaign, *, by: str | None = None, attributes: b
                 f"use --by segment or one of: {', '.join(known) or 'none (this campaign has no attributes)'}"
             )
         frame[by] = banded(pd.Series(values, index=frame.index, dtype=object))
-    if not want_attributes or not attributes:
+    if not attributes:
         frame = frame.drop(columns=["attributes"], errors="ignore")
     return frame
 
