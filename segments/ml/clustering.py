@@ -45,17 +45,19 @@ def _kmeans(k: int, *, n: int, random_state: int, n_init: int = 4, init="k-means
 
 # Choosing k. Each k's clustering is the best of RESTARTS K-means restarts, so its silhouette does not depend on
 # the seed (with 4 restarts the silhouette of k = 2 on the demo moved from 0.18 to 0.28 between seeds). Its
-# stability is the mean adjusted Rand index between that clustering and K-means fitted on RESAMPLES random
-# subsamples of SUBSAMPLE of the rows (each predicting every row): a k whose clusters move when a fifth of the
-# customers is left out would also move when a few events arrive. Among the k that are stable (>= STABLE), the
-# best silhouette wins; the previous run's k stays unless the winner's silhouette is higher by more than
-# KEEP_TOLERANCE. With no stable k, the most stable one is taken.
+# stability is the lower of two agreements (adjusted Rand index) with that clustering: of the other restarts that
+# came within NEAR_OPTIMAL of its inertia (another seed could have picked them), and of K-means fitted on
+# RESAMPLES random subsamples of SUBSAMPLE of the rows, each predicting every row (a k whose clusters move when a
+# fifth of the customers is left out would also move when a few events arrive). Among the k that are stable
+# (>= STABLE), the best silhouette wins; the previous run's k stays unless the winner's silhouette is higher by
+# more than KEEP_TOLERANCE. With no stable k, the most stable one is taken.
 RESTARTS = 10
 RESAMPLES = 8
 RESAMPLE_RESTARTS = 2
 SUBSAMPLE = 0.8
-STABLE = 0.9
-KEEP_STABLE = 0.85
+NEAR_OPTIMAL = 0.01
+STABLE = 0.95
+KEEP_STABLE = 0.9
 KEEP_TOLERANCE = 0.02
 
 
@@ -90,10 +92,22 @@ def score_ks(
     size = max(2, round(SUBSAMPLE * len(sample)))
     with threadpool_limits(**SINGLE_THREAD):
         for k in range(k_min, min(k_max, distinct - 1, len(sample) - 1) + 1):
-            reference = KMeans(n_clusters=k, random_state=random_state, n_init=RESTARTS).fit(sample)
+            # The restarts one by one: the best is the clustering, and those nearly as good (within NEAR_OPTIMAL
+            # of its inertia) that split the customers differently show a k with no one answer.
+            restarts = [
+                KMeans(n_clusters=k, random_state=int(rng.integers(2**31 - 1)), n_init=1).fit(sample)
+                for _ in range(RESTARTS)
+            ]
+            reference = min(restarts, key=lambda model: model.inertia_)
             labels = reference.labels_
             if len(np.unique(labels)) < 2:
                 continue
+            rivals = [
+                adjusted_rand_score(labels, model.labels_)
+                for model in restarts
+                if model is not reference and model.inertia_ <= reference.inertia_ * (1 + NEAR_OPTIMAL)
+            ]
+            restart_agreement = float(np.mean(rivals)) if rivals else 1.0
             silhouette = float(silhouette_score(distances, labels, metric="precomputed"))
             agreement = []
             for _ in range(resamples):
@@ -108,8 +122,13 @@ def score_ks(
                 fresh.fit(part)
                 model = fresh if fresh.inertia_ < warm.inertia_ else warm
                 agreement.append(adjusted_rand_score(labels, model.predict(sample)))
-            stability = float(np.mean(agreement)) if agreement else 1.0
-            scores[k] = {"silhouette": round(silhouette, 4), "stability": round(stability, 4)}
+            subsample_agreement = float(np.mean(agreement)) if agreement else 1.0
+            scores[k] = {
+                "silhouette": round(silhouette, 4),
+                "stability": round(min(subsample_agreement, restart_agreement), 4),
+                "subsample_agreement": round(subsample_agreement, 4),
+                "restart_agreement": round(restart_agreement, 4),
+            }
     return scores
 
 

@@ -1,5 +1,7 @@
 """K-means on the demo shop recovers the generator's hidden personas."""
 
+from datetime import UTC, datetime
+
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
@@ -14,7 +16,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 def test_kmeans_on_5000_demo_customers_recovers_the_personas():
     from shop.demo.services import generate_demo_data
 
-    generate_demo_data(customers=5000, seed=1)
+    generate_demo_data(customers=5000, seed=1, end=datetime(2026, 1, 1, tzinfo=UTC))
     definition = services.segmentation_definition_create(name="Behaviour", method="kmeans")  # k chosen by silhouette
 
     run = services.segmentation_run(definition=definition)
