@@ -309,3 +309,7 @@ class ImportJob(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} import #{self.pk} ({self.status})"
+
+
+# The sources' models (Segment, Shopify, WooCommerce, anonymous visitors) live beside their code.
+from shop.sources.models import AnonymousProfile, Source, SourceDelivery, SourceReason  # noqa: E402, F401
