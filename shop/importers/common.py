@@ -584,10 +584,14 @@ def _parse_distinct_datetimes(values: pd.Series, *, tz: str | None) -> pd.Series
             tz or settings.TIME_ZONE, ambiguous=np.zeros(len(naive), dtype=bool), nonexistent="shift_forward"
         )
         result[~with_offset] = local.dt.tz_convert("UTC")
+    # Python's datetime (and so Django) stops at years 1 and 9999: anything beyond is unreadable, not a crash.
+    result[(result < PYTHON_EARLIEST) | (result > PYTHON_LATEST)] = pd.NaT
     return result
 
 
 DATETIME_DTYPE = "datetime64[us, UTC]"
+PYTHON_EARLIEST = pd.Timestamp("0001-01-02", tz="UTC")
+PYTHON_LATEST = pd.Timestamp("9999-12-30", tz="UTC")
 
 
 def _as_us(stamps: pd.Series) -> pd.Series:

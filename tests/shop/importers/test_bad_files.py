@@ -267,3 +267,15 @@ def test_two_columns_naming_the_same_field_are_refused(tmp_path):
     message = command_error("import_csv", "customers", str(path))
 
     assert "'external_id' and 'External ID' both name external_id" in message
+
+
+def test_times_beyond_what_python_can_hold_are_unreadable_not_a_crash(tmp_path):
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        "external_id,signed_up_at\nc1,0001-01-01T00:00:00+05:00\nc2,9999-12-31T23:00:00-05:00\nc3,2020-01-01\n"
+    )
+
+    report = import_csv(kind="customers", path=path)
+
+    assert report.skipped_lines == {"bad_signed_up_at": [2, 3]}
+    assert list(Customer.objects.values_list("external_id", flat=True)) == ["c3"]

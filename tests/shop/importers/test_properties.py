@@ -192,3 +192,47 @@ def test_random_online_retail_lines_never_crash_and_store_only_whole_valid_lines
             assert customer in {"17850", "13047"}
         # Customers only for lines that were imported (products may come from lines without a customer).
         assert set(Customer.objects.values_list("external_id", flat=True)) == {row[3] for row in stored}
+
+
+# --- random customer and product values --------------------------------------------------------------------
+
+OFFSETS = st.sampled_from(["", "Z", "+05:00", "-11:30"])
+ANY_TIME = st.builds(
+    lambda moment, offset: moment.isoformat() + offset, st.datetimes(datetime(1, 1, 1), datetime(9999, 12, 31)), OFFSETS
+)
+NUMBER_TEXT = st.one_of(
+    st.integers(-(10**30), 10**30).map(str), st.floats(allow_nan=True, allow_infinity=True).map(str), TEXT
+)
+
+
+@PROPERTIES
+@given(
+    customers=st.lists(st.tuples(TEXT, st.one_of(ANY_TIME, TEXT), NUMBER_TEXT, TEXT, TEXT), max_size=15),
+    products=st.lists(st.tuples(TEXT, NUMBER_TEXT, NUMBER_TEXT, TEXT), max_size=15),
+)
+def test_random_customer_and_product_values_never_crash_and_store_whole_rows(customers, products):
+    with scratch() as directory:
+        path = directory / "customers.csv"
+        path.write_text(csv_text(["external_id", "signed_up_at", "birth_year", "email", "tier"], customers))
+        try:
+            report = import_csv(kind="customers", path=path)
+        except ValidationError as error:  # e.g. every row blank: only a clean error is allowed
+            assert "customers.csv" in str(error)
+        else:
+            check_accounted(report)
+            assert Customer.objects.count() == report.objects.get("customers", {}).get("created", 0)
+            for customer in Customer.objects.all():
+                assert "\x00" not in customer.external_id and len(customer.external_id) <= 64
+                assert customer.birth_year is None or 1900 <= customer.birth_year <= 2100
+
+        path = directory / "products.csv"
+        path.write_text(csv_text(["sku", "price", "stock", "colour"], products))
+        try:
+            report = import_csv(kind="products", path=path)
+        except ValidationError as error:
+            assert "products.csv" in str(error)
+        else:
+            check_accounted(report)
+            for product in Product.objects.all():
+                assert product.stock is None or 0 <= product.stock <= MAX_INT
+                assert product.price is None or product.price >= 0
