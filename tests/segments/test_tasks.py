@@ -44,7 +44,12 @@ def test_enqueue_sends_the_time_limit_and_the_task_goes_to_the_ml_queue(
     definition = services.segmentation_definition_create(name="K", method="kmeans")
     with django_capture_on_commit_callbacks(execute=True):
         run = services.segmentation_run_enqueue(definition=definition)
-    assert calls == [(((definition.pk,), {"run_id": run.pk}), {"soft_time_limit": 120, "time_limit": 180, "retry": False, "ignore_result": True})]
+    assert calls == [
+        (
+            ((definition.pk,), {"run_id": run.pk}),
+            {"soft_time_limit": 120, "time_limit": 180, "retry": False, "ignore_result": True},
+        )
+    ]
     assert settings.CELERY_TASK_ROUTES["segments.tasks.*"]["queue"] == "ml"
 
 
