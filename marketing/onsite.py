@@ -55,6 +55,7 @@ class OnsiteCampaign:
     ends_at: datetime | None
     included: frozenset[int]
     excluded: frozenset[int]
+    segment_names: dict[int, str]
     variants: tuple[OnsiteVariant, ...]
     offer: Offer | None
     offer_summary: dict | None
@@ -122,6 +123,7 @@ def _load_running() -> list[OnsiteCampaign]:
                 ends_at=c.ends_at,
                 included=frozenset(s.id for s in c.included_segments.all()),
                 excluded=frozenset(s.id for s in c.excluded_segments.all()),
+                segment_names={s.id: s.name for s in c.included_segments.all()},
                 variants=variants,
                 offer=c.offer,
                 offer_summary=offer_summary(c.offer) if c.offer else None,
@@ -278,16 +280,21 @@ def _enter(*, customer: dict, campaigns: list[OnsiteCampaign], member_of: set[in
         control = is_control(campaign_id=campaign.id, customer_id=customer_id, holdout_share=campaign.holdout_share)
         segment = min(campaign.included & member_of, default=None)
         row = Recipient(
-            campaign_id=campaign.id, customer_id=customer_id, segment_id=segment, sent_at=None, impression_at=None
+            campaign_id=campaign.id,
+            customer_id=customer_id,
+            segment_id=segment,
+            segment_name=campaign.segment_names.get(segment, ""),
         )
         if suppressed:
             row.status, row.exclusion = Recipient.Status.EXCLUDED, Recipient.Exclusion.SUPPRESSED
         elif control:
             row.is_control, row.status = True, Recipient.Status.CONTROL
+            row.sent_at = row.impression_at = now  # the would-be send time: the start of their window
         else:
             variant = pick_variant(campaign_id=campaign.id, customer_id=customer_id, variants=campaign.variant_models)
             row.variant_id = variant.pk
             row.status = Recipient.Status.SENT
+            row.sent_at = row.impression_at = now  # shown now: this first impression starts the window
             _fill_content(row, campaign=campaign, customer=customer, now=now)
         rows.append(row)
     with transaction.atomic():
