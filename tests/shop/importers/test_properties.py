@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shop.importers.csv_files import import_csv
+from shop.importers.movielens import import_movielens
 from shop.importers.online_retail import import_online_retail
 from shop.models import Customer, Interaction, Product
 
@@ -236,3 +237,32 @@ def test_random_customer_and_product_values_never_crash_and_store_whole_rows(cus
             for product in Product.objects.all():
                 assert product.stock is None or 0 <= product.stock <= MAX_INT
                 assert product.price is None or product.price >= 0
+
+
+# --- random MovieLens lines --------------------------------------------------------------------------------
+
+ML_FIELD = st.one_of(st.integers(-(10**20), 10**20).map(str), st.sampled_from(["1", "2", "5", "M", "F", ""]), TEXT)
+
+
+@PROPERTIES
+@given(
+    users=st.lists(st.lists(ML_FIELD, min_size=5, max_size=5), max_size=6),
+    ratings=st.lists(st.lists(ML_FIELD, min_size=4, max_size=4), max_size=10),
+    extra=st.binary(max_size=200),
+)
+def test_random_movielens_lines_never_crash_and_store_only_known_users_ratings(users, ratings, extra):
+    with scratch() as directory:
+        (directory / "users.dat").write_text("1::F::1::10::48067\n" + "".join("::".join(u) + "\n" for u in users))
+        (directory / "movies.dat").write_text("1::Toy Story (1995)::Animation|Comedy\n")
+        (directory / "ratings.dat").write_bytes(
+            ("1::1::5::978300760\n" + "".join("::".join(r) + "\n" for r in ratings)).encode() + extra
+        )
+
+        report = import_movielens(directory=directory)
+
+        check_accounted(report)
+        stored_customers = set(Customer.objects.values_list("external_id", flat=True))
+        assert set(Interaction.objects.values_list("customer__external_id", flat=True)) <= stored_customers
+        assert Interaction.objects.count() == report.objects["interactions"]["created"]
+        for value, occurred_at in Interaction.objects.values_list("value", "occurred_at"):
+            assert 0.5 <= value <= 5 and occurred_at <= timezone.now()
