@@ -197,3 +197,21 @@ def test_redeem_needs_events_or_a_window():
     with pytest.raises(ValidationError, match="interaction_ids, or a since / until window"):
         redeem_coupons()
     assert redeem_coupons(interaction_ids=[]) == 0
+
+
+def test_admin_refuses_an_unusable_offer_naming_the_field(admin_client):
+    response = admin_client.post(
+        "/admin/marketing/offer/add/",
+        {"name": "Too much", "kind": "percent", "value": "120", "currency": "EUR", "code_mode": "shared", "code": ""},
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "at most 100" in str(errors["value"]) and "shared-code offer needs" in str(errors["code"])
+    assert not Offer.objects.filter(name="Too much").exists()
+    ok = admin_client.post(
+        "/admin/marketing/offer/add/",
+        {"name": "Fine", "kind": "percent", "value": "10", "currency": "EUR", "code_mode": "unique", "code": "FINE"},
+    )
+    assert ok.status_code == 302 and Offer.objects.filter(name="Fine").exists()
+    assert admin_client.get("/admin/marketing/offer/").status_code == 200
+    assert admin_client.get("/admin/marketing/coupon/").status_code == 200
