@@ -294,10 +294,14 @@ class SegmentationRunAdmin(admin.ModelAdmin):
         ]
         return _table(["metric", "value"], rows)
 
-    @admin.display(description="silhouette by k (on a sample)")
+    @admin.display(description="scores by k (on a sample)")
     def silhouette_by_k(self, obj):
         scores = obj.metrics.get("silhouette_by_k") or {}
-        return _table(["k", "silhouette"], [[k, v] for k, v in scores.items()]) if scores else "—"
+        stability = obj.metrics.get("stability_by_k") or {}
+        rows = [
+            [k, v, stability.get(k, "—"), "chosen" if str(obj.metrics.get("k")) == k else ""] for k, v in scores.items()
+        ]
+        return _table(["k", "silhouette", "stability", ""], rows) if scores else "—"
 
     @admin.display(description="timings (seconds)")
     def timings_table(self, obj):

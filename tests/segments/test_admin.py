@@ -101,3 +101,17 @@ def test_renaming_a_segment_in_admin_marks_it_custom(staff):
     assert response.status_code == 302
     segment = Segment.objects.get(pk=segment.pk)
     assert segment.name == "Our stars" and segment.name_is_custom
+
+
+def test_run_page_shows_each_ks_scores_the_as_of_time_and_the_top_categories(staff):
+    build_shop(big=12, small=12, browsers=3)
+    definition = services.segmentation_definition_create(name="Auto", method="kmeans")
+    run = services.segmentation_run(definition=definition)
+    page = staff.get(reverse("admin:segments_segmentationrun_change", args=[run.pk])).content.decode()
+    assert "stability" in page and run.metrics["k_choice"][:40] in page
+    assert run.metrics["as_of"] in page and "last event (historical data" in page
+    segment = run.segments.exclude(key="no_purchases").first()
+    profile = staff.get(reverse("admin:segments_segment_change", args=[segment.pk])).content.decode()
+    top = segment.profile["top_categories"][0]
+    assert "share of members&#x27; spend" in profile or "share of members' spend" in profile
+    assert f"{top['spend_share']:.0%}" in profile and top["category"] in profile
