@@ -165,6 +165,11 @@ SPECTACULAR_SETTINGS = {
     # The schema and its docs are public; the operations they describe are not.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Documents the answers every API operation can give (401/403/429, 400, 404) where a view did not.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "shop.api.schema.document_api_answers",
+    ],
 }
 
 # --- Cache ----------------------------------------------------------------------------------
