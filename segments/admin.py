@@ -46,10 +46,12 @@ class SegmentationDefinitionForm(forms.ModelForm):
         help_text=f"K-means / DBSCAN. None ticked: the default set ({', '.join(DEFAULT_CLUSTER_FEATURES)}).",
     )
     as_of = forms.DateField(
-        required=False, help_text="Measure recency from this day; empty: the latest recorded event."
+        required=False,
+        help_text="Measure recency and tenure from the end of this day; empty: now (for historical data with no "
+        "event in the last 30 days, its last event).",
     )
     k = forms.IntegerField(
-        required=False, min_value=2, max_value=50, help_text="K-means: empty chooses k by silhouette."
+        required=False, min_value=2, max_value=50, help_text="K-means: empty chooses k by silhouette and stability."
     )
     k_max = forms.IntegerField(
         required=False, min_value=2, max_value=30, initial=10, help_text="K-means: largest k tried."
