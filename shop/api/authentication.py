@@ -1,9 +1,12 @@
-"""API-key authentication: `Authorization: Api-Key <key>` (or `X-Api-Key: <key>`).
+"""API-key authentication: `Authorization: Api-Key <key>` (or `X-Api-Key: <key>`, or HTTP Basic with the key as
+user name and an empty password, the way tracking SDKs send a write key).
 
 Keys are looked up through the shared cache (Redis in production), so every web process sees a deactivated,
 rotated or deleted key as such as soon as the change is committed: saving or deleting a client drops its
 cache entry (see `forget_api_key` and the receivers below).
 """
+
+import base64
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
@@ -31,9 +34,24 @@ def raw_key_from_headers(meta) -> str | None:
     if not header:
         return None
     scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        return _key_from_basic(value.strip())
     if scheme.lower() != KEYWORD.lower():
         return None
     return value.strip()
+
+
+def _key_from_basic(credentials: str) -> str | None:
+    """HTTP Basic with the key as user name and an empty password, as Segment's and RudderStack's SDKs send
+    their write key. A non-empty password is someone else's scheme (not an API key): None."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    user, _, password = decoded.partition(":")
+    if password:
+        return None
+    return user
 
 
 def api_client_for_key(raw_key: str) -> ApiClient | None:

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from shop.api import privacy, views
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("customers/<str:external_id>", views.CustomerView.as_view(), name="customer"),
     path("products", views.ProductBatchView.as_view(), name="product-batch"),
     path("products/<str:sku>", views.ProductView.as_view(), name="product"),
+    path("sources/", include("shop.sources.urls")),
 ]

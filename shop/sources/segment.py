@@ -1,0 +1,363 @@
+"""Segment's tracking API (also spoken by RudderStack): batches of track / identify / alias / page calls.
+
+The e-commerce spec v2 events become interactions:
+
+    Product Viewed, Product Clicked          -> view of the product named
+    Product List Viewed                      -> a view of each product listed
+    Product Added                            -> cart (quantity)
+    Order Completed                          -> a purchase per product line (order_id, quantity, price, currency,
+                                                coupon of the line or of the order)
+    Order Refunded                           -> a return per product line; with no lines, of every line the
+                                                order's purchases recorded
+
+A product is named by `product_id`, else `sku` (our SKU is the shop's product id, as Shopify's and WooCommerce's
+webhooks give it). `identify` upserts the customer with its traits (email, name, address, and the consents
+`email_consent` / `sms_consent` / `push_consent` when sent); `identify` with an anonymousId and `alias`
+(previousId -> userId) join an anonymous visitor to the customer. Any other event or call is accepted and counted
+by name. `messageId` plus the line index is the event's idempotency key, so a retried batch adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from shop import services
+from shop.bulk import sqlite_writer_turn
+from shop.models import ApiClient, Customer, Interaction, InteractionKind, InteractionSource
+from shop.sources.models import Outcome, Source
+from shop.sources.services import (
+    Tally,
+    count_delivery,
+    customer_ids_for_anonymous,
+    event_outcome,
+    hashed_id,
+    join_anonymous_visitors,
+    record_source_events,
+)
+
+EVENT_KINDS = {
+    "Product Viewed": InteractionKind.VIEW,
+    "Product Clicked": InteractionKind.VIEW,
+    "Product List Viewed": InteractionKind.VIEW,
+    "Product Added": InteractionKind.CART,
+    "Order Completed": InteractionKind.PURCHASE,
+    "Order Refunded": InteractionKind.RETURN,
+}
+LINE_EVENTS = frozenset({"Product List Viewed", "Order Completed", "Order Refunded"})
+MESSAGE_TYPES = frozenset({"track", "identify", "alias", "page", "screen", "group"})
+CONSENT_TRAITS = ("email_consent", "sms_consent", "push_consent")
+# Traits kept as customer fields; other plain traits go to `attributes`.
+KNOWN_TRAITS = frozenset({"email", "name", "firstName", "lastName", "first_name", "last_name", "address", "id"})
+MAX_ATTRIBUTE_TRAITS = 30
+
+
+class MessageError(ValueError):
+    """A message that cannot be used, with the reason counted on the source."""
+
+
+def _text(value: Any, name: str, *, max_length: int = 64, required: bool = True) -> str:
+    if value is None or value == "":
+        if required:
+            raise MessageError(f"{name} missing")
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise MessageError(f"{name} is not a string")
+    value = str(value)
+    if len(value) > max_length:
+        raise MessageError(f"{name} longer than {max_length} characters")
+    return value
+
+
+def _message_id(message: Mapping[str, Any]) -> str:
+    raw = message.get("messageId")
+    if isinstance(raw, str | int) and not isinstance(raw, bool) and str(raw):
+        return str(raw)
+    # No messageId (the SDKs always send one): the content itself, so a resent copy is still recognised.
+    return "content-" + hashlib.blake2b(orjson.dumps(message, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+def _product_key(product: Any) -> str:
+    if not isinstance(product, Mapping):
+        raise MessageError("a product is not an object")
+    for name in ("product_id", "sku", "id"):
+        value = product.get(name)
+        if value not in (None, ""):
+            return _text(value, name)
+    raise MessageError("product has neither product_id nor sku")
+
+
+def _quantity(product: Mapping[str, Any]) -> int:
+    quantity = product.get("quantity", 1)
+    if quantity is None:
+        return 1
+    if isinstance(quantity, float) and quantity.is_integer():
+        return int(quantity)
+    if isinstance(quantity, str) and quantity.strip().isdigit():
+        return int(quantity)
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise MessageError("quantity is not an integer")
+    return quantity
+
+
+def _line_amount(product: Mapping[str, Any], quantity: int) -> str | None:
+    price = product.get("price")
+    if price is None or price == "":
+        return None
+    if isinstance(price, bool) or not isinstance(price, int | float | str):
+        raise MessageError("price is not a number")
+    try:
+        return str(Decimal(str(price)) * quantity)
+    except InvalidOperation as exc:
+        raise MessageError("price is not a number") from exc
+
+
+def _occurred_at(message: Mapping[str, Any]) -> str | None:
+    value = message.get("timestamp") or message.get("originalTimestamp")
+    return value if isinstance(value, str) else None
+
+
+def interaction_events(message: Mapping[str, Any], *, customer_id: str, message_id: str) -> list[dict[str, Any]]:
+    """The events a track call of the e-commerce spec becomes, for `record_events` (empty: not an interaction)."""
+    name = message.get("event")
+    kind = EVENT_KINDS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        return []
+    properties = message.get("properties") or {}
+    if not isinstance(properties, Mapping):
+        raise MessageError("properties is not an object")
+    common = {
+        "customer_id": customer_id,
+        "kind": kind.value,
+        "occurred_at": _occurred_at(message),
+        "source": _source(message),
+    }
+    if name not in LINE_EVENTS:
+        quantity = _quantity(properties) if kind == InteractionKind.CART else 1
+        return [{**common, "event_id": _event_id(message_id, 0), "sku": _product_key(properties), "quantity": quantity}]
+    products = properties.get("products") or []
+    if not isinstance(products, list):
+        raise MessageError("products is not a list")
+    order_ref = _text(properties.get("order_id"), "order_id", required=False)
+    currency = properties.get("currency") or ""
+    events = []
+    for index, product in enumerate(products):
+        sku = _product_key(product)
+        event = {**common, "event_id": _event_id(message_id, index), "sku": sku}
+        if kind in (InteractionKind.PURCHASE, InteractionKind.RETURN):
+            quantity = _quantity(product)
+            coupon = product.get("coupon") or properties.get("coupon") or ""
+            event.update(
+                quantity=quantity,
+                amount=_line_amount(product, quantity),
+                currency=currency,
+                order_ref=order_ref,
+                coupon=_text(coupon, "coupon", required=False),
+            )
+        events.append(event)
+    if not events and kind == InteractionKind.RETURN and order_ref:
+        events = _whole_order_returns(order_ref=order_ref, common=common, message_id=message_id)
+    if not events:
+        raise MessageError(f"{name} names no products")
+    return events
+
+
+def _whole_order_returns(*, order_ref: str, common: dict[str, Any], message_id: str) -> list[dict[str, Any]]:
+    """An Order Refunded without product lines refunds the whole order: a return of each purchased line."""
+    lines = (
+        Interaction.objects.filter(order_ref=order_ref, kind=InteractionKind.PURCHASE)
+        .order_by("pk")
+        .values_list("product__sku", "quantity", "amount", "coupon")
+    )
+    return [
+        {
+            **common,
+            "event_id": _event_id(message_id, index),
+            "sku": sku,
+            "quantity": quantity,
+            "amount": str(amount) if amount is not None else None,
+            "order_ref": order_ref,
+            "coupon": coupon,
+        }
+        for index, (sku, quantity, amount, coupon) in enumerate(lines)
+    ]
+
+
+def _event_id(message_id: str, line: int) -> str:
+    return hashed_id("seg:", f"{message_id}:{line}", max_length=100)
+
+
+def _source(message: Mapping[str, Any]) -> str:
+    context = message.get("context")
+    library = context.get("library") if isinstance(context, Mapping) else None
+    name = library.get("name", "") if isinstance(library, Mapping) else ""
+    if isinstance(name, str) and ("ios" in name or "android" in name or "react-native" in name):
+        return InteractionSource.APP.value
+    return InteractionSource.WEB.value
+
+
+def _traits(message: Mapping[str, Any]) -> Any:
+    """identify's traits: at the top (Segment) or in context.traits (RudderStack), the top winning."""
+    context = message.get("context")
+    in_context = context.get("traits") if isinstance(context, Mapping) else None
+    traits = message.get("traits")
+    if isinstance(in_context, Mapping) and in_context:
+        return {**in_context, **traits} if isinstance(traits, Mapping) else in_context
+    return traits or {}
+
+
+def customer_data(traits: Any) -> dict[str, Any]:
+    """Customer fields from identify traits (Segment's reserved traits, plus our consent booleans)."""
+    if not isinstance(traits, Mapping):
+        raise MessageError("traits is not an object")
+    data: dict[str, Any] = {}
+    email = traits.get("email")
+    if email:
+        if not isinstance(email, str):
+            raise MessageError("email is not a string")
+        try:
+            validate_email(email)
+        except ValidationError as exc:
+            raise MessageError("email is not a valid address") from exc
+        data["email"] = email
+    name = traits.get("name")
+    if not name:
+        first = traits.get("firstName") or traits.get("first_name") or ""
+        last = traits.get("lastName") or traits.get("last_name") or ""
+        name = f"{first} {last}".strip() if isinstance(first, str) and isinstance(last, str) else ""
+    if name:
+        data["name"] = _text(name, "name", max_length=200)
+    address = traits.get("address")
+    if isinstance(address, Mapping):
+        for field, keys, limit in (
+            ("city", ("city",), 100),
+            ("postal_code", ("postal_code", "postalCode", "zip"), 20),
+            ("country", ("country",), 100),
+        ):
+            value = next((address[key] for key in keys if address.get(key)), "")
+            if value:
+                data[field] = _text(value, field, max_length=limit)
+    for consent in CONSENT_TRAITS:
+        if consent in traits:
+            if not isinstance(traits[consent], bool):
+                raise MessageError(f"{consent} is not true or false")
+            data[consent] = traits[consent]
+    extras = {
+        key: value
+        for key, value in traits.items()
+        if key not in KNOWN_TRAITS and key not in CONSENT_TRAITS and isinstance(value, str | int | float | bool)
+    }
+    if extras:
+        data["attributes"] = dict(list(extras.items())[:MAX_ATTRIBUTE_TRAITS])
+    return data
+
+
+def record_segment_batch(*, messages: list[Any], source: Source, client: ApiClient | None) -> Tally:
+    """Store a batch of Segment messages; returns what became of each (counted on `source` too)."""
+    tally = Tally()
+    events: list[dict[str, Any]] = []
+    owners: list[tuple[int, int, int]] = []  # (message position, first event, end) for track calls
+    identifies: dict[str, dict[str, Any]] = {}  # userId -> traits, merged in order
+    identify_positions: dict[str, list[int]] = {}
+    joins: dict[str, str] = {}  # anonymousId -> userId
+    outcomes: dict[int, tuple[Outcome, str]] = {}
+
+    anonymous = {
+        str(message["anonymousId"])
+        for message in messages
+        if isinstance(message, Mapping)
+        and not message.get("userId")
+        and isinstance(message.get("anonymousId"), str | int)
+        and str(message.get("anonymousId"))
+    }
+    anonymous_customers = customer_ids_for_anonymous(anonymous_ids={a for a in anonymous if len(a) <= 100})
+
+    for position, message in enumerate(messages):
+        try:
+            if not isinstance(message, Mapping):
+                raise MessageError("message is not an object")
+            kind = message.get("type")
+            tally.topics[str(message.get("event") if kind == "track" else kind)[:40]] += 1
+            if kind not in MESSAGE_TYPES:
+                raise MessageError(f"unknown type {str(kind)[:40]!r}")
+            user_id = _text(message.get("userId"), "userId", required=False)
+            anonymous_id = _text(message.get("anonymousId"), "anonymousId", max_length=100, required=False)
+            if kind == "alias":
+                previous = _text(message.get("previousId"), "previousId", max_length=100)
+                joins[previous] = _text(user_id, "userId")
+                outcomes[position] = (Outcome.ACCEPTED, "")
+                continue
+            if not user_id and not anonymous_id:
+                raise MessageError("neither userId nor anonymousId")
+            if kind == "identify":
+                if not user_id:
+                    outcomes[position] = (Outcome.IGNORED, "identify of an anonymous visitor")
+                    continue
+                data = customer_data(_traits(message))
+                stored = identifies.setdefault(user_id, {})
+                attributes = {**stored.get("attributes", {}), **data.pop("attributes", {})}
+                stored.update(data)
+                if attributes:
+                    stored["attributes"] = attributes
+                identify_positions.setdefault(user_id, []).append(position)
+                if anonymous_id:
+                    joins[anonymous_id] = user_id
+                outcomes[position] = (Outcome.ACCEPTED, "")
+                continue
+            if kind != "track":
+                outcomes[position] = (Outcome.IGNORED, f"{kind} call")
+                continue
+            customer_id = user_id or anonymous_customers[anonymous_id]
+            lines = interaction_events(message, customer_id=customer_id, message_id=_message_id(message))
+            if not lines:
+                name = message.get("event")
+                outcomes[position] = (Outcome.IGNORED, f"event {str(name)[:150]!r}" if name else "track without event")
+                continue
+            owners.append((position, len(events), len(events) + len(lines)))
+            events.extend(lines)
+        except MessageError as error:
+            outcomes[position] = (Outcome.REJECTED, str(error))
+
+    results = record_source_events(events=events, client=client) if events else []
+    for position, start, end in owners:
+        outcomes[position] = event_outcome(results[start:end])
+
+    with sqlite_writer_turn(), transaction.atomic():
+        _upsert_identified(identifies, identify_positions, outcomes)
+        if joins:
+            for user_id in set(joins.values()) - set(identifies):
+                Customer.objects.get_or_create(external_id=user_id, defaults={"is_stub": True})
+            join_anonymous_visitors(pairs=joins)
+        for position in range(len(messages)):
+            tally.add(*outcomes[position])
+        topic = ", ".join(f"{name} ×{count}" for name, count in tally.topics.most_common(5))
+        count_delivery(source=source, tally=tally, topic=topic)
+    return tally
+
+
+def _upsert_identified(
+    identifies: dict[str, dict[str, Any]], positions: dict[str, list[int]], outcomes: dict[int, tuple[Outcome, str]]
+) -> None:
+    if not identifies:
+        return
+    try:
+        with transaction.atomic():
+            services.upsert_customers(customers=[{**data, "external_id": key} for key, data in identifies.items()])
+        return
+    except ValidationError:
+        pass  # one bad customer refuses the batch: upsert each, so only the bad ones are rejected
+    for key, data in identifies.items():
+        try:
+            with transaction.atomic():
+                services.upsert_customer(external_id=key, data=data)
+        except ValidationError as error:
+            reason = "; ".join(error.messages)[:150]
+            for position in positions[key]:
+                outcomes[position] = (Outcome.REJECTED, f"identify: {reason}")

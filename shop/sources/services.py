@@ -1,0 +1,244 @@
+"""Writes shared by every source: counting what a delivery brought, webhook idempotency, anonymous visitors.
+
+A source's messages are stored through the shop's own services (`record_events`, `upsert_customers`,
+`upsert_products`): the sources only translate. What they add is bookkeeping (counters, reasons, the delivery
+log) and the anonymous profiles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from shop import services
+from shop.models import ApiClient, Customer, Interaction
+from shop.sources.models import AnonymousProfile, Outcome, Source, SourceDelivery, SourceKind, SourceReason
+
+# Customer.external_id holds 64 characters; an anonymous id longer than this is stored by its hash.
+ANONYMOUS_PREFIX = "anon:"
+MAX_REASON_LENGTH = 200
+MAX_DETAIL_REASONS = 20
+
+
+@dataclass
+class Tally:
+    """What became of the messages of one delivery: one outcome per message, with reasons."""
+
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    ignored: int = 0
+    reasons: Counter = field(default_factory=Counter)  # (outcome, reason) -> count
+    topics: Counter = field(default_factory=Counter)
+    # Said in the delivery's log only (where a privacy export went...).
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, outcome: Outcome, reason: str = "") -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+        if reason and outcome in (Outcome.REJECTED, Outcome.IGNORED):
+            self.reasons[(outcome.value, reason[:MAX_REASON_LENGTH])] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicate": self.duplicate,
+            "rejected": self.rejected,
+            "ignored": self.ignored,
+        }
+
+
+# --- sources ---------------------------------------------------------------------------------------------------
+
+
+def segment_source_for_client(*, client: ApiClient) -> Source:
+    """The Segment source of an API key, made the first time the key sends a tracking call."""
+    source = Source.objects.filter(kind=SourceKind.SEGMENT, api_client=client).first()
+    if source is not None:
+        return source
+    try:
+        with transaction.atomic():
+            return Source.objects.create(kind=SourceKind.SEGMENT, api_client=client, name=_free_name(client.name))
+    except IntegrityError:  # made by a concurrent request
+        return Source.objects.get(kind=SourceKind.SEGMENT, api_client=client)
+
+
+def _free_name(client_name: str) -> str:
+    name = f"Segment: {client_name}"[:90]
+    if not Source.objects.filter(name=name).exists():
+        return name
+    return f"{name} {secrets.token_hex(4)}"
+
+
+def create_webhook_source(*, name: str, kind: str, shop_domain: str = "", secret: str = "") -> tuple[Source, str]:
+    """A Shopify or WooCommerce source with its signing secret (the one given, else a new random one).
+
+    Returns the source and the secret, to paste into the shop's webhook settings; admin shows it this once.
+    """
+    if kind not in (SourceKind.SHOPIFY, SourceKind.WOOCOMMERCE):
+        raise ValueError(f"{kind!r} is not a webhook source kind")
+    source = Source(name=name, kind=kind, shop_domain=shop_domain.strip(), secret=secret or secrets.token_urlsafe(32))
+    source.full_clean()
+    source.save()
+    return source, source.secret
+
+
+def rotate_source_secret(*, source: Source, secret: str = "") -> str:
+    source.secret = secret or secrets.token_urlsafe(32)
+    source.save(update_fields=["secret", "updated_at"])
+    return source.secret
+
+
+@transaction.atomic
+def count_delivery(*, source: Source, tally: Tally, topic: str = "", delivery_id: str = "") -> SourceDelivery:
+    """Add a delivery's outcomes to its source's counters and reasons, and log it (the admin's last events).
+
+    Counters are incremented in the database (F expressions), so concurrent deliveries never lose a count.
+    Raises IntegrityError when `delivery_id` was logged already (a concurrent redelivery).
+    """
+    now = timezone.now()
+    delivery = SourceDelivery.objects.create(
+        source=source,
+        delivery_id=delivery_id,
+        topic=topic[:200],
+        detail=_detail(tally),
+        **tally.as_dict(),
+    )
+    Source.objects.filter(pk=source.pk).update(
+        accepted=F("accepted") + tally.accepted,
+        duplicate=F("duplicate") + tally.duplicate,
+        rejected=F("rejected") + tally.rejected,
+        ignored=F("ignored") + tally.ignored,
+        last_received_at=now,
+    )
+    for (outcome, reason), count in tally.reasons.items():
+        _count_reason(source=source, outcome=outcome, reason=reason, count=count)
+    return delivery
+
+
+def _detail(tally: Tally) -> dict[str, Any]:
+    detail: dict[str, Any] = {}
+    if tally.reasons:
+        detail["reasons"] = [f"{o}: {r} ×{n}" for (o, r), n in tally.reasons.most_common(MAX_DETAIL_REASONS)]
+    if tally.notes:
+        detail["notes"] = tally.notes
+    return detail
+
+
+def _count_reason(*, source: Source, outcome: str, reason: str, count: int) -> None:
+    found = SourceReason.objects.filter(source=source, outcome=outcome, reason=reason)
+    if found.update(count=F("count") + count, last_seen_at=timezone.now()):
+        return
+    try:
+        with transaction.atomic():
+            SourceReason.objects.create(source=source, outcome=outcome, reason=reason, count=count)
+    except IntegrityError:  # created by a concurrent delivery meanwhile
+        found.update(count=F("count") + count, last_seen_at=timezone.now())
+
+
+def delivery_seen(*, source: Source, delivery_id: str) -> bool:
+    return bool(delivery_id) and SourceDelivery.objects.filter(source=source, delivery_id=delivery_id).exists()
+
+
+# --- events ----------------------------------------------------------------------------------------------------
+
+
+def record_source_events(*, events: list[dict[str, Any]], client: ApiClient | None) -> list[services.EventResult]:
+    """`record_events` in slices of EVENTS_MAX_BATCH; returns the results in order."""
+    limit = settings.EVENTS_MAX_BATCH
+    results: list[services.EventResult] = []
+    for start in range(0, len(events), limit):
+        results.extend(services.record_events(events=events[start : start + limit], client=client))
+    return results
+
+
+def event_outcome(results: Iterable[services.EventResult]) -> tuple[Outcome, str]:
+    """One message's outcome from its lines' results: accepted when any line was stored."""
+    statuses = [result.status for result in results]
+    if services.EventStatus.ACCEPTED in statuses:
+        return Outcome.ACCEPTED, ""
+    if statuses and all(status == services.EventStatus.DUPLICATE for status in statuses):
+        return Outcome.DUPLICATE, ""
+    reasons = [result.reason for result in results if result.status == services.EventStatus.REJECTED]
+    return Outcome.REJECTED, reasons[0] if reasons else "no product lines"
+
+
+def hashed_id(prefix: str, value: str, *, max_length: int) -> str:
+    """`prefix + value`, or its hash when that would not fit in `max_length` characters."""
+    key = f"{prefix}{value}"
+    if len(key) <= max_length:
+        return key
+    return f"{prefix}#{hashlib.blake2b(value.encode(), digest_size=16).hexdigest()}"
+
+
+# --- anonymous visitors ----------------------------------------------------------------------------------------
+
+
+def anonymous_customer_id(anonymous_id: str) -> str:
+    """The external_id of the stub customer holding an anonymous visitor's events until it is joined."""
+    return hashed_id(ANONYMOUS_PREFIX, anonymous_id, max_length=64)
+
+
+def customer_ids_for_anonymous(*, anonymous_ids: set[str]) -> dict[str, str]:
+    """The external_id each anonymous visitor's events go to: the customer it was joined to, else its own stub.
+
+    Profiles are created for visitors seen for the first time (their stub customers come with their events).
+    """
+    if not anonymous_ids:
+        return {}
+    joined = dict(
+        AnonymousProfile.objects.filter(anonymous_id__in=anonymous_ids, customer__isnull=False).values_list(
+            "anonymous_id", "customer__external_id"
+        )
+    )
+    new = anonymous_ids - joined.keys()
+    if new:
+        AnonymousProfile.objects.bulk_create(
+            [AnonymousProfile(anonymous_id=anonymous_id) for anonymous_id in new], ignore_conflicts=True
+        )
+    return {anonymous: joined.get(anonymous) or anonymous_customer_id(anonymous) for anonymous in anonymous_ids}
+
+
+@transaction.atomic
+def join_anonymous_visitor(*, anonymous_id: str, customer: Customer) -> int:
+    """Join an anonymous visitor to the customer it turned out to be: its history moves to the customer, once.
+
+    Returns how many interactions moved (0 when it was joined before, to this or another customer). The stub
+    customer that held the visitor's events is deleted once empty.
+    """
+    profile, _ = AnonymousProfile.objects.get_or_create(anonymous_id=anonymous_id)
+    profile = AnonymousProfile.objects.select_for_update().get(pk=profile.pk)
+    if profile.customer_id is not None:
+        return 0
+    holder = Customer.objects.filter(external_id=anonymous_customer_id(anonymous_id), is_stub=True).first()
+    moved = 0
+    if holder is not None and holder.pk != customer.pk:
+        moved = Interaction.objects.filter(customer=holder).update(customer=customer)
+        if not Interaction.objects.filter(customer=holder).exists():
+            holder.delete()
+    profile.customer = customer
+    profile.merged_at = timezone.now()
+    profile.moved_interactions = moved
+    profile.save(update_fields=["customer", "merged_at", "moved_interactions"])
+    return moved
+
+
+def join_anonymous_visitors(*, pairs: Mapping[str, str]) -> int:
+    """`join_anonymous_visitor` for {anonymous_id: customer external_id}; customers missing are skipped."""
+    if not pairs:
+        return 0
+    customers = Customer.objects.in_bulk(set(pairs.values()), field_name="external_id")
+    moved = 0
+    for anonymous_id, external_id in pairs.items():
+        customer = customers.get(external_id)
+        if customer is not None:
+            moved += join_anonymous_visitor(anonymous_id=anonymous_id, customer=customer)
+    return moved
