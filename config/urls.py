@@ -4,6 +4,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from config import health
 
+# "View site" in the admin header opens the staff dashboard.
+admin.site.site_url = "/staff/"
+
 api_v1 = [
     path("", include("shop.api.urls")),
     path("", include("segments.api.urls")),
@@ -13,6 +16,7 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("staff/", include("marketing.staff.urls")),
     path("staff/recommender/", include("recommender.urls")),
     path("staff/marketing/reports/", include("marketing.report_urls")),
     path("m/", include("marketing.urls")),

@@ -1,0 +1,122 @@
+"""Reads for the staff pages: aggregates in a fixed number of queries, whatever the number of rows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count, Max, Min
+from django.db.models.functions import TruncMonth, TruncWeek
+from django.urls import reverse
+
+from marketing.models import Campaign
+from recommender.models import TrainingRun
+from segments.models import IN_PROGRESS, RunStatus, SegmentationRun
+from shop.models import Customer, Interaction
+
+JOB_ROWS = 10
+
+
+def customers_by_month(*, months: int = 12) -> list[tuple[str, int]]:
+    """(month, customers who signed up in it) for the last `months` months that have any sign-up."""
+    latest = Customer.objects.filter(is_stub=False).aggregate(latest=Max("signed_up_at"))["latest"]
+    if latest is None:
+        return []
+    rows = (
+        Customer.objects.filter(is_stub=False, signed_up_at__gt=latest - timedelta(days=31 * months))
+        .annotate(month=TruncMonth("signed_up_at"))
+        .values("month")
+        .annotate(n=Count("pk"))
+        .order_by("month")
+    )
+    return [(row["month"].strftime("%Y-%m"), row["n"]) for row in rows]
+
+
+def events_by_week(*, weeks: int = 26) -> list[tuple[str, int]]:
+    """(week's Monday, events that week) for the last `weeks` weeks of data (counted back from the newest event)."""
+    latest = Interaction.objects.aggregate(latest=Max("occurred_at"))["latest"]
+    if latest is None:
+        return []
+    rows = (
+        Interaction.objects.filter(occurred_at__gt=latest - timedelta(weeks=weeks))
+        .annotate(week=TruncWeek("occurred_at"))
+        .values("week")
+        .annotate(n=Count("pk"))
+        .order_by("week")
+    )
+    return [(row["week"].strftime("%Y-%m-%d"), row["n"]) for row in rows]
+
+
+def totals() -> dict[str, Any]:
+    customers = Customer.objects.filter(is_stub=False).count()
+    events = Interaction.objects.aggregate(n=Count("pk"), first=Min("occurred_at"), last=Max("occurred_at"))
+    return {"customers": customers, "events": events["n"], "first_event": events["first"], "last_event": events["last"]}
+
+
+def _job(kind: str, label: str, run, *, admin: str, status: str, status_label: str) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "id": run.pk,
+        "label": label,
+        "status": status,
+        "status_label": status_label,
+        "progress": run.progress if hasattr(run, "progress") else (100 if status == "succeeded" else 0),
+        "stage": getattr(run, "stage", ""),
+        "created_at": run.created_at,
+        "started_at": getattr(run, "started_at", None) or getattr(run, "launched_at", None),
+        "finished_at": getattr(run, "finished_at", None) or getattr(run, "completed_at", None),
+        "heartbeat_at": getattr(run, "heartbeat_at", None),
+        "error": run.error,
+        "admin_url": reverse(admin, args=[run.pk]),
+    }
+
+
+def jobs(*, limit: int = JOB_ROWS) -> dict[str, list[dict[str, Any]]]:
+    """Running jobs (training, segmentation, campaign sends) and the most recent finished ones: three queries."""
+    training = list(TrainingRun.objects.order_by("-created_at", "-pk")[:limit])
+    segmentation = list(SegmentationRun.objects.select_related("definition").order_by("-created_at", "-pk")[:limit])
+    campaigns = list(
+        Campaign.objects.exclude(status__in=[Campaign.Status.DRAFT, Campaign.Status.SCHEDULED])
+        .filter(origin=Campaign.Origin.NATIVE)
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    rows = [
+        _job(
+            "training",
+            f"{run.algorithm or 'auto'}",
+            run,
+            admin="admin:recommender_trainingrun_change",
+            status=run.status,
+            status_label=run.get_status_display(),
+        )
+        for run in training
+    ]
+    rows += [
+        _job(
+            "segmentation",
+            run.definition.name,
+            run,
+            admin="admin:segments_segmentationrun_change",
+            status=run.status,
+            status_label=run.get_status_display(),
+        )
+        for run in segmentation
+    ]
+    for campaign in campaigns:
+        sending = campaign.status == Campaign.Status.SENDING
+        failed = bool(campaign.error)
+        status = "failed" if failed else ("running" if sending else "succeeded")
+        rows.append(
+            _job(
+                "campaign",
+                campaign.name,
+                campaign,
+                admin="admin:marketing_campaign_change",
+                status=status,
+                status_label=campaign.get_status_display(),
+            )
+        )
+    running = [r for r in rows if r["status"] in IN_PROGRESS]
+    failed = [r for r in rows if r["status"] == RunStatus.FAILED]
+    recent = sorted((r for r in rows if r["status"] not in IN_PROGRESS), key=lambda r: r["created_at"], reverse=True)
+    return {"running": running, "failed": failed, "recent": recent[:limit]}

@@ -1,0 +1,19 @@
+"""The staff site, included by the project under /staff/."""
+
+from django.urls import path
+
+from marketing.staff import views
+
+app_name = "staff"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("segments/", views.segmentation_list, name="segmentations"),
+    path("segments/runs/<int:pk>/", views.segmentation_run, name="segmentation-run"),
+    path("customers/", views.customer_search, name="customers"),
+    path("customers/<str:external_id>/", views.customer_profile, name="customer"),
+    path("models/", views.model_registry, name="models"),
+    path("models/<int:pk>/switch/", views.model_switch, name="model-switch"),
+    path("jobs/", views.job_monitor, name="jobs"),
+    path("jobs/status.json", views.job_status, name="job-status"),
+]

@@ -1,0 +1,401 @@
+"""Staff pages: each view reads through selectors and writes through services; templates only format."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from marketing.models import Campaign, Recipient
+from marketing.report_views import REPORTED
+from marketing.reports import campaign_report_or_none
+from marketing.staff import selectors
+from marketing.staff.charts import heat_color, line_chart_svg
+from marketing.suggestions import suggestions
+from recommender.models import ModelSwitch, TrainingRun
+from recommender.selectors import customer_history
+from recommender.services import promote_model, rollback_model
+from segments.models import Membership, Segment, SegmentationDefinition, SegmentationMethod, SegmentationRun
+from segments.selectors import customer_segments
+from shop.models import Customer, Interaction
+
+TZ_COOKIE = "staff_tz"
+RECENT_CAMPAIGNS = 5
+PROFILE_BARS = 8
+METRIC_ORDER = ["ndcg@10", "recall@10", "precision@10", "map", "coverage", "eval_users"]
+
+
+def staff_page(view):
+    """Staff login required; dates shown in the staff member's time zone (sent by the browser in a cookie)."""
+
+    @staff_member_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        name = request.COOKIES.get(TZ_COOKIE, "")
+        try:
+            timezone.activate(zoneinfo.ZoneInfo(name)) if name else timezone.deactivate()
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            timezone.deactivate()
+        try:
+            return view(request, *args, **kwargs)
+        finally:
+            timezone.deactivate()
+
+    return wrapper
+
+
+# --- Dashboard ------------------------------------------------------------------------------------------
+
+
+def _campaign_rows(campaigns: list[Campaign]) -> list[dict[str, Any]]:
+    rows = []
+    for campaign in campaigns:
+        report, problem = campaign_report_or_none(campaign)
+        best = max(report["variants"], key=lambda v: v["uplift"] or 0) if report and report["variants"] else None
+        rows.append({"campaign": campaign, "variant": best, "problem": problem})
+    return rows
+
+
+@staff_page
+def dashboard(request):
+    customers = selectors.customers_by_month()
+    events = selectors.events_by_week()
+    definitions = list(
+        SegmentationDefinition.objects.exclude(active_run=None).select_related("active_run").order_by("name")
+    )
+    segments_by_run: dict[int, list[Segment]] = {}
+    for segment in Segment.objects.active().order_by("-size", "key"):
+        segments_by_run.setdefault(segment.run_id, []).append(segment)
+    segmentations = [
+        {"definition": d, "run": d.active_run, "segments": segments_by_run.get(d.active_run_id, [])}
+        for d in definitions
+    ]
+    campaigns = list(Campaign.objects.filter(status__in=REPORTED).order_by("-created_at", "-pk")[:RECENT_CAMPAIGNS])
+    model = TrainingRun.objects.filter(is_active=True).first()
+    context = {
+        "title": _("Dashboard"),
+        "totals": selectors.totals(),
+        "customers": customers,
+        "customers_chart": line_chart_svg(customers, label=_("Customers signed up per month")),
+        "events": events,
+        "events_chart": line_chart_svg(events, label=_("Events per week")),
+        "segmentations": segmentations,
+        "campaigns": _campaign_rows(campaigns),
+        "model": model,
+        "model_metrics": _metrics(model.metrics) if model else [],
+        "jobs": selectors.jobs(limit=6),
+    }
+    return render(request, "staff/dashboard.html", context)
+
+
+def _metrics(metrics: dict) -> list[tuple[str, Any]]:
+    known = [(k, metrics[k]) for k in METRIC_ORDER if k in metrics]
+    rest = [(k, v) for k, v in sorted(metrics.items()) if k not in METRIC_ORDER and isinstance(v, int | float)]
+    return known + rest
+
+
+# --- Segment explorer -----------------------------------------------------------------------------------
+
+
+@staff_page
+def segmentation_list(request):
+    definitions = list(SegmentationDefinition.objects.select_related("active_run").order_by("name"))
+    runs = list(
+        SegmentationRun.objects.select_related("definition")
+        .annotate(n_segments=Count("segments"))
+        .order_by("-created_at", "-pk")[:30]
+    )
+    return render(
+        request, "staff/segmentation_list.html", {"title": _("Segments"), "definitions": definitions, "runs": runs}
+    )
+
+
+def _profile_bars(profile: dict) -> list[dict[str, Any]]:
+    """The features that set the segment apart most (by |z|), with bar widths on a ±2 scale."""
+    features = profile.get("features") or {}
+    rows = sorted(features.items(), key=lambda kv: -abs(kv[1].get("z") or 0))[:PROFILE_BARS]
+    bars = []
+    for key, f in rows:
+        z = float(f.get("z") or 0)
+        width = min(abs(z), 2.0) / 2.0 * 50  # half the track per side
+        bars.append(
+            {
+                "key": key,
+                "label": f.get("label", key),
+                "z": z,
+                "mean": f.get("mean"),
+                "overall": f.get("overall"),
+                "width": round(width, 1),
+                "negative": z < 0,
+            }
+        )
+    return bars
+
+
+def _scores(text: str) -> list[int]:
+    """'1–2' -> [1, 2], '4' -> [4], '3-5' -> [3, 4, 5]."""
+    numbers = [int(n) for n in re.findall(r"\d", str(text))]
+    if not numbers:
+        return []
+    return list(range(min(numbers), max(numbers) + 1))
+
+
+def _rfm_grid(segments: list[Segment]) -> dict[str, Any] | None:
+    """Recency score × frequency-monetary score: which segment each cell belongs to, shaded by its share."""
+    cells: dict[tuple[int, int], Segment] = {}
+    for segment in segments:
+        rule = segment.profile.get("rfm_rule") or {}
+        for r in _scores(rule.get("r", "")):
+            for fm in _scores(rule.get("fm", "")):
+                cells[(r, fm)] = segment
+    if not cells:
+        return None
+    top = max(s.share for s in cells.values()) or 1.0
+    rows = []
+    for fm in range(5, 0, -1):
+        row = []
+        for r in range(1, 6):
+            segment = cells.get((r, fm))
+            share = segment.share if segment else 0.0
+            row.append({"r": r, "segment": segment, "colour": heat_color(share / top), "dark": share / top > 0.55})
+        rows.append({"fm": fm, "cells": row})
+    return {"rows": rows, "r_scores": list(range(1, 6))}
+
+
+def _movement_matrix(run: SegmentationRun, segments: list[Segment]) -> dict[str, Any] | None:
+    if not run.movement:
+        return None
+    sources = []
+    for row in run.movement:
+        name = row.get("from_name") or _("(not segmented)")
+        if name not in sources:
+            sources.append(name)
+    targets = [s.name for s in segments]
+    for row in run.movement:
+        name = row.get("to_name") or _("(not segmented)")
+        if name not in targets:
+            targets.append(name)
+    counts = {
+        (r.get("from_name") or _("(not segmented)"), r.get("to_name") or _("(not segmented)")): r["customers"]
+        for r in run.movement
+    }
+    top = max(counts.values()) or 1
+    rows = []
+    for source in sources:
+        total = sum(counts.get((source, t), 0) for t in targets)
+        cells = []
+        for target in targets:
+            n = counts.get((source, target), 0)
+            cells.append(
+                {
+                    "n": n,
+                    "share": n / total if total else 0,
+                    "colour": heat_color(n / top),
+                    "dark": n / top > 0.55,
+                    "stay": source == target,
+                }
+            )
+        rows.append({"source": source, "cells": cells, "total": total})
+    return {"targets": targets, "rows": rows}
+
+
+@staff_page
+def segmentation_run(request, pk: int):
+    run = get_object_or_404(SegmentationRun.objects.select_related("definition", "previous_run"), pk=pk)
+    segments = list(run.segments.order_by("-size", "key"))
+    is_active = run.definition.active_run_id == run.pk
+    suggested = {row["segment"]: row for row in suggestions()} if is_active else {}
+    cards = [
+        {
+            "segment": s,
+            "bars": _profile_bars(s.profile),
+            "top_categories": s.profile.get("top_categories") or [],
+            "top_products": s.profile.get("top_products") or [],
+            "suggestion": suggested.get(s.pk),
+        }
+        for s in segments
+    ]
+    context = {
+        "title": _("Segmentation %(name)s, run #%(id)s") % {"name": run.definition.name, "id": run.pk},
+        "run": run,
+        "is_active": is_active,
+        "cards": cards,
+        "rfm": _rfm_grid(segments) if run.method == SegmentationMethod.RFM else None,
+        "movement": _movement_matrix(run, segments),
+        "quality": [
+            (k, run.metrics.get(k))
+            for k in ("silhouette", "davies_bouldin", "ari_previous", "noise_share")
+            if isinstance(run.metrics.get(k), int | float)
+        ],
+        "can_draft": request.user.has_perm("marketing.add_campaign"),
+    }
+    return render(request, "staff/segmentation_run.html", context)
+
+
+# --- Customer profile -----------------------------------------------------------------------------------
+
+
+@staff_page
+def customer_search(request):
+    query = request.GET.get("q", "").strip()
+    found = []
+    if query:
+        found = list(
+            Customer.objects.filter(Q(external_id=query) | Q(email__iexact=query) | Q(name__icontains=query)).order_by(
+                "external_id"
+            )[:25]
+        )
+        if len(found) == 1:
+            return redirect("staff:customer", external_id=found[0].external_id)
+    return render(request, "staff/customer_search.html", {"title": _("Customers"), "query": query, "found": found})
+
+
+def _features_vs_average(customer: Customer, segments: list[Segment]) -> list[dict[str, Any]]:
+    """The customer's own purchase figures beside the average of all customers (from the segment profile)."""
+    own = Interaction.objects.filter(customer=customer).aggregate(
+        views=Count("pk", filter=Q(kind="view")),
+        carts=Count("pk", filter=Q(kind="cart")),
+        purchases=Count("pk", filter=Q(kind="purchase")),
+        orders=Count("order_ref", filter=Q(kind="purchase"), distinct=True),
+    )
+    overall: dict[str, float] = {}
+    for segment in segments:
+        for key, f in (segment.profile.get("features") or {}).items():
+            overall.setdefault(key, f.get("overall"))
+    rows = [
+        ("views", _("product views"), own["views"]),
+        ("carts", _("add-to-carts"), own["carts"]),
+        ("purchases", _("items bought"), own["purchases"]),
+        ("frequency", _("orders"), own["orders"]),
+    ]
+    out = []
+    for key, label, value in rows:
+        average = overall.get(key)
+        out.append(
+            {"label": label, "value": value, "average": average, "ratio": (value / average) if average else None}
+        )
+    return out
+
+
+@staff_page
+def customer_profile(request, external_id: str):
+    customer = Customer.objects.filter(external_id=external_id).first()
+    if customer is None:
+        raise Http404(_("No customer %(id)r.") % {"id": external_id})
+    segments = customer_segments(customer_id=customer.pk)
+    history_segments = list(
+        Membership.objects.filter(customer=customer)
+        .select_related("segment__run__definition")
+        .order_by("-segment__run__created_at")[:30]
+    )
+    recipients = list(
+        Recipient.objects.filter(customer=customer).select_related("campaign", "variant").order_by("-pk")[:30]
+    )
+    served = _served(customer)
+    context = {
+        "title": _("Customer %(name)s") % {"name": customer.name or customer.external_id},
+        "customer": customer,
+        "segments": segments,
+        "history_segments": history_segments,
+        "features": _features_vs_average(customer, segments),
+        "history": customer_history(customer_id=customer.pk, limit=20),
+        "recipients": recipients,
+        "served": served,
+    }
+    return render(request, "staff/customer.html", context)
+
+
+def _served(customer: Customer):
+    """What we recommend now, with reasons (the serving engine; empty when no model serves)."""
+    from recommender.serving import engine
+
+    try:
+        return engine.recommend(external_id=customer.external_id, n=10)
+    except Exception:  # noqa: BLE001 — the profile still shows when serving is down; the page says so
+        return None
+
+
+# --- Model registry -------------------------------------------------------------------------------------
+
+
+@staff_page
+def model_registry(request):
+    runs = list(TrainingRun.objects.order_by("-created_at", "-pk")[:12])
+    keys = [k for k in METRIC_ORDER if any(k in r.metrics for r in runs)]
+    succeeded = [r for r in reversed(runs) if r.status == TrainingRun.Status.SUCCEEDED and "ndcg@10" in r.metrics]
+    trend = [(f"#{r.pk}", 100 * float(r.metrics["ndcg@10"])) for r in succeeded]
+    context = {
+        "title": _("Recommendation models"),
+        "runs": runs,
+        "metric_keys": keys,
+        "rows": [{"run": r, "values": [r.metrics.get(k) for k in keys]} for r in runs],
+        "trend": trend,
+        "trend_chart": line_chart_svg(trend, label=_("NDCG@10 of each successful run, in percent")),
+        "history": list(ModelSwitch.objects.select_related("from_run", "to_run", "acting_user")[:20]),
+        "can_switch": request.user.has_perm("recommender.change_trainingrun"),
+    }
+    return render(request, "staff/models.html", context)
+
+
+@staff_page
+@require_POST
+def model_switch(request, pk: int):
+    if not request.user.has_perm("recommender.change_trainingrun"):
+        raise PermissionDenied(_("switching models needs the 'change training run' permission"))
+    run = get_object_or_404(TrainingRun, pk=pk)
+    action = request.POST.get("action")
+    reason = request.POST.get("reason", "").strip()
+    if not reason:
+        messages.error(request, _("Give a reason: it is kept in the model history."))
+        return redirect("staff:models")
+    try:
+        if action == "promote":
+            promote_model(run=run, acting_user=request.user, reason=reason)
+            messages.success(request, _("Run #%(id)s now serves.") % {"id": run.pk})
+        elif action == "rollback":
+            serving = rollback_model(run=run, acting_user=request.user, reason=reason)
+            messages.success(request, _("Rolled back: run #%(id)s serves again.") % {"id": serving.pk})
+        else:
+            messages.error(request, _("Unknown action %(action)r: use promote or rollback.") % {"action": action})
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    return redirect("staff:models")
+
+
+# --- Job monitor ----------------------------------------------------------------------------------------
+
+
+@staff_page
+def job_monitor(request):
+    return render(request, "staff/jobs.html", {"title": _("Jobs"), "jobs": selectors.jobs()})
+
+
+@staff_page
+def job_status(request):
+    """The running jobs' progress as JSON, polled by the job monitor every few seconds."""
+    jobs = selectors.jobs()
+
+    def out(row):
+        return {
+            "key": f"{row['kind']}-{row['id']}",
+            "kind": row["kind"],
+            "label": row["label"],
+            "status": row["status"],
+            "status_label": str(row["status_label"]),
+            "progress": row["progress"],
+            "stage": row["stage"],
+            "error": row["error"],
+        }
+
+    return JsonResponse({"running": [out(r) for r in jobs["running"]], "recent": [out(r) for r in jobs["recent"]]})
