@@ -394,35 +394,44 @@ def upsert_by_key(
     existing: dict[Any, models.Model] = {}
     for start in range(0, len(keys), LOOKUP_CHUNK):
         existing.update(model.objects.in_bulk(keys[start : start + LOOKUP_CHUNK], field_name=key))
-    to_create: list[models.Model] = []
-    to_update: list[models.Model] = []
-    changed_fields: set[str] = set()
+    # First what would change on each record, then the checks column by column (one call per field, not per value).
+    planned: list[tuple[Any, models.Model, bool, dict[str, Any]]] = []
+    attnames = {name: model._meta.get_field(name).attname for values in records.values() for name in values}
     for record_key in keys:
-        values = records[record_key]
         obj = existing.get(record_key)
         adding = obj is None
         if obj is None:
             obj = model(**{key: record_key})
         changed: dict[str, Any] = {}
-        for name, value in values.items():
-            attname = model._meta.get_field(name).attname
-            stored = getattr(obj, attname)
+        for name, value in records[record_key].items():
+            stored = getattr(obj, attnames[name])
             if name == "attributes":
                 value = merge_attributes(stored, value)
             if adding or stored != value:
-                changed[attname] = value
-            if name in stamps and (adding or stored != value):
-                changed[stamps[name]] = now
-        problems = {name: str(problem.message) for name, problem in value_problems(model, changed).items()}
+                changed[attnames[name]] = value
+                if name in stamps:
+                    changed[stamps[name]] = now
+        planned.append((record_key, obj, adding, changed))
+    problems: dict[Any, dict[str, str]] = {}
+    for attname in {attname for _, _, _, changed in planned for attname in changed}:
+        owners = [(record_key, changed[attname]) for record_key, _, _, changed in planned if attname in changed]
+        found = column_problems(model._meta.get_field(attname), [value for _, value in owners])
+        for position, problem in found.items():
+            problems.setdefault(owners[position][0], {})[problem.field] = problem.message
+
+    to_create: list[models.Model] = []
+    to_update: list[models.Model] = []
+    changed_fields: set[str] = set()
+    for record_key, obj, adding, changed in planned:
         for attname, value in changed.items():
             setattr(obj, attname, value)
-        if not problems and validate is not None:
+        if record_key not in problems and validate is not None:
             try:
                 validate(obj)
             except ValidationError as error:
-                problems = {name: " ".join(messages) for name, messages in error.message_dict.items()}
-        if problems:
-            result.rejected[record_key] = problems
+                problems[record_key] = {name: " ".join(messages) for name, messages in error.message_dict.items()}
+        if record_key in problems:
+            result.rejected[record_key] = problems[record_key]
             continue
         result.objects[record_key] = obj
         if adding:
