@@ -1,9 +1,9 @@
 """A customer's right of access and right to be forgotten: export everything held about them, or erase it.
 
 Each app holding personal data about customers registers a `PersonalData` source in its own `privacy` module
-(`segments/privacy.py`, `recommender/privacy.py`, `marketing/privacy.py`), found the way admin modules are; the shop's own data
-(the customer row, consents, interactions) is handled here. Both operations write a `PrivacyRequest` audit
-row saying who asked and when, with counts but nothing about whose data it was.
+(`segments/privacy.py`, `recommender/privacy.py`, `marketing/privacy.py`), found the way admin modules are;
+the shop's own data (the customer row, consents, interactions) is handled here. Both operations write a
+`PrivacyRequest` audit row saying who asked and when, with counts but nothing about whose data it was.
 """
 
 from __future__ import annotations
