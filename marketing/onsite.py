@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -61,13 +61,19 @@ class OnsiteCampaign:
     offer_summary: dict | None
     model: Campaign
     variant_models: tuple[Variant, ...]
-    # The campaign's content builder (compiled templates, the catalog), made when a newcomer first needs it.
-    builders: list = field(default_factory=list)
 
     def content_builder(self) -> ContentBuilder:
-        if not self.builders:
-            self.builders.append(ContentBuilder.for_campaign(self.model, list(self.variant_models)))
-        return self.builders[0]
+        """The campaign's builder (compiled templates, the catalog), kept across re-reads of the running campaigns
+        while the campaign is unchanged, for at most MARKETING_ONSITE_CATALOG_SECONDS (prices, names)."""
+        key = (self.id, self.model.updated_at)
+        now = time.monotonic()
+        cached = _builders.get(key)
+        if cached is None or cached[0] < now:
+            ttl = getattr(settings, "MARKETING_ONSITE_CATALOG_SECONDS", 300.0)
+            if len(_builders) > 50:
+                _builders.clear()
+            cached = _builders[key] = (now + ttl, ContentBuilder.for_campaign(self.model, list(self.variant_models)))
+        return cached[1]
 
     def is_showing(self, now: datetime) -> bool:
         return (self.starts_at is None or self.starts_at <= now) and (self.ends_at is None or now < self.ends_at)
@@ -75,6 +81,7 @@ class OnsiteCampaign:
 
 _lock = threading.Lock()
 _cached: tuple[float, tuple[OnsiteCampaign, ...]] | None = None
+_builders: dict[tuple, tuple[float, ContentBuilder]] = {}
 
 
 def forget_onsite_campaigns() -> None:
@@ -82,6 +89,7 @@ def forget_onsite_campaigns() -> None:
     global _cached
     with _lock:
         _cached = None
+        _builders.clear()
 
 
 def running_onsite_campaigns() -> tuple[OnsiteCampaign, ...]:
