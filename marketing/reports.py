@@ -71,8 +71,13 @@ def recipients_frame(campaign: Campaign, *, by: str | None = None, attributes: b
     attributes dict and the recipient's ids (for the uplift model).
     """
     fields = ["is_control", "variant_id", "conversions", "revenue"]
-    want_attributes = attributes or (by is not None and by != SEGMENT)
-    if by == SEGMENT:
+    # An imported experiment has no segment at send time: --by segment reads its own "segment" column, if any.
+    by_segment = by == SEGMENT and (
+        campaign.origin != Campaign.Origin.IMPORTED
+        or Recipient.objects.filter(campaign=campaign).exclude(segment_name="").exists()
+    )
+    want_attributes = attributes or (by is not None and not by_segment)
+    if by_segment:
         fields.append("segment_name")
     if attributes:
         fields = ["id", "customer_id", "external_ref", *fields]
@@ -89,7 +94,7 @@ def recipients_frame(campaign: Campaign, *, by: str | None = None, attributes: b
     frame["revenue"] = frame["revenue"].astype(float)
     if want_attributes:
         frame["attributes"] = [json.loads(a) if isinstance(a, str) else (a or {}) for a in frame["attributes"]]
-    if by == SEGMENT:
+    if by_segment:
         frame[SEGMENT] = frame.pop("segment_name").astype(object).replace("", NO_VALUE)
     elif by is not None:
         values = [a.get(by) if isinstance(a, dict) else None for a in frame["attributes"]]

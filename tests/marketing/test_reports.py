@@ -220,3 +220,17 @@ def test_power_of_a_result_reads_the_groups_as_sent(campaign):
     assert power["audience"] == 400 and power["holdout_share"] == pytest.approx(0.5)
     assert power["baseline_rate"] == pytest.approx(0.1)
     assert "400 recipients and a 50 % holdout" in power["sentence"]
+
+
+def test_an_imported_experiment_breaks_down_by_its_own_segment_column():
+    campaign = CampaignFactory(name="Imported", origin=Campaign.Origin.IMPORTED)
+    variant = VariantFactory(campaign=campaign, name="1")
+    add(campaign, variant, 10, 5, attributes={"segment": "web"})
+    add(campaign, None, 10, 1, attributes={"segment": "web"})
+    groups = campaign_report(campaign, by="segment")["breakdown"]["groups"]
+    assert [g["value"] for g in groups] == ["web"]
+    bare = CampaignFactory(name="Bare import", origin=Campaign.Origin.IMPORTED)
+    add(bare, VariantFactory(campaign=bare, name="1"), 5, 1, attributes={"band": "x"})
+    add(bare, None, 5, 1, attributes={"band": "x"})
+    with pytest.raises(ValidationError, match="has the attribute 'segment'; use --by segment or one of: band"):
+        campaign_report(bare, by="segment")
