@@ -15,7 +15,7 @@ from django.utils.http import urlencode
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
-from shop import admin_api_clients, admin_imports, admin_privacy  # noqa: F401  (registers their admin classes)
+from shop import admin_api_clients, admin_imports, admin_privacy, admin_sources  # noqa: F401  (registers their admin classes)
 from shop.models import Category, Customer, Interaction, InteractionKind, Product
 
 RECENT_INTERACTIONS = 20

@@ -78,6 +78,10 @@ def _free_name(client_name: str) -> str:
     return f"{name} {secrets.token_hex(4)}"
 
 
+def new_source_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
 def create_webhook_source(*, name: str, kind: str, shop_domain: str = "", secret: str = "") -> tuple[Source, str]:
     """A Shopify or WooCommerce source with its signing secret (the one given, else a new random one).
 
@@ -85,14 +89,14 @@ def create_webhook_source(*, name: str, kind: str, shop_domain: str = "", secret
     """
     if kind not in (SourceKind.SHOPIFY, SourceKind.WOOCOMMERCE):
         raise ValueError(f"{kind!r} is not a webhook source kind")
-    source = Source(name=name, kind=kind, shop_domain=shop_domain.strip(), secret=secret or secrets.token_urlsafe(32))
+    source = Source(name=name, kind=kind, shop_domain=shop_domain.strip(), secret=secret or new_source_secret())
     source.full_clean()
     source.save()
     return source, source.secret
 
 
 def rotate_source_secret(*, source: Source, secret: str = "") -> str:
-    source.secret = secret or secrets.token_urlsafe(32)
+    source.secret = secret or new_source_secret()
     source.save(update_fields=["secret", "updated_at"])
     return source.secret
 

@@ -2,7 +2,9 @@
 `host=<server>/api/v1/sources/segment` and an API key as write key, against a live server on 127.0.0.1."""
 
 import pytest
+from rudderstack.analytics import request as rudder_request
 from rudderstack.analytics.client import Client as RudderClient
+from segment.analytics import request as segment_request
 from segment.analytics.client import Client as SegmentClient
 
 from shop.models import AnonymousProfile, ApiScope, Customer, Interaction, Source
@@ -20,6 +22,15 @@ ORDER = {
         {"product_id": "505bd76785ebb509fc183733", "sku": "46493-32", "price": 3, "quantity": 2, "coupon": "BOGO"},
     ],
 }
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_connections():
+    # The SDKs keep one HTTP session per process; its kept-alive connections would hold live-server threads
+    # (and their database connections) open after the test.
+    yield
+    segment_request._session.close()
+    rudder_request._session.close()
 
 
 @pytest.fixture
