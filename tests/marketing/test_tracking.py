@@ -121,3 +121,11 @@ def test_unsubscribe_asks_then_withdraws_consent_at_once_for_every_unsent_campai
     assert (pending.status, pending.exclusion) == ("excluded", "unsubscribed")
     delivery.send_campaign_messages(campaign=Campaign.objects.get(pk=other.pk))
     assert mail.outbox == []
+
+
+def test_tokens_are_django_signatures():
+    key = RecipientKey(3, 7, 1)
+    assert signing.Signer(salt="marketing.open").unsign_object(make_open_token(key)) == [3, 7, 1]
+    target = "https://shop.example.com/p?x=1"
+    assert signing.Signer(salt="marketing.click").unsign_object(make_click_token(key, target)) == [3, 7, 1, target]
+    assert read_click_token(make_click_token(key, target)) == (key, target)
