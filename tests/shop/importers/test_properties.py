@@ -29,7 +29,7 @@ from .conftest import RETAIL_HEADER
 pytestmark = pytest.mark.django_db
 
 PROPERTIES = settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
