@@ -6,6 +6,7 @@ import re
 import zoneinfo
 from functools import wraps
 from typing import Any
+from urllib.parse import unquote
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -42,7 +43,7 @@ def staff_page(view):
     @staff_member_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        name = request.COOKIES.get(TZ_COOKIE, "")
+        name = unquote(request.COOKIES.get(TZ_COOKIE, ""))
         try:
             timezone.activate(zoneinfo.ZoneInfo(name)) if name else timezone.deactivate()
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -129,10 +130,11 @@ def _profile_bars(profile: dict) -> list[dict[str, Any]]:
     for key, f in rows:
         z = float(f.get("z") or 0)
         width = min(abs(z), 2.0) / 2.0 * 50  # half the track per side
+        label = _("spend on %(category)s") % {"category": key[len("share_") :]} if key.startswith("share_") else None
         bars.append(
             {
                 "key": key,
-                "label": f.get("label", key),
+                "label": label or f.get("label", key),
                 "z": z,
                 "mean": f.get("mean"),
                 "overall": f.get("overall"),

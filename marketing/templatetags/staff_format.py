@@ -13,6 +13,11 @@ from django.utils.translation import gettext as _
 register = template.Library()
 
 
+def _fmt(value: float, digits: int, *, grouping: bool = True) -> str:
+    # number_format cuts decimals off; round first so 4.79 shows as 4.8.
+    return number_format(round(float(value), digits), decimal_pos=digits, use_l10n=True, force_grouping=grouping)
+
+
 def _is_number(value) -> bool:
     return isinstance(value, Number) and not isinstance(value, bool) and value == value  # NaN != NaN
 
@@ -22,7 +27,7 @@ def pct(value, digits: int = 1) -> str:
     """0.259 -> '25.9 %'; None -> '–'."""
     if not _is_number(value):
         return "–"
-    return f"{number_format(100 * float(value), decimal_pos=int(digits), use_l10n=True, force_grouping=True)} %"
+    return f"{_fmt(100 * float(value), int(digits))} %"
 
 
 @register.filter
@@ -30,7 +35,7 @@ def num(value, digits: int = 0) -> str:
     """12345.678 -> '12,346' (digits=0) or '12,345.68' (digits=2)."""
     if not _is_number(value):
         return "–"
-    return number_format(float(value), decimal_pos=int(digits), use_l10n=True, force_grouping=True)
+    return _fmt(value, int(digits))
 
 
 @register.filter
@@ -41,7 +46,7 @@ def metric(value) -> str:
     value = float(value)
     if abs(value) >= 1000 or value == int(value):
         return num(value)
-    return number_format(value, decimal_pos=3, use_l10n=True, force_grouping=True)
+    return _fmt(value, 3)
 
 
 @register.filter
@@ -52,7 +57,7 @@ def points(value, digits: int = 1) -> str:
     sign = "+" if value > 0 else ("−" if value < 0 else "±")
     return _("%(sign)s%(value)s points") % {
         "sign": sign,
-        "value": number_format(abs(100 * float(value)), decimal_pos=int(digits), use_l10n=True),
+        "value": _fmt(abs(100 * float(value)), int(digits)),
     }
 
 
@@ -74,7 +79,7 @@ def duration(value) -> str:
         return "–"
     seconds = float(value)
     if seconds < 60:
-        return _("%(s)s s") % {"s": number_format(seconds, decimal_pos=1, use_l10n=True)}
+        return _("%(s)s s") % {"s": _fmt(seconds, 1)}
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return _("%(m)d min %(s)d s") % {"m": minutes, "s": secs}
@@ -89,4 +94,4 @@ def signed(value, digits: int = 2) -> str:
     """A z-score with its sign: 1.234 -> '+1.23'."""
     if not _is_number(value):
         return "–"
-    return ("+" if value > 0 else "") + number_format(float(value), decimal_pos=int(digits), use_l10n=True)
+    return ("+" if value > 0 else "") + _fmt(value, int(digits))
