@@ -63,11 +63,12 @@ def training_data(campaign: Campaign, *, variant: str | None = None, outcome: st
     if outcome not in OUTCOMES:
         raise ValidationError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     variant = pick_variant(campaign, variant)
-    frame = recipients_frame(campaign, by=SEGMENT, attributes=True)
+    native = campaign.origin != Campaign.Origin.IMPORTED
+    frame = recipients_frame(campaign, by=SEGMENT if native else None, attributes=True)
     frame = frame[(frame["group"] == CONTROL) | (frame["group"] == variant)].reset_index(drop=True)
     if frame.empty:
         raise ValidationError(f"campaign {campaign.name!r} has no measured recipients yet")
-    if campaign.origin == Campaign.Origin.IMPORTED:
+    if not native:
         features = attribute_features(frame["attributes"])
         source = "attributes"
     else:
