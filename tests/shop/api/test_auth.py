@@ -16,6 +16,13 @@ URL = "/api/v1/events"
 BODY = [{"event_id": "e1", "customer_id": "C1", "sku": "S1", "kind": "view"}]
 
 
+@pytest.fixture(autouse=True)
+def _no_served_log(settings):
+    """These tests call the recommendation endpoints for their answers' status only: log nothing served, so
+    no background write outlives the test."""
+    settings.RECOMMENDER_LOG_SERVED = False
+
+
 @pytest.mark.django_db
 class TestApiKey:
     def test_no_credentials_is_401_with_the_scheme_to_use(self, anon_client):

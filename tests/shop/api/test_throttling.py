@@ -8,6 +8,13 @@ from shop.api.throttling import parse_rate
 from shop.services import create_api_client
 
 
+@pytest.fixture(autouse=True)
+def _no_served_log(settings):
+    """These tests call the recommendation endpoints for their answers' status only: log nothing served, so
+    no background write outlives the test."""
+    settings.RECOMMENDER_LOG_SERVED = False
+
+
 @pytest.mark.django_db
 def test_client_over_its_rate_gets_429_and_others_are_not_affected():
     _, slow_key = create_api_client(name="slow", throttle_rate="2/minute")
