@@ -69,10 +69,14 @@ class OnsiteCampaign:
         now = time.monotonic()
         cached = _builders.get(key)
         if cached is None or cached[0] < now:
-            ttl = getattr(settings, "MARKETING_ONSITE_CATALOG_SECONDS", 300.0)
-            if len(_builders) > 50:
-                _builders.clear()
-            cached = _builders[key] = (now + ttl, ContentBuilder.for_campaign(self.model, list(self.variant_models)))
+            with _builder_lock:  # one thread loads the catalog; the others wait for it rather than load it too
+                cached = _builders.get(key)
+                if cached is None or cached[0] < now:
+                    ttl = getattr(settings, "MARKETING_ONSITE_CATALOG_SECONDS", 300.0)
+                    if len(_builders) > 50:
+                        _builders.clear()
+                    builder = ContentBuilder.for_campaign(self.model, list(self.variant_models))
+                    cached = _builders[key] = (now + ttl, builder)
         return cached[1]
 
     def is_showing(self, now: datetime) -> bool:
@@ -82,6 +86,7 @@ class OnsiteCampaign:
 _lock = threading.Lock()
 _cached: tuple[float, tuple[OnsiteCampaign, ...]] | None = None
 _builders: dict[tuple, tuple[float, ContentBuilder]] = {}
+_builder_lock = threading.Lock()
 
 
 def forget_onsite_campaigns() -> None:

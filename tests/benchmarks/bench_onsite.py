@@ -4,11 +4,11 @@ The same method as bench_recommender_serving.py, whose load generator and server
 1. The trained demo database of the serving benchmark, copied; an RFM segmentation run on it if none is active,
    and a running on-site campaign (a shared-code offer, 4 recommended products, 10 % holdout) for all its segments.
 2. gunicorn on 127.0.0.1 (a free port, 2 workers x 4 threads, production settings), stopped by its pid.
-3. Open loop: requests scheduled at a fixed rate (200/s for 30 s) over 5,000 demo customers and a few unknown ids;
-   each latency counts from the request's scheduled time (no coordinated omission). The first run meets mostly
-   customers the campaign has not reached yet (a recipient row, coupon and rendered content written on the
-   request); later runs mostly customers already reached (read only). Repeated 3 times; the table reports
-   medians and the first run's figures apart.
+3. First impressions: a closed loop (8 connections) over 5,000 demo customers and a few unknown ids, each call
+   writing the customer's recipient row, coupon and rendered content; their rate is reported.
+4. Open loop: requests scheduled at a fixed rate (200/s for 30 s) over the same customers, now reached (the
+   steady state of a shop's pages); each latency counts from the request's scheduled time (no coordinated
+   omission). Repeated 3 times; the table reports medians.
 
     .venv/bin/python tests/benchmarks/bench_onsite.py [--json] [--rate 200] [--seconds 30]
 """
@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--first-seconds", type=float, default=30, help="closed loop of first impressions")
     args = parser.parse_args()
 
     env = onsite_database()
@@ -145,17 +146,22 @@ def main() -> None:
     paths = [f"/api/v1/customers/{c}/offers" for c in known]
     paths[::50] = [f"/api/v1/customers/unknown-{i}/offers" for i in range(len(paths[::50]))]
     headers = f"Authorization: Api-Key {key}\r\n".encode()
-    # Warm-up reaches these customers first; the measured runs start with the others (first impressions).
-    warm, measured = paths[:200], paths[200:]
-
-    p50s, p99s, errs, offered = [], [], [], []
+    p50s, p99s, errs = [], [], []
     proc, port = start_gunicorn(server_env, workers=args.workers, threads=args.threads)
     try:
-        asyncio.run(closed_loop("127.0.0.1", port, warm, headers, concurrency=4, seconds=3))
+        # First impressions (a recipient row, coupon and rendered content written per call): every customer once,
+        # as fast as the server takes them. Then the steady state the shop's pages see: customers already reached.
+        first_rps, first_errors = asyncio.run(
+            closed_loop("127.0.0.1", port, paths, headers, concurrency=8, seconds=args.first_seconds)
+        )
+        print(f"first impressions {first_rps:.0f}/s, errors {first_errors}", file=sys.stderr)
         for _ in range(args.repeats):
-            lat, err = asyncio.run(
-                open_loop("127.0.0.1", port, measured, headers, rate=args.rate, seconds=args.seconds)
-            )
+            try:
+                lat, err = asyncio.run(
+                    open_loop("127.0.0.1", port, paths, headers, rate=args.rate, seconds=args.seconds)
+                )
+            except TimeoutError:  # answers still outstanding a minute after the last request: the server fell behind
+                lat, err = [float("inf")], int(args.rate * args.seconds)
             p50s.append(percentile(lat, 0.50) * 1000)
             p99s.append(percentile(lat, 0.99) * 1000)
             errs.append(err)
@@ -186,8 +192,10 @@ def main() -> None:
         [
             row(BENCH, f"p50 at {args.rate:.0f} req/s", median(p50s), "ms", "", None, setup),
             row(BENCH, f"p99 at {args.rate:.0f} req/s", median(p99s), "ms", "<= 20", median(p99s) <= 20, setup),
-            row(BENCH, f"p99 at {args.rate:.0f} req/s, first run", p99s[0], "ms", "", None, "mostly first impressions"),
             row(BENCH, "errors", max(errs), "count", "0", max(errs) == 0, "worst run"),
+            row(
+                BENCH, "first impressions (row + coupon + render)", first_rps, "req/s", "", None, "8 conns, closed loop"
+            ),
             row(BENCH, "recipients reached (treated, control)", 0, "", "", None, offered),
         ]
     )
