@@ -1,0 +1,61 @@
+"""No query per row: each staff page makes the same pinned number of queries for a small shop and for one with
+three times the customers, segment members, models and jobs. Counted on a warm request (the first fills the
+recommender's in-process catalog); session and user lookups included."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from tests.staff.data import build_shop
+
+pytestmark = pytest.mark.django_db
+
+PINNED = {
+    "dashboard": 17,  # includes the report of each of the last five campaigns (a fixed number each)
+    "segmentations": 4,
+    "rfm-run": 7,
+    "customer": 10,
+    "models": 4,
+    "jobs": 5,
+    "job-status": 5,
+}
+
+
+@pytest.fixture
+def staff(client, django_user_model, settings, tmp_path):
+    from recommender.serving import engine
+
+    settings.MEDIA_ROOT = tmp_path
+    settings.RECOMMENDER_LOG_SERVED = False
+    settings.RECOMMENDER_REFRESH_SECONDS = 3600
+    settings.RECOMMENDER_CATALOG_REFRESH_SECONDS = 3600
+    engine.reset()
+    client.force_login(django_user_model.objects.create_superuser("boss", "boss@example.com", "pw"))
+    yield client
+    engine.reset()
+
+
+@pytest.mark.parametrize("scale", [1, 3])
+def test_query_counts_are_pinned_and_do_not_grow_with_rows(staff, scale, django_assert_num_queries):
+    shop = build_shop(scale=scale)
+    urls = {
+        "dashboard": reverse("staff:dashboard"),
+        "segmentations": reverse("staff:segmentations"),
+        "rfm-run": reverse("staff:segmentation-run", args=[shop["rfm_run"].pk]),
+        "customer": reverse("staff:customer", args=["s0"]),
+        "models": reverse("staff:models"),
+        "jobs": reverse("staff:jobs"),
+        "job-status": reverse("staff:job-status"),
+    }
+    measured = {}
+    for name, url in urls.items():
+        assert staff.get(url).status_code == 200
+        with CaptureQueriesContext(connection) as queries:
+            assert staff.get(url).status_code == 200
+        measured[name] = len(queries)
+    assert measured == PINNED
+    with django_assert_num_queries(PINNED["dashboard"]):
+        staff.get(urls["dashboard"])
