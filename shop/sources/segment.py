@@ -73,6 +73,8 @@ def _text(value: Any, name: str, *, max_length: int = 64, required: bool = True)
     value = str(value)
     if len(value) > max_length:
         raise MessageError(f"{name} longer than {max_length} characters")
+    if "\x00" in value:
+        raise MessageError(f"{name} contains a NUL character")
     return value
 
 
@@ -277,14 +279,16 @@ def record_segment_batch(*, messages: list[Any], source: Source, client: ApiClie
         and isinstance(message.get("anonymousId"), str | int)
         and str(message.get("anonymousId"))
     }
-    anonymous_customers = customer_ids_for_anonymous(anonymous_ids={a for a in anonymous if len(a) <= 100})
+    anonymous_customers = customer_ids_for_anonymous(
+        anonymous_ids={a for a in anonymous if len(a) <= 100 and "\x00" not in a}
+    )
 
     for position, message in enumerate(messages):
         try:
             if not isinstance(message, Mapping):
                 raise MessageError("message is not an object")
             kind = message.get("type")
-            tally.topics[str(message.get("event") if kind == "track" else kind)[:40]] += 1
+            tally.topics[str(message.get("event") if kind == "track" else kind)[:40].replace("\x00", "")] += 1
             if kind not in MESSAGE_TYPES:
                 raise MessageError(f"unknown type {str(kind)[:40]!r}")
             user_id = _text(message.get("userId"), "userId", required=False)
@@ -318,7 +322,7 @@ def record_segment_batch(*, messages: list[Any], source: Source, client: ApiClie
             lines = interaction_events(message, customer_id=customer_id, message_id=_message_id(message))
             if not lines:
                 name = message.get("event")
-                outcomes[position] = (Outcome.IGNORED, f"event {str(name)[:150]!r}" if name else "track without event")
+                outcomes[position] = (Outcome.IGNORED, f"event {name!r}"[:150] if name else "track without event")
                 continue
             owners.append((position, len(events), len(events) + len(lines)))
             events.extend(lines)

@@ -7,7 +7,6 @@ import zlib
 
 import orjson
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -81,8 +80,10 @@ class SegmentView(APIView):
         request=dict,
         responses={
             200: OpenApiResponse(description='{"success": true}'),
-            400: OpenApiResponse(description="Not JSON, or not a batch."),
+            400: OpenApiResponse(description="Not JSON (or not gzip when it says so), or not a batch."),
             401: OpenApiResponse(description="No or a bad write key."),
+            403: OpenApiResponse(description="The key lacks the events:write scope, or a non-staff session."),
+            413: OpenApiResponse(description="The body, or the body once inflated, is over API_MAX_BODY_BYTES."),
             429: OpenApiResponse(description="Over the key's rate; retry after Retry-After."),
         },
         tags=["sources"],
@@ -171,6 +172,3 @@ class WooCommerceView(WebhookView):
     )
     def post(self, request):
         return super().post(request)
-
-
-HTTP_401 = status.HTTP_401_UNAUTHORIZED

@@ -146,3 +146,16 @@ def test_a_batch_that_is_not_a_batch_is_a_400(sdk):
     response = sdk.post(BATCH, data={"messages": []}, format="json")
     assert response.status_code == 400
     assert response.json()["code"] == "parse_error"
+
+
+def test_nul_characters_are_rejected_messages_not_errors(sdk):
+    messages = [
+        {"type": "track", "messageId": "m1", "anonymousId": "v\x00", "event": "Product Viewed", "properties": {}},
+        {"type": "alias", "messageId": "m2", "previousId": "v\x00", "userId": "u\x00"},
+        {"type": "track", "messageId": "m3", "userId": "u1", "event": "Odd\x00", "properties": {}},
+        track("m4", "Product Viewed", {"sku": "S\x00"}),
+    ]
+    assert post(sdk, messages).status_code == 200
+    source = Source.objects.get()
+    assert (source.accepted, source.rejected, source.ignored) == (0, 3, 1)
+    assert not Customer.objects.exists()
