@@ -425,30 +425,27 @@ def _audience_rows(*, campaign: Campaign, now: datetime, customer_ids: Iterable[
 
 
 def last_purchases(customer_ids: list[int]) -> dict[int, int]:
-    """customer id -> the product of their latest purchase, in one pass over purchases.
+    """customer id -> the product of their latest purchase, in one ordered pass over purchases.
 
-    A per-customer subquery lets SQLite walk the purchases' time index for every customer, and model rows would
-    convert a million timestamps: raw rows, compared as the database returns them (datetimes on PostgreSQL,
-    ISO text on SQLite, both ordered correctly).
+    A per-customer subquery lets SQLite walk the purchases' time index for every customer; here the database
+    sorts once and no timestamp crosses into Python (the last row of each customer wins).
     """
     wanted = set(customer_ids)
     if not wanted:
         return {}
-    sql = f"SELECT customer_id, occurred_at, id, product_id FROM {Interaction._meta.db_table} WHERE kind = %s"
+    sql = f"SELECT customer_id, product_id FROM {Interaction._meta.db_table} WHERE kind = %s"
     params: list = [InteractionKind.PURCHASE.value]
     if len(wanted) <= 500:
         sql += f" AND customer_id IN ({', '.join(['%s'] * len(wanted))})"
         params += sorted(wanted)
-    latest: dict[int, tuple] = {}
+    sql += " ORDER BY customer_id, occurred_at, id"
+    latest: dict[int, int] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(20000):
-            for customer_id, occurred_at, pk, product_id in rows:
-                if customer_id in wanted:
-                    seen = latest.get(customer_id)
-                    if seen is None or (occurred_at, pk) > seen[:2]:
-                        latest[customer_id] = (occurred_at, pk, product_id)
-    return {customer_id: value[2] for customer_id, value in latest.items()}
+            for customer_id, product_id in rows:
+                latest[customer_id] = product_id
+    return {customer_id: product for customer_id, product in latest.items() if customer_id in wanted}
 
 
 def _first_segments(campaign: Campaign) -> dict[int, tuple[int, str]]:

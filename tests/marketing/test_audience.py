@@ -163,3 +163,16 @@ def test_estimate_is_stored_for_the_editor():
 def test_no_segment_means_no_audience():
     campaign = CampaignFactory()
     assert estimate_audience(campaign=campaign, now=NOON)["audience"] == 0
+
+
+def test_last_purchase_is_the_latest_one():
+    from marketing.audience import last_purchases
+    from tests.factories import PurchaseFactory
+
+    buyer = CustomerFactory(external_id="buyer")
+    old = PurchaseFactory(customer=buyer, occurred_at=NOON - timedelta(days=3))
+    new = PurchaseFactory(customer=buyer, occurred_at=NOON - timedelta(days=1))
+    PurchaseFactory(customer=buyer, occurred_at=NOON - timedelta(days=2))
+    assert last_purchases([buyer.pk]) == {buyer.pk: new.product_id}
+    assert old.product_id != new.product_id
+    assert last_purchases([]) == {}
