@@ -159,3 +159,11 @@ def test_nul_characters_are_rejected_messages_not_errors(sdk):
     source = Source.objects.get()
     assert (source.accepted, source.rejected, source.ignored) == (0, 3, 1)
     assert not Customer.objects.exists()
+
+
+def test_own_events_api_visitor_joined_by_alias_at_login(api_client):
+    event = {"event_id": "e1", "customer_id": "anon:visitor-7", "sku": "S1", "kind": "view"}
+    assert api_client.post("/api/v1/events", data=[event], format="json").json()["accepted"] == 1
+    alias = {"previousId": "visitor-7", "userId": "C-7"}
+    assert api_client.post("/api/v1/sources/segment/v1/alias", data=alias, format="json").status_code == 200
+    assert Interaction.objects.get().customer.external_id == "C-7"
