@@ -378,6 +378,7 @@ class ContentBuilder:
             "products": products,
             "cross_sell": cross,
             "campaign": {"name": self.campaign.name},
+            "cart": [],  # a triggered campaign's products; empty elsewhere, so every template may name it
             "unsubscribe_url": unsubscribe,
             "open_pixel_url": pixel,
             **self.extra_context.get(customer_id, {}),

@@ -10,6 +10,7 @@ Placeholders:
     products     the recipient's recommended products: sku, name, price, currency, image_url, url, reason
     cross_sell   products often bought with their last purchase (same keys)
     campaign     name
+    cart         a triggered campaign's products (the abandoned cart, the browsed products; empty otherwise)
     unsubscribe_url, open_pixel_url (HTML only; added by the renderer when absent from the template)
 """
 
@@ -147,6 +148,7 @@ def sample_context(*, campaign_name: str = "Campaign", offer: dict | None = None
         "products": [_sample_product(i) for i in range(1, max(products, 1) + 1)],
         "cross_sell": [_sample_product(i) for i in range(101, 103)],
         "campaign": {"name": campaign_name},
+        "cart": [_sample_product(i) for i in range(201, 203)],
         "unsubscribe_url": "https://shop.example.com/unsubscribe",
         "open_pixel_url": "https://shop.example.com/open.gif",
     }

@@ -100,3 +100,15 @@ def test_preview_shows_what_the_customer_would_get():
     assert "Teapot" in preview["body_text"]
     assert preview["exclusion"] == ""
     assert campaign.recipients.count() == 0
+
+
+@pytest.mark.django_db
+def test_cart_is_known_to_every_template_and_empty_outside_triggers():
+    validate_content(subject="x", html_template="{% for p in cart %}{{ p.name }}{% endfor %}", text_template="")
+    person = customers(1)[0]
+    campaign = campaign_for(active_segment([person]))
+    variant = campaign.variants.get()
+    variant.text_template = "cart: {{ cart|length }}"
+    variant.save()
+    preview = preview_message(campaign=campaign, variant=variant, customer=person)
+    assert preview["body_text"] == "cart: 0"
