@@ -103,7 +103,8 @@ def child_setup() -> dict:
     segments = list(Segment.objects.active().values_list("pk", flat=True))
     campaign.included_segments.set(segments)
     Variant.objects.create(campaign=campaign, name="A", split_share=0.5)
-    Variant.objects.create(campaign=campaign, name="B", split_share=0.5, subject="{{ customer.first_name }}, 10 for you")
+    subject = "{{ customer.first_name }}, 10 for you"
+    Variant.objects.create(campaign=campaign, name="B", split_share=0.5, subject=subject)
     return {"campaign": campaign.pk, "segments": len(segments)}
 
 
@@ -226,7 +227,8 @@ def main() -> None:
             "s",
             f"<= {ESTIMATE_TARGET:g} s",
             estimate["seconds"] <= ESTIMATE_TARGET,
-            f"audience {estimate['estimate']['audience']:,}, reachable {estimate['estimate']['eligible']:,}; median of 3",
+            f"audience {estimate['estimate']['audience']:,}, "
+            f"reachable {estimate['estimate']['eligible']:,}; median of 3",
         ),
         row(
             "campaign audience build + render",
@@ -235,7 +237,8 @@ def main() -> None:
             "s",
             f"<= {BUILD_TARGET:g} s",
             build["wall"] <= BUILD_TARGET,
-            f"{counts['treated']:,} rendered with {build['products_each']} products each, {counts['control']:,} control, "
+            f"{counts['treated']:,} rendered with {build['products_each']} products each, "
+            f"{counts['control']:,} control, "
             f"{sum(counts['excluded'].values()):,} left out; build alone {build['seconds']:.1f} s",
         ),
         row(
