@@ -27,6 +27,7 @@ dev-venv: $(VENV)/.dev
 demo: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py setup_demo --customers $(DEMO_CUSTOMERS)
+	$(PY) manage.py setup_demo_campaigns
 	@echo "Serving on http://127.0.0.1:$(DEMO_PORT)/admin/ (Ctrl-C to stop)"
 	$(PY) manage.py runserver 127.0.0.1:$(DEMO_PORT)
 
