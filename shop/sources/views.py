@@ -68,7 +68,6 @@ class SegmentView(APIView):
     call: str = "batch"
 
     @extend_schema(
-        operation_id="sources_segment",
         summary="Segment / RudderStack tracking call",
         description=(
             "The HTTP tracking API of Segment's and RudderStack's SDKs: point an SDK at "
