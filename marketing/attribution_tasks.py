@@ -11,15 +11,19 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from marketing import attribution
+from marketing import attribution, offers
 
 
 @shared_task(name="marketing.attribution_tasks.attribute_recent_purchases", max_retries=0)
 def attribute_recent_purchases() -> list[dict]:
-    """Beat: every campaign with an open attribution window (or one closed in the last two days) is refreshed;
-    only windows open in the last day are joined again, the rest of the work is the idempotent totals update."""
+    """Beat: redeem the coupons of the last day's purchases; then refresh every campaign with an open attribution
+    window (or one closed in the last two days): only windows open in the last day are joined again, the rest of
+    the work is the idempotent totals update."""
     now = timezone.now()
-    return attribution.attribute_recent(now=now, since=now - timedelta(days=1))
+    since = now - timedelta(days=1)
+    # Coupons first: a redemption is the purchase carrying the code, counted once (idempotent over the same day).
+    offers.redeem_coupons(since=since, until=now + timedelta(minutes=5))
+    return attribution.attribute_recent(now=now, since=since)
 
 
 @shared_task(name="marketing.attribution_tasks.attribute_campaign", acks_late=True, max_retries=0)

@@ -174,3 +174,26 @@ def test_the_periodic_task_attributes_open_campaigns(settings):
     buy(recipient.customer, timezone.now() - timedelta(hours=1))
     results = attribute_recent_purchases.delay().get()
     assert results == [{"campaign": campaign.pk, "new_conversions": 1, "recipients": 1}]
+
+
+def test_the_periodic_task_redeems_coupons_before_attributing():
+    from django.utils import timezone
+
+    from marketing.attribution_tasks import attribute_recent_purchases
+    from marketing.models import Coupon
+    from marketing.offers import issue_coupons
+
+    offer = OfferFactory(name="Back soon", code="BACK")
+    campaign = CampaignFactory(name="Coupons", status=Campaign.Status.RUNNING, offer=offer)
+    recipient = RecipientFactory(campaign=campaign, sent_at=timezone.now() - timedelta(hours=5))
+    code = issue_coupons(offer=offer, customer_ids=[recipient.customer_id])[recipient.customer_id]
+    Recipient.objects.filter(pk=recipient.pk).update(coupon_code=code)
+    buy(recipient.customer, timezone.now() - timedelta(hours=1), coupon=code)
+
+    attribute_recent_purchases.delay().get()
+    attribute_recent_purchases.delay().get()
+
+    coupon = Coupon.objects.get(code=code)
+    assert coupon.redeemed_at is not None
+    recipient.refresh_from_db()
+    assert (recipient.conversions, recipient.directly_attributed) == (1, True)
