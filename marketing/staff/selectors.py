@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from marketing.models import Campaign
 from recommender.models import TrainingRun
@@ -120,3 +121,37 @@ def jobs(*, limit: int = JOB_ROWS) -> dict[str, list[dict[str, Any]]]:
     failed = [r for r in rows if r["status"] == RunStatus.FAILED]
     recent = sorted((r for r in rows if r["status"] not in IN_PROGRESS), key=lambda r: r["created_at"], reverse=True)
     return {"running": running, "failed": failed, "recent": recent[:limit]}
+
+
+def campaign_uplifts(*, campaign_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """campaign id -> its best variant's conversion uplift over control with the 95 % interval, or the reason
+    there is none; the recipients the report counts, aggregated in one query for all the campaigns."""
+    from marketing.ml.stats import compare_proportions
+    from marketing.models import Recipient
+
+    treated = Q(is_control=False, status__in=[Recipient.Status.SENT, Recipient.Status.FAILED])
+    rows = (
+        Recipient.objects.filter(campaign_id__in=campaign_ids, exclusion="")
+        .filter(treated | Q(is_control=True))
+        .values("campaign_id", "is_control", "variant__name")
+        .annotate(n=Count("pk"), converted=Count("pk", filter=Q(conversions__gt=0)))
+        .order_by()
+    )
+    arms: dict[int, dict[str, Any]] = {pk: {"control": None, "variants": []} for pk in campaign_ids}
+    for row in rows:
+        if row["is_control"]:
+            arms[row["campaign_id"]]["control"] = (row["converted"], row["n"])
+        else:
+            arms[row["campaign_id"]]["variants"].append((row["variant__name"] or "", row["converted"], row["n"]))
+    result: dict[int, dict[str, Any]] = {}
+    for pk, arm in arms.items():
+        if arm["control"] is None:
+            result[pk] = {"variant": None, "problem": _("no control group to compare against")}
+            continue
+        if not arm["variants"]:
+            result[pk] = {"variant": None, "problem": _("no treated recipients yet")}
+            continue
+        compared = [(name, compare_proportions(conv, n, *arm["control"])) for name, conv, n in sorted(arm["variants"])]
+        name, best = max(compared, key=lambda c: c[1].uplift if c[1].uplift is not None else float("-inf"))
+        result[pk] = {"variant": {"name": name, "uplift": best.uplift, "uplift_ci": best.uplift_ci}, "problem": ""}
+    return result

@@ -20,7 +20,6 @@ from django.views.decorators.http import require_POST
 
 from marketing.models import Campaign, Recipient
 from marketing.report_views import REPORTED
-from marketing.reports import campaign_report_or_none
 from marketing.staff import selectors
 from marketing.staff.charts import heat_color, line_chart_svg
 from marketing.suggestions import suggestions
@@ -60,12 +59,8 @@ def staff_page(view):
 
 
 def _campaign_rows(campaigns: list[Campaign]) -> list[dict[str, Any]]:
-    rows = []
-    for campaign in campaigns:
-        report, problem = campaign_report_or_none(campaign)
-        best = max(report["variants"], key=lambda v: v["uplift"] or 0) if report and report["variants"] else None
-        rows.append({"campaign": campaign, "variant": best, "problem": problem})
-    return rows
+    uplifts = selectors.campaign_uplifts(campaign_ids=[c.pk for c in campaigns])
+    return [{"campaign": c, **uplifts[c.pk]} for c in campaigns]
 
 
 @staff_page

@@ -164,3 +164,21 @@ def test_dates_are_shown_in_the_staff_members_time_zone(staff, shop):
     assert "July 1, 2026, 8 p.m." in page  # 12:00 UTC is 20:00 in Shanghai
     staff.cookies["staff_tz"] = "Not/AZone"
     assert "July 1, 2026, noon" in staff.get(reverse("staff:dashboard")).content.decode()
+
+
+def test_customer_admin_page_links_to_the_profile(staff, shop):
+    customer = shop["customers"][0]
+    page = staff.get(reverse("admin:shop_customer_change", args=[customer.pk])).content.decode()
+    assert reverse("staff:customer", args=[customer.external_id]) in page
+
+
+def test_dashboard_uplift_is_the_reports_uplift(shop):
+    from marketing.reports import campaign_report
+    from marketing.staff.selectors import campaign_uplifts
+
+    campaign = shop["campaign"]
+    report = campaign_report(campaign)
+    quick = campaign_uplifts(campaign_ids=[campaign.pk])[campaign.pk]["variant"]
+    assert quick["name"] == report["variants"][0]["name"]
+    assert quick["uplift"] == pytest.approx(report["variants"][0]["uplift"])
+    assert quick["uplift_ci"] == pytest.approx(report["variants"][0]["uplift_ci"])

@@ -14,7 +14,7 @@ from tests.staff.data import build_shop
 pytestmark = pytest.mark.django_db
 
 PINNED = {
-    "dashboard": 17,  # includes the report of each of the last five campaigns (a fixed number each)
+    "dashboard": 16,
     "segmentations": 4,
     "rfm-run": 7,
     "customer": 10,
