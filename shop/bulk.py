@@ -20,8 +20,9 @@ from __future__ import annotations
 import fcntl
 import math
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -308,7 +309,10 @@ def insert_columns(
         tqdm(total=len(params), desc=label, unit="rows", file=sys.stderr, disable=not progress) as bar,
     ):
         if connection.vendor == "postgresql" and not ignore_conflicts:
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            sql = f"COPY {table} ({names}) FROM STDIN"
+            # COPY goes to psycopg directly; log it as Django logs its own queries (debug log, query counts).
+            logged = cursor.debug_sql(sql) if hasattr(cursor, "debug_sql") else nullcontext()
+            with logged, cursor.cursor.copy(sql) as copy:
                 for row in params:
                     copy.write_row(row)
             result.inserted = len(params)
@@ -523,9 +527,18 @@ def sqlite_writer_turn() -> Iterator[None]:
     if connection.vendor != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
         yield
         return
+    if getattr(_writer_turn, "held", False):  # a caller holds the turn around a service that takes it too
+        yield
+        return
     with open(f"{name}.writer-lock", "a") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
+        _writer_turn.held = True
         try:
             yield
         finally:
+            _writer_turn.held = False
             fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+# Per thread: a second flock on a new file description would wait for this thread's own lock forever.
+_writer_turn = threading.local()
