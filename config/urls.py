@@ -20,6 +20,8 @@ urlpatterns = [
     path("staff/recommender/", include("recommender.urls")),
     path("staff/marketing/reports/", include("marketing.report_urls")),
     path("m/", include("marketing.urls")),
+    # The demo storefront (settings.DEMO_STOREFRONT), using the shop's browser client.
+    path("shop/", include("shop.storefront")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "axes",
+    "corsheaders",
     "shop",
     "segments",
     "recommender",
@@ -48,6 +49,8 @@ MIDDLEWARE = [
     "config.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before CommonMiddleware, as django-cors-headers asks: answers the shop's preflights, adds the headers.
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -130,6 +133,16 @@ STORAGES = {
 # Admin uploads of large import files are streamed to disk, not held in memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- The shop's browser client (shop/static/shop/shop-client.js) --------------------------------
+# Shop origins allowed to call the API from a browser, e.g. "https://shop.example.com" (CORS, and the
+# origin check of browser keys: a key holding only the public scopes is refused from any other origin).
+CORS_ALLOWED_ORIGINS = env_list("SHOP_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/v1/.*$"
+CORS_ALLOW_HEADERS = ["accept", "content-type", "authorization", "x-api-key", "x-request-id"]
+CORS_ALLOW_CREDENTIALS = False
+# The demo storefront under /shop/ (on with DEBUG, or DEMO_STOREFRONT=1).
+DEMO_STOREFRONT = env_bool("DEMO_STOREFRONT", DEBUG)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
