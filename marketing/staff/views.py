@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import Http404, JsonResponse
@@ -31,6 +32,7 @@ from segments.selectors import customer_segments
 from shop.models import Customer, Interaction
 
 TZ_COOKIE = "staff_tz"
+TRENDS_SECONDS = 300
 RECENT_CAMPAIGNS = 5
 PROFILE_BARS = 8
 METRIC_ORDER = ["ndcg@10", "recall@10", "precision@10", "map", "coverage", "eval_users"]
@@ -65,8 +67,10 @@ def _campaign_rows(campaigns: list[Campaign]) -> list[dict[str, Any]]:
 
 @staff_page
 def dashboard(request):
-    customers = selectors.customers_by_month()
-    events = selectors.events_by_week()
+    # Counting every event by week is the dashboard's one scan of the big table: kept for a few minutes.
+    customers = cache.get_or_set("staff:customers-by-month", selectors.customers_by_month, TRENDS_SECONDS)
+    events = cache.get_or_set("staff:events-by-week", selectors.events_by_week, TRENDS_SECONDS)
+    totals = cache.get_or_set("staff:totals", selectors.totals, TRENDS_SECONDS)
     definitions = list(
         SegmentationDefinition.objects.exclude(active_run=None).select_related("active_run").order_by("name")
     )
@@ -81,7 +85,7 @@ def dashboard(request):
     model = TrainingRun.objects.filter(is_active=True).first()
     context = {
         "title": _("Dashboard"),
-        "totals": selectors.totals(),
+        "totals": totals,
         "customers": customers,
         "customers_chart": line_chart_svg(customers, label=_("Customers signed up per month")),
         "events": events,

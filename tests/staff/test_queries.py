@@ -5,6 +5,7 @@ recommender's in-process catalog); session and user lookups included."""
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -14,7 +15,7 @@ from tests.staff.data import build_shop
 pytestmark = pytest.mark.django_db
 
 PINNED = {
-    "dashboard": 16,
+    "dashboard": 10,  # its trends and totals come from the cache on a warm request
     "segmentations": 4,
     "rfm-run": 7,
     "customer": 10,
@@ -57,5 +58,6 @@ def test_query_counts_are_pinned_and_do_not_grow_with_rows(staff, scale, django_
             assert staff.get(url).status_code == 200
         measured[name] = len(queries)
     assert measured == PINNED
-    with django_assert_num_queries(PINNED["dashboard"]):
+    cache.clear()
+    with django_assert_num_queries(PINNED["dashboard"] + 6):  # cold: sign-ups, events and totals counted again
         staff.get(urls["dashboard"])
