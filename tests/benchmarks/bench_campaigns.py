@@ -72,6 +72,7 @@ def working_copy() -> dict[str, str]:
         DATABASE_URL=f"sqlite:///{target}",
         DJANGO_MEDIA_ROOT=str(WORKDIR / "media"),
         MARKETING_QUIET_HOURS="",
+        DJANGO_DEBUG="0",  # as a worker runs: no query log growing with every bulk insert
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
     )
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
