@@ -75,9 +75,14 @@ def _job(kind: str, label: str, run, *, admin: str, status: str, status_label: s
 def jobs(*, limit: int = JOB_ROWS) -> dict[str, list[dict[str, Any]]]:
     """Running jobs (training, segmentation, campaign sends) and the most recent finished ones: three queries."""
     training = list(TrainingRun.objects.order_by("-created_at", "-pk")[:limit])
-    segmentation = list(SegmentationRun.objects.select_related("definition").order_by("-created_at", "-pk")[:limit])
+    segmentation = list(
+        SegmentationRun.objects.select_related("definition")
+        .defer("movement", "timings", "metrics", "parameters", "definition__parameters", "definition__features")
+        .order_by("-created_at", "-pk")[:limit]
+    )
     campaigns = list(
         Campaign.objects.exclude(status__in=[Campaign.Status.DRAFT, Campaign.Status.SCHEDULED])
+        .defer("audience_rule", "audience_counts", "estimate", "trigger_parameters")
         .filter(origin=Campaign.Origin.NATIVE)
         .order_by("-created_at", "-pk")[:limit]
     )

@@ -75,7 +75,7 @@ def dashboard(request):
         SegmentationDefinition.objects.exclude(active_run=None).select_related("active_run").order_by("name")
     )
     segments_by_run: dict[int, list[Segment]] = {}
-    for segment in Segment.objects.active().order_by("-size", "key"):
+    for segment in Segment.objects.active().only("pk", "run_id", "name", "size", "share").order_by("-size", "key"):
         segments_by_run.setdefault(segment.run_id, []).append(segment)
     segmentations = [
         {"definition": d, "run": d.active_run, "segments": segments_by_run.get(d.active_run_id, [])}
