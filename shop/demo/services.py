@@ -104,9 +104,17 @@ def demo_customers(*, seed: int):
     return Customer.objects.filter(**_prefixed("external_id", f"demo{seed}-"))
 
 
-def generate_demo_data(*, customers: int, seed: int, progress: Progress | None = None) -> DemoDataSummary:
-    """Generate the demo shop for (customers, seed) and store it; nothing is written if it is stored already."""
+def generate_demo_data(
+    *, customers: int, seed: int, end: datetime | None = None, progress: Progress | None = None
+) -> DemoDataSummary:
+    """Generate the demo shop for (customers, seed), its year of events ending at `end` (default: now), and store
+    it; nothing is written if it is stored already. An end in the future is refused."""
     errors = {}
+    now = datetime.now(UTC)
+    if end is not None and (end.tzinfo is None or end.utcoffset() is None):
+        end = end.replace(tzinfo=UTC)
+    if end is not None and end > now:
+        errors["end"] = f"Must not be in the future (events that have not happened); got {end.isoformat()}."
     if customers < 1:
         errors["customers"] = f"Must be at least 1; got {customers}."
     if seed < 0:
@@ -122,7 +130,7 @@ def generate_demo_data(*, customers: int, seed: int, progress: Progress | None =
             "Use another --seed, or an empty database."
         )
     started = time.perf_counter()
-    shop = generate_shop(customers=customers, seed=seed)
+    shop = generate_shop(customers=customers, seed=seed, end=end or now)
     generated = time.perf_counter()
     write_demo_shop(shop=shop, progress=progress)
     summary = _summary(shop)
