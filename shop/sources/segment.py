@@ -262,7 +262,16 @@ def customer_data(traits: Any) -> dict[str, Any]:
 
 
 def record_segment_batch(*, messages: list[Any], source: Source, client: ApiClient | None) -> Tally:
-    """Store a batch of Segment messages; returns what became of each (counted on `source` too)."""
+    """Store a batch of Segment messages; returns what became of each (counted on `source` too).
+
+    The events, profiles, customers and the source's counts are written in one writer turn and one transaction:
+    one commit per batch, and a batch that fails leaves nothing behind (the SDK retries it whole).
+    """
+    with sqlite_writer_turn(), transaction.atomic():
+        return _record_segment_batch(messages=messages, source=source, client=client)
+
+
+def _record_segment_batch(*, messages: list[Any], source: Source, client: ApiClient | None) -> Tally:
     tally = Tally()
     events: list[dict[str, Any]] = []
     owners: list[tuple[int, int, int]] = []  # (message position, first event, end) for track calls
@@ -333,16 +342,15 @@ def record_segment_batch(*, messages: list[Any], source: Source, client: ApiClie
     for position, start, end in owners:
         outcomes[position] = event_outcome(results[start:end])
 
-    with sqlite_writer_turn(), transaction.atomic():
-        _upsert_identified(identifies, identify_positions, outcomes)
-        if joins:
-            for user_id in set(joins.values()) - set(identifies):
-                Customer.objects.get_or_create(external_id=user_id, defaults={"is_stub": True})
-            join_anonymous_visitors(pairs=joins)
-        for position in range(len(messages)):
-            tally.add(*outcomes[position])
-        topic = ", ".join(f"{name} ×{count}" for name, count in tally.topics.most_common(5))
-        count_delivery(source=source, tally=tally, topic=topic)
+    _upsert_identified(identifies, identify_positions, outcomes)
+    if joins:
+        for user_id in set(joins.values()) - set(identifies):
+            Customer.objects.get_or_create(external_id=user_id, defaults={"is_stub": True})
+        join_anonymous_visitors(pairs=joins)
+    for position in range(len(messages)):
+        tally.add(*outcomes[position])
+    topic = ", ".join(f"{name} ×{count}" for name, count in tally.topics.most_common(5))
+    count_delivery(source=source, tally=tally, topic=topic)
     return tally
 
 

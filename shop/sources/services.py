@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -59,8 +60,24 @@ class Tally:
 # --- sources ---------------------------------------------------------------------------------------------------
 
 
+SOURCE_CACHE_SECONDS = 60
+
+
 def segment_source_for_client(*, client: ApiClient) -> Source:
-    """The Segment source of an API key, made the first time the key sends a tracking call."""
+    """The Segment source of an API key, made the first time the key sends a tracking call.
+
+    Its id is kept a minute in the shared cache: every tracking call needs it, and only its id is used.
+    """
+    cache_key = f"segment-source:{client.pk}"
+    source_id = cache.get(cache_key)
+    if source_id is not None:
+        return Source(pk=source_id, kind=SourceKind.SEGMENT, api_client=client)
+    source = _segment_source(client)
+    cache.set(cache_key, source.pk, SOURCE_CACHE_SECONDS)
+    return source
+
+
+def _segment_source(client: ApiClient) -> Source:
     source = Source.objects.filter(kind=SourceKind.SEGMENT, api_client=client).first()
     if source is not None:
         return source
