@@ -42,7 +42,13 @@ RETRY_BATCHES = 30
 CUSTOMERS = 5_000
 PRODUCTS = 2_000
 TARGET_RATIO = 0.8
-POSTGRES_URL = os.environ.get("BENCH_SOURCES_POSTGRES_URL", "postgres://root@127.0.0.1:5432/h_src")
+# A database of its own, dropped and made again each run: BENCH_SOURCES_POSTGRES_URL, else the server of
+# TEST_POSTGRES_URL (written by `make services`) with the database bench_sources.
+POSTGRES_URL = os.environ.get("BENCH_SOURCES_POSTGRES_URL") or (
+    urlparse(os.environ["TEST_POSTGRES_URL"])._replace(path="/bench_sources").geturl()
+    if os.environ.get("TEST_POSTGRES_URL")
+    else "postgres://root@127.0.0.1:5432/h_src"
+)
 SEGMENT_PATH = "/api/v1/sources/segment/v1/batch"
 
 
