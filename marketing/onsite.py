@@ -10,15 +10,16 @@ respected. The control group sees nothing, but its first impression time is stor
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
+import orjson
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from marketing.audience import (
@@ -53,6 +54,7 @@ class OnsiteCampaign:
     recommendations_count: int
     starts_at: datetime | None
     ends_at: datetime | None
+    ends_at_iso: str | None
     included: frozenset[int]
     excluded: frozenset[int]
     segment_names: dict[int, str]
@@ -91,10 +93,11 @@ _builder_lock = threading.Lock()
 
 def forget_onsite_campaigns() -> None:
     """Read the running campaigns again on the next call (after a launch, pause or edit in this process)."""
-    global _cached
+    global _cached, _product_cache
     with _lock:
         _cached = None
         _builders.clear()
+        _product_cache = (0.0, {})
 
 
 def running_onsite_campaigns() -> tuple[OnsiteCampaign, ...]:
@@ -134,6 +137,7 @@ def _load_running() -> list[OnsiteCampaign]:
                 recommendations_count=c.recommendations_count,
                 starts_at=c.starts_at,
                 ends_at=c.ends_at,
+                ends_at_iso=c.ends_at.isoformat() if c.ends_at else None,
                 included=frozenset(s.id for s in c.included_segments.all()),
                 excluded=frozenset(s.id for s in c.excluded_segments.all()),
                 segment_names={s.id: s.name for s in c.included_segments.all()},
@@ -161,9 +165,12 @@ def offer_summary(offer: Offer) -> dict:
 
 
 # --- one customer -----------------------------------------------------------------------------------------------
+#
+# The hot path is plain SQL (no ORM query building, no model instances): a reached customer's answer is one
+# indexed query (customer by external id, joined to their recipient rows of the running campaigns), products come
+# from a per-process cache, and the response is built from the stored, already rendered content.
 
-
-_RECIPIENT_FIELDS = (
+_ANSWER_COLUMNS = (
     "id",
     "campaign_id",
     "is_control",
@@ -177,6 +184,40 @@ _RECIPIENT_FIELDS = (
     "body_text",
     "impression_at",
 )
+_CUSTOMER_COLUMNS = ("id", "name", "email", "external_id", "city", "country")
+
+
+@functools.cache
+def _read_sql(campaign_count: int) -> str:
+    """The customer and their recipient rows in the running campaigns, the latest entry last, in one query."""
+    customers, recipients = Customer._meta.db_table, Recipient._meta.db_table
+    marks = ", ".join(["%s"] * campaign_count)
+    return (
+        f"SELECT {', '.join(f'c.{n}' for n in _CUSTOMER_COLUMNS)}, {', '.join(f'r.{n}' for n in _ANSWER_COLUMNS)} "
+        f"FROM {customers} c LEFT JOIN {recipients} r ON r.customer_id = c.id AND r.campaign_id IN ({marks}) "
+        f"WHERE c.external_id = %s ORDER BY r.campaign_id, r.entry"
+    )
+
+
+def _read(external_id: str, campaign_ids: list[int]) -> tuple[dict | None, dict[int, dict]]:
+    """(the customer's fields, campaign id -> their latest recipient row); (None, {}) for an unknown customer."""
+    with connection.cursor() as cursor:
+        cursor.execute(_read_sql(len(campaign_ids)), [*campaign_ids, external_id])
+        found = cursor.fetchall()
+    if not found:
+        return None, {}
+    width = len(_CUSTOMER_COLUMNS)
+    customer = dict(zip(_CUSTOMER_COLUMNS, found[0][:width], strict=True))
+    rows = {}
+    for values in found:
+        if values[width] is None:  # no recipient row (the outer join's empty side)
+            continue
+        row = dict(zip(_ANSWER_COLUMNS, values[width:], strict=True))
+        row["is_control"] = bool(row["is_control"])
+        skus = row["recommended_skus"]
+        row["recommended_skus"] = orjson.loads(skus) if isinstance(skus, str | bytes) else skus
+        rows[row["campaign_id"]] = row
+    return customer, rows
 
 
 def customer_offers(*, external_id: str, now: datetime | None = None) -> list[dict]:
@@ -185,39 +226,21 @@ def customer_offers(*, external_id: str, now: datetime | None = None) -> list[di
     campaigns = [c for c in running_onsite_campaigns() if c.is_showing(now)]
     if not campaigns:
         return []
-    customer = (
-        Customer.objects.filter(external_id=external_id)
-        .values("id", "name", "email", "external_id", "city", "country")
-        .first()
-    )
+    campaign_ids = [c.id for c in campaigns]
+    customer, rows = _read(external_id, campaign_ids)
     if customer is None:
         return []
-    customer_id = customer["id"]
-    segment_ids = set().union(*(c.included | c.excluded for c in campaigns))
-    member_of = set(
-        Membership.objects.filter(customer_id=customer_id, segment_id__in=segment_ids).values_list(
-            "segment_id", flat=True
+    if len(rows) < len(campaigns):
+        new, member_of = _newly_reached(
+            customer=customer, campaigns=[c for c in campaigns if c.id not in rows], now=now
         )
-    )
-    rows = {
-        r["campaign_id"]: r
-        for r in Recipient.objects.filter(customer_id=customer_id, campaign_id__in=[c.id for c in campaigns])
-        .order_by("campaign_id", "entry")
-        .values(*_RECIPIENT_FIELDS)
-    }
-    new = [c for c in campaigns if c.id not in rows and _targets(c, member_of)]
-    # A campaign narrowed by a rule checks it once, when the customer first reaches it.
-    new = [
-        c
-        for c in new
-        if not c.model.audience_rule
-        or audience_queryset(campaign=c.model, now=now, customer_ids=[customer_id]).exists()
-    ]
-    if new:
-        rows.update(_enter(customer=customer, campaigns=new, member_of=member_of, now=now))
+        if new:
+            _enter(customer=customer, campaigns=new, member_of=member_of, now=now)
+            # Re-read: two requests for the same newcomer at once insert one row, and both answer with it.
+            rows = _read(external_id, campaign_ids)[1]
     first_seen = [r["id"] for r in rows.values() if r["impression_at"] is None and r["status"] != "excluded"]
     if first_seen:
-        # Only the first impression is written; every later call is read-only.
+        # Only the first impression is written (a row built at launch); every later call is read-only.
         Recipient.objects.filter(id__in=first_seen, impression_at__isnull=True).update(impression_at=now)
         Recipient.objects.filter(id__in=first_seen, sent_at__isnull=True).update(sent_at=now)
     answers = []
@@ -243,10 +266,36 @@ def customer_offers(*, external_id: str, now: datetime | None = None) -> list[di
                     for sku in row["recommended_skus"] or ()
                     if sku in products
                 ],
-                "ends_at": campaign.ends_at.isoformat() if campaign.ends_at else None,
+                "ends_at": campaign.ends_at_iso,
             }
         )
     return answers
+
+
+def _newly_reached(
+    *, customer: dict, campaigns: list[OnsiteCampaign], now: datetime
+) -> tuple[list[OnsiteCampaign], set[int]]:
+    """The campaigns, among those without a row for the customer, whose audience they belong to now (and the
+    customer's segments among theirs)."""
+    segment_ids = sorted(set().union(*(c.included | c.excluded for c in campaigns)))
+    member_of: set[int] = set()
+    if segment_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT segment_id FROM {Membership._meta.db_table} WHERE customer_id = %s "
+                f"AND segment_id IN ({', '.join(['%s'] * len(segment_ids))})",
+                [customer["id"], *segment_ids],
+            )
+            member_of = {segment_id for (segment_id,) in cursor.fetchall()}
+    targeted = [c for c in campaigns if _targets(c, member_of)]
+    # A campaign narrowed by a rule checks it once, when the customer first reaches it.
+    reached = [
+        c
+        for c in targeted
+        if not c.model.audience_rule
+        or audience_queryset(campaign=c.model, now=now, customer_ids=[customer["id"]]).exists()
+    ]
+    return reached, member_of
 
 
 def _targets(campaign: OnsiteCampaign, member_of: set[int]) -> bool:
@@ -255,22 +304,41 @@ def _targets(campaign: OnsiteCampaign, member_of: set[int]) -> bool:
     return not campaign.included or bool(campaign.included & member_of)
 
 
+_product_lock = threading.Lock()
+_product_cache: tuple[float, dict[str, dict]] = (0.0, {})
+
+
 def _products(skus: set[str]) -> dict[str, dict]:
+    """The products as the answer shows them, from a per-process cache refreshed every
+    MARKETING_ONSITE_CATALOG_SECONDS (names and prices); a sku not seen yet costs one query."""
+    global _product_cache
     if not skus:
         return {}
-    rows = Product.objects.filter(sku__in=skus).values_list("sku", "name", "price", "currency", "attributes")
-    out = {}
-    for sku, name, price, currency, attributes in rows:
-        attributes = attributes or {}
-        out[sku] = {
-            "sku": sku,
-            "name": name or sku,
-            "price": None if price is None else f"{price:.2f}",
-            "currency": currency,
-            "image": str(attributes.get("image_link") or setting("MARKETING_PRODUCT_IMAGE_URL").format(sku=sku)),
-            "link": str(attributes.get("link") or setting("MARKETING_PRODUCT_URL").format(sku=sku)),
-        }
-    return out
+    expires, cache = _product_cache
+    if expires < time.monotonic():
+        ttl = getattr(settings, "MARKETING_ONSITE_CATALOG_SECONDS", 300.0)
+        cache = {}
+        _product_cache = (time.monotonic() + ttl, cache)
+    missing = skus - cache.keys()
+    if missing:
+        rows = Product.objects.filter(sku__in=missing).values_list("sku", "name", "price", "currency", "attributes")
+        found = {}
+        for sku, name, price, currency, attributes in rows:
+            attributes = attributes or {}
+            image = attributes.get("image_link") or setting("MARKETING_PRODUCT_IMAGE_URL").format(sku=sku)
+            found[sku] = {
+                "sku": sku,
+                "name": name or sku,
+                "price": None if price is None else f"{price:.2f}",
+                "currency": currency,
+                "image": str(image),
+                "link": str(attributes.get("link") or setting("MARKETING_PRODUCT_URL").format(sku=sku)),
+            }
+        with _product_lock:
+            if len(cache) > 100_000:
+                cache.clear()
+            cache.update(found)
+    return {sku: cache[sku] for sku in skus if sku in cache}
 
 
 def _with_recommendation(product: dict, recommendation_id: str) -> dict:
@@ -281,13 +349,20 @@ def _with_recommendation(product: dict, recommendation_id: str) -> dict:
     return {**product, "link": f"{link}{'&' if '?' in link else '?'}{urlencode({'rec': recommendation_id})}"}
 
 
-def _enter(*, customer: dict, campaigns: list[OnsiteCampaign], member_of: set[int], now: datetime) -> dict[int, dict]:
+def _suppressed(customer: dict) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Suppression._meta.db_table} WHERE (customer_id = %s OR (address = %s AND address <> ''))"
+            " AND channel IN (%s, %s) LIMIT 1",
+            [customer["id"], customer["email"] or "", "", Campaign.Channel.ONSITE],
+        )
+        return cursor.fetchone() is not None
+
+
+def _enter(*, customer: dict, campaigns: list[OnsiteCampaign], member_of: set[int], now: datetime) -> None:
     """Recipient rows for a customer reaching these campaigns for the first time (suppressed: left out)."""
     customer_id = customer["id"]
-    suppressed = Suppression.objects.filter(
-        Q(customer_id=customer_id) | (Q(address=customer["email"]) & ~Q(address="")),
-        channel__in=["", Campaign.Channel.ONSITE],
-    ).exists()
+    suppressed = _suppressed(customer)
     rows = []
     for campaign in campaigns:
         control = is_control(campaign_id=campaign.id, customer_id=customer_id, holdout_share=campaign.holdout_share)
@@ -313,12 +388,6 @@ def _enter(*, customer: dict, campaigns: list[OnsiteCampaign], member_of: set[in
     with transaction.atomic():
         # Two requests for the same newcomer at once: the second insert is ignored and both read the first row.
         Recipient.objects.bulk_create(rows, ignore_conflicts=True)
-    return {
-        r["campaign_id"]: r
-        for r in Recipient.objects.filter(customer_id=customer_id, campaign_id__in=[c.id for c in campaigns])
-        .order_by("campaign_id", "entry")
-        .values(*_RECIPIENT_FIELDS)
-    }
 
 
 def _fill_content(row: Recipient, *, campaign: OnsiteCampaign, customer: dict, now: datetime) -> None:
