@@ -305,7 +305,7 @@ def customer_profile(request, external_id: str):
     )
     served = _served(customer)
     context = {
-        "title": _("Customer %(name)s") % {"name": customer.name or customer.external_id},
+        "title": customer.name or customer.external_id,
         "customer": customer,
         "segments": segments,
         "history_segments": history_segments,
