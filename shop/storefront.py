@@ -1,9 +1,9 @@
 """The demo storefront under /shop/: a few pages on the demo data that use the shop's browser client
 (shop/static/shop/shop-client.js) with a browser key, so the shop's path can be seen end to end.
 
-Served only when settings.DEMO_STOREFRONT is on (DEBUG or DEMO_STOREFRONT=1). The cart lives in the session;
-the events (views with their duration, carts, the purchase) are sent by the JavaScript client, as a real shop's
-pages would send them.
+Served only with DEBUG on (as `make demo` runs) or settings.DEMO_STOREFRONT on (DEMO_STOREFRONT=1).
+The cart lives in the session; the events (views with their duration, carts, the purchase) are sent by the
+JavaScript client, as a real shop's pages would send them.
 """
 
 import hashlib
@@ -50,7 +50,7 @@ def demo_browser_key() -> str:
 
 
 def _enabled() -> None:
-    if not settings.DEMO_STOREFRONT:
+    if not (settings.DEBUG or settings.DEMO_STOREFRONT):
         raise Http404("The demo storefront is off (DEMO_STOREFRONT).")
 
 

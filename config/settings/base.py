@@ -141,8 +141,8 @@ CORS_ALLOWED_ORIGINS = env_list("SHOP_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/v1/.*$"
 CORS_ALLOW_HEADERS = ["accept", "content-type", "authorization", "x-api-key", "x-request-id"]
 CORS_ALLOW_CREDENTIALS = False
-# The demo storefront under /shop/ (on with DEBUG, or DEMO_STOREFRONT=1).
-DEMO_STOREFRONT = env_bool("DEMO_STOREFRONT", DEBUG)
+# The demo storefront under /shop/: served with DEBUG on (make demo), or with DEMO_STOREFRONT=1.
+DEMO_STOREFRONT = env_bool("DEMO_STOREFRONT", False)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

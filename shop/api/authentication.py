@@ -16,6 +16,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from shop.api.permissions import check_browser_origin
 from shop.models import ApiClient, hash_api_key
 
 KEY_CACHE_SECONDS = 300
@@ -93,6 +94,7 @@ def authenticate_api_key(meta) -> ApiClient | None:
     client = api_client_for_key(raw_key) if raw_key else None
     if client is None:
         raise exceptions.AuthenticationFailed("Invalid or inactive API key.")
+    check_browser_origin(client, meta)
     note_api_client_use(client)
     return client
 

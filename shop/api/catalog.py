@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shop import selectors
+from shop.models import ApiScope
 
 
 class CategorySerializer(serializers.Serializer):
@@ -16,8 +17,8 @@ class CategorySerializer(serializers.Serializer):
 
 
 class CategoryListView(APIView):
-    # Any valid key (browser keys included) or a staff session: the list holds no customer data.
-    required_scopes: dict[str, str] = {}
+    # The codes the recommendation endpoints' `category` filter takes: read with the same scope (browser keys too).
+    required_scopes = {"GET": ApiScope.RECOMMENDATIONS_READ.value}
 
     @extend_schema(
         operation_id="categories_list",

@@ -140,3 +140,29 @@ def test_client_script_is_served_as_one_static_file():
     with open(path, encoding="utf-8") as script:
         text = script.read()
     assert "global.ShopClient = ShopClient" in text and "/events" in text
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=[SHOP])
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [(SHOP, True), ("http://testserver", True), (None, True), ("https://evil.example.com", False)],
+)
+def test_browser_key_is_accepted_only_from_the_shop_origins(client, catalogue, origin, allowed):
+    key = demo_browser_key()
+    headers = {"HTTP_X_API_KEY": key, **({"HTTP_ORIGIN": origin} if origin else {})}
+    event = {"event_id": "e1", "customer_id": "shopper-1", "sku": "B1", "kind": "cart"}
+    posted = client.post("/api/v1/events", json.dumps([event]), content_type="application/json", **headers)
+    offers = client.get("/api/v1/customers/shopper-1/offers", **headers)
+    if allowed:
+        assert (posted.status_code, offers.status_code) == (200, 200)
+    else:
+        assert (posted.status_code, offers.status_code) == (403, 403)
+        assert "SHOP_ALLOWED_ORIGINS" in posted.json()["detail"]
+        assert not Interaction.objects.exists()
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=[SHOP])
+def test_a_server_key_is_not_held_to_the_shop_origins(client, catalogue):
+    ApiClient.objects.create(name="server", key_prefix="s", key_hash=hash_api_key("s" * 20))  # every scope
+    response = client.get("/api/v1/categories", HTTP_X_API_KEY="s" * 20, HTTP_ORIGIN="https://elsewhere.example")
+    assert response.status_code == 200
