@@ -29,6 +29,7 @@ demo: venv
 	$(PY) manage.py setup_demo --customers $(DEMO_CUSTOMERS)
 	$(PY) manage.py setup_demo_campaigns
 	@echo "Serving on http://127.0.0.1:$(DEMO_PORT)/admin/ (Ctrl-C to stop)"
+	@echo "Demo storefront (the shop's side): http://127.0.0.1:$(DEMO_PORT)/shop/"
 	$(PY) manage.py runserver 127.0.0.1:$(DEMO_PORT)
 
 services:
