@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from marketing.audience import (
@@ -235,9 +235,12 @@ def customer_offers(*, external_id: str, now: datetime | None = None) -> list[di
             customer=customer, campaigns=[c for c in campaigns if c.id not in rows], now=now
         )
         if new:
-            _enter(customer=customer, campaigns=new, member_of=member_of, now=now)
-            # Re-read: two requests for the same newcomer at once insert one row, and both answer with it.
-            rows = _read(external_id, campaign_ids)[1]
+            entered = _enter(customer=customer, campaigns=new, member_of=member_of, now=now)
+            if entered is None:
+                # Two requests for the same newcomer at once insert one row; both answer with it.
+                rows = _read(external_id, campaign_ids)[1]
+            else:
+                rows.update(entered)
     first_seen = [r["id"] for r in rows.values() if r["impression_at"] is None and r["status"] != "excluded"]
     if first_seen:
         # Only the first impression is written (a row built at launch); every later call is read-only.
@@ -359,42 +362,87 @@ def _suppressed(customer: dict) -> bool:
         return cursor.fetchone() is not None
 
 
-def _enter(*, customer: dict, campaigns: list[OnsiteCampaign], member_of: set[int], now: datetime) -> None:
-    """Recipient rows for a customer reaching these campaigns for the first time (suppressed: left out)."""
+def _enter(
+    *, customer: dict, campaigns: list[OnsiteCampaign], member_of: set[int], now: datetime
+) -> dict[int, dict] | None:
+    """Recipient rows for a customer reaching these campaigns for the first time (suppressed: left out), written
+    in one insert. Returns them as `_read` would (None when another request wrote some of them first)."""
     customer_id = customer["id"]
     suppressed = _suppressed(customer)
     rows = []
     for campaign in campaigns:
         control = is_control(campaign_id=campaign.id, customer_id=customer_id, holdout_share=campaign.holdout_share)
         segment = min(campaign.included & member_of, default=None)
-        row = Recipient(
-            campaign_id=campaign.id,
-            customer_id=customer_id,
-            segment_id=segment,
-            segment_name=campaign.segment_names.get(segment, ""),
-        )
+        row = {
+            "campaign_id": campaign.id,
+            "customer_id": customer_id,
+            "segment_id": segment,
+            "segment_name": campaign.segment_names.get(segment, ""),
+        }
         if suppressed:
-            row.status, row.exclusion = Recipient.Status.EXCLUDED, Recipient.Exclusion.SUPPRESSED
+            row["status"], row["exclusion"] = Recipient.Status.EXCLUDED, Recipient.Exclusion.SUPPRESSED
         elif control:
-            row.is_control, row.status = True, Recipient.Status.CONTROL
-            row.sent_at = row.impression_at = now  # the would-be send time: the start of their window
+            row["is_control"], row["status"] = True, Recipient.Status.CONTROL
+            row["sent_at"] = row["impression_at"] = now  # the would-be send time: the start of their window
         else:
             variant = pick_variant(campaign_id=campaign.id, customer_id=customer_id, variants=campaign.variant_models)
-            row.variant_id = variant.pk
-            row.status = Recipient.Status.SENT
-            row.sent_at = row.impression_at = now  # shown now: this first impression starts the window
-            _fill_content(row, campaign=campaign, customer=customer, now=now)
+            row["variant_id"] = variant.pk
+            row["status"] = Recipient.Status.SENT
+            row["sent_at"] = row["impression_at"] = now  # shown now: this first impression starts the window
+            row.update(_content(campaign=campaign, variant=variant, customer=customer, now=now))
         rows.append(row)
-    with transaction.atomic():
+    columns, defaults = _insert_defaults(connection.alias)
+    fields = _insert_fields()
+    values = []
+    for row in rows:
+        prepared = dict(defaults)
+        for name, value in row.items():
+            prepared[name] = fields[name].get_db_prep_save(value, connection)
+        values.extend(prepared[name] for name in columns)
+    one = f"({', '.join(['%s'] * len(columns))})"
+    with connection.cursor() as cursor:
         # Two requests for the same newcomer at once: the second insert is ignored and both read the first row.
-        Recipient.objects.bulk_create(rows, ignore_conflicts=True)
+        cursor.execute(
+            f"INSERT INTO {Recipient._meta.db_table} ({', '.join(fields[n].column for n in columns)}) "
+            f"VALUES {', '.join([one] * len(rows))} ON CONFLICT DO NOTHING",
+            values,
+        )
+        if cursor.rowcount != len(rows):
+            return None
+    blank = dict.fromkeys(_ANSWER_COLUMNS)
+    answered = {}
+    for row in rows:
+        shown = {**blank, **{k: v for k, v in row.items() if k in blank}}
+        shown.update(
+            is_control=bool(row.get("is_control")),
+            coupon_code=row.get("coupon_code", ""),
+            recommendation_id=row.get("recommendation_id", ""),
+            recommended_skus=row.get("recommended_skus", []),
+        )
+        answered[row["campaign_id"]] = shown
+    return answered
 
 
-def _fill_content(row: Recipient, *, campaign: OnsiteCampaign, customer: dict, now: datetime) -> None:
+@functools.cache
+def _insert_fields() -> dict[str, object]:
+    """Recipient's stored fields by attribute name (foreign keys as `<name>_id`), the id left to the database."""
+    return {f.attname: f for f in Recipient._meta.concrete_fields if not f.primary_key}
+
+
+@functools.cache
+def _insert_defaults(alias: str) -> tuple[tuple[str, ...], dict[str, object]]:
+    """The insert's columns and every field's default, prepared for the database once (not per newcomer)."""
+    from django.db import connections
+
+    fields = _insert_fields()
+    prepared = {name: f.get_db_prep_save(f.get_default(), connections[alias]) for name, f in fields.items()}
+    return tuple(fields), prepared
+
+
+def _content(*, campaign: OnsiteCampaign, variant: Variant, customer: dict, now: datetime) -> dict:
     """The newcomer's content, made as a one-off campaign's build makes it (same products, links and coupon)."""
     coupons = issue_coupons_for(campaign=campaign.model, customer_ids=[customer["id"]], now=now)
-    variant = next(v for v in campaign.variant_models if v.pk == row.variant_id)
-    fields = campaign.content_builder().message(
+    return campaign.content_builder().message(
         variant=variant,
         customer=customer_context(
             external_id=customer["external_id"],
@@ -404,9 +452,7 @@ def _fill_content(row: Recipient, *, campaign: OnsiteCampaign, customer: dict, n
             country=customer["country"],
         ),
         customer_id=customer["id"],
-        entry=row.entry,
+        entry=1,
         coupon=coupons.get(customer["id"], ""),
         last_product_id=None,
     )
-    for name, value in fields.items():
-        setattr(row, name, value)

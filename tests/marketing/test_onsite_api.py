@@ -234,3 +234,49 @@ def test_an_audience_rule_narrows_who_sees_the_offer(api_client, catalog):
     )
     assert api_client.get(_url("uk")).json()["offers"] == []
     assert len(api_client.get(_url("fr")).json()["offers"]) == 1
+
+
+def test_a_concurrent_first_impression_answers_with_the_row_written_first(api_client, catalog, monkeypatch):
+    from marketing import onsite
+
+    fay = CustomerFactory(external_id="fay")
+    campaign = _onsite_campaign(segment_with([fay]))
+    suppressed = onsite._suppressed
+
+    def another_request_first(customer):
+        # The same newcomer's other request inserts its row between this one's read and insert.
+        Recipient.objects.create(
+            campaign=campaign,
+            customer=fay,
+            variant=campaign.variants.get(),
+            status=Recipient.Status.SENT,
+            subject="Written first",
+            impression_at=timezone.now(),
+        )
+        return suppressed(customer)
+
+    monkeypatch.setattr(onsite, "_suppressed", another_request_first)
+    [shown] = api_client.get(_url("fay")).json()["offers"]
+    assert shown["headline"] == "Written first"
+    assert Recipient.objects.filter(campaign=campaign, customer=fay).count() == 1
+
+
+def test_first_impression_writes_one_row_in_a_few_queries(api_client, catalog, settings, django_assert_max_num_queries):
+    settings.MARKETING_ONSITE_CACHE_SECONDS = 60
+    settings.RECOMMENDER_REFRESH_SECONDS = 3600
+    settings.RECOMMENDER_CATALOG_REFRESH_SECONDS = 3600
+    gus, hal = CustomerFactory(external_id="gus"), CustomerFactory(external_id="hal")
+    campaign = _onsite_campaign(segment_with([gus, hal]))
+    api_client.get(_url("hal"))  # the campaign, its content builder and the recommender loaded
+    # Customer and rows, memberships, suppression, the insert, products not cached yet; the recommender's one
+    # look-up of a customer it has no precomputed list for (this small catalog's model has none).
+    with django_assert_max_num_queries(6):
+        [shown] = api_client.get(_url("gus")).json()["offers"]
+    row = Recipient.objects.get(campaign=campaign, customer=gus)
+    assert (row.subject, row.body_html, row.recommended_skus) == (
+        shown["headline"],
+        shown["html"],
+        [p["sku"] for p in shown["products"]],
+    )
+    assert row.status == Recipient.Status.SENT and row.impression_at == row.sent_at is not None
+    assert row.attributes == {} and row.entry == 1 and row.revenue == 0
