@@ -5,7 +5,9 @@ import time
 from decimal import Decimal
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from recommender.serving import engine
 from shop.models import Interaction
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, PurchaseFactory
 
@@ -26,11 +28,17 @@ def shop_data(settings):
         for buyer in range(len(products) - rank):
             PurchaseFactory(customer=CustomerFactory(external_id=f"buyer-{buyer}"), product=product)
     CustomerFactory(external_id="shopper")
-    return products
+    # The serving state is per process: start from this test's catalogue, not an earlier test's.
+    engine.reset()
+    yield products
+    engine.reset()
 
 
-def _widget_skus(page) -> list[str]:
-    page.wait_for_selector("#recommendations .shop-rec", timeout=15000)
+def _widget_skus(page, problems: list[str]) -> list[str]:
+    try:
+        page.wait_for_selector("#recommendations .shop-rec", timeout=15000)
+    except PlaywrightTimeout:
+        pytest.fail(f"the recommendations widget stayed empty; page problems: {problems}")
     return page.eval_on_selector_all("#recommendations .shop-rec", "nodes => nodes.map(n => n.dataset.sku)")
 
 
@@ -55,7 +63,7 @@ def test_shopper_views_and_buys_and_the_events_land(page, live_server, shop_data
     )
 
     page.goto(f"{live_server.url}/shop/?as=shopper")
-    before = _widget_skus(page)
+    before = _widget_skus(page, problems)
     assert before[0] == "P1"
     page.screenshot(path=str(tmp_path / "storefront-index.png"))
 
@@ -71,7 +79,7 @@ def test_shopper_views_and_buys_and_the_events_land(page, live_server, shop_data
     page.fill("input[name=coupon]", "WELCOME10")
     page.click("#checkout button")
     page.wait_for_selector("#purchase-status:has-text('Purchase sent.')", timeout=15000)
-    after = _widget_skus(page)
+    after = _widget_skus(page, problems)
     page.screenshot(path=str(tmp_path / "storefront-confirmation.png"))
 
     rows = _wait_for(

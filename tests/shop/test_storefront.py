@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 
+from recommender.serving import engine
 from shop.models import ApiClient, Interaction, hash_api_key
 from shop.storefront import BROWSER_KEY_NAME, BROWSER_SCOPES, demo_browser_key
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory
@@ -19,6 +20,7 @@ def catalogue():
     books = CategoryFactory(code="books", name="Books")
     games = CategoryFactory(code="games", name="Board Games")
     CustomerFactory(external_id="shopper-1")
+    engine.reset()  # the product page asks the serving state for similar products: this test's catalogue
     return {
         "novel": ProductFactory(sku="B1", name="A Novel", category=books, price=Decimal("12.50")),
         "atlas": ProductFactory(sku="B2", name="An Atlas", category=books, price=Decimal("30.00")),
