@@ -204,3 +204,11 @@ def test_procfile_runs_threaded_gunicorn_and_migrates_on_release():
     assert "--worker-class gthread" in procfile["web"]
     assert "--threads" in procfile["web"]
     assert "manage.py migrate --noinput" in procfile["release"]
+
+
+def test_campaign_email_goes_out_by_smtp_unless_another_backend_is_named(tmp_path):
+    show = "import django; django.setup(); from django.conf import settings; print(settings.EMAIL_BACKEND)"
+
+    assert run(show, production_env(tmp_path)).stdout.strip() == "django.core.mail.backends.smtp.EmailBackend"
+    named = production_env(tmp_path, EMAIL_BACKEND="anymail.backends.test.EmailBackend")
+    assert run(show, named).stdout.strip() == "anymail.backends.test.EmailBackend"

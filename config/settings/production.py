@@ -68,3 +68,7 @@ if SENTRY_DSN:
     from config.observability import init_sentry
 
     init_sentry(dsn=SENTRY_DSN)
+
+# Campaign e-mail really leaves: SMTP (EMAIL_HOST...) unless EMAIL_BACKEND names another (e.g. django-anymail's);
+# never the demo's file outbox, where a launched campaign would vanish without an error.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
