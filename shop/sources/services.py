@@ -118,12 +118,12 @@ def rotate_source_secret(*, source: Source, secret: str = "") -> str:
     return source.secret
 
 
-@transaction.atomic
 def count_delivery(*, source: Source, tally: Tally, topic: str = "", delivery_id: str = "") -> SourceDelivery:
     """Add a delivery's outcomes to its source's counters and reasons, and log it (the admin's last events).
 
     Counters are incremented in the database (F expressions), so concurrent deliveries never lose a count.
-    Raises IntegrityError when `delivery_id` was logged already (a concurrent redelivery).
+    Call it inside the transaction that stored the delivery's messages (no savepoint of its own: this runs once
+    per tracking batch). Raises IntegrityError when `delivery_id` was logged already (a concurrent redelivery).
     """
     now = timezone.now()
     delivery = SourceDelivery.objects.create(

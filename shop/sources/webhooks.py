@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from shop.bulk import sqlite_writer_turn
@@ -120,7 +120,7 @@ def receive(*, kind: str, body: bytes, headers: Mapping[str, str]) -> Answer:
     else:
         handler(source=source, payload=payload, tally=tally)
     try:
-        with sqlite_writer_turn():
+        with sqlite_writer_turn(), transaction.atomic():
             count_delivery(source=source, tally=tally, topic=delivery.topic, delivery_id=delivery.delivery_id[:100])
     except IntegrityError:  # the same delivery, applied concurrently: its effects are idempotent
         return _duplicate(source)
