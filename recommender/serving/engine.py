@@ -29,6 +29,7 @@ from recommender.serving.artifact import read_artifact
 from recommender.serving.conf import setting
 from recommender.serving.explain import BECAUSE_KINDS, KIND_CODES, because_items
 from shop.models import Category, Customer, Interaction, Product
+from shop.selectors import category_by_name_or_code
 
 logger = logging.getLogger(__name__)
 
@@ -275,9 +276,11 @@ def _category_id(state: ServingState, code: str | None) -> int | None:
         return None
     category_id = state.category_ids.get(code)
     if category_id is None:
-        category_id = Category.objects.filter(code=code).values_list("id", flat=True).first()
-        if category_id is None:
+        # Not loaded yet, or given by its name ("Books" for `books`): one lookup.
+        found = category_by_name_or_code(name_or_code=code)
+        if found is None:
             raise UnknownCategory(code)
+        category_id = found.pk
     return category_id
 
 

@@ -9,7 +9,7 @@ from django.test import override_settings
 from recommender.serving import engine
 from shop.models import ApiClient, Interaction, hash_api_key
 from shop.storefront import BROWSER_KEY_NAME, BROWSER_SCOPES, demo_browser_key
-from tests.factories import CategoryFactory, CustomerFactory, ProductFactory
+from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, PurchaseFactory
 
 pytestmark = pytest.mark.django_db
 SHOP = "https://shop.example.com"
@@ -168,3 +168,15 @@ def test_a_server_key_is_not_held_to_the_shop_origins(client, catalogue):
     ApiClient.objects.create(name="server", key_prefix="s", key_hash=hash_api_key("s" * 20))  # every scope
     response = client.get("/api/v1/categories", HTTP_X_API_KEY="s" * 20, HTTP_ORIGIN="https://elsewhere.example")
     assert response.status_code == 200
+
+
+@override_settings(DEMO_STOREFRONT=True)
+@pytest.mark.parametrize("category", ["books", "Books", "BOOKS"])
+def test_recommendation_filters_take_a_category_name_or_code(client, catalogue, category):
+    for product in catalogue.values():
+        PurchaseFactory(customer=CustomerFactory(external_id="buyer"), product=product)
+    key = demo_browser_key()
+    response = client.get(f"/api/v1/recommendations/shopper-1?n=5&category={category}", HTTP_X_API_KEY=key)
+    assert response.status_code == 200, response.content
+    assert {item["sku"] for item in response.json()["results"]} == {"B1", "B2"}
+    assert client.get("/api/v1/recommendations/shopper-1?category=Nope", HTTP_X_API_KEY=key).status_code == 400
