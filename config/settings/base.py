@@ -208,6 +208,16 @@ CELERY_TASK_ACKS_LATE = True
 # With late acks Redis re-delivers a task not acknowledged within this time: keep it above the longest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Queuing fails fast with the broker down (one attempt, see config.jobs): seconds to wait for a connection.
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "2"))
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = CELERY_BROKER_CONNECTION_TIMEOUT
+# A running job beats every TASK_HEARTBEAT_SECONDS; one silent for TASK_LEASE_SECONDS lost its worker and is
+# marked failed by the reaper, a beat task every TASK_REAPER_SECONDS (and a check whenever a run is queued).
+TASK_HEARTBEAT_SECONDS = float(os.environ.get("TASK_HEARTBEAT_SECONDS", "15"))
+TASK_LEASE_SECONDS = int(os.environ.get("TASK_LEASE_SECONDS", "60"))
+TASK_REAPER_SECONDS = float(os.environ.get("TASK_REAPER_SECONDS", "30"))
+# /health/ready reports the workers as missing when none answers a ping within this many seconds.
+HEALTH_WORKER_PING_TIMEOUT = float(os.environ.get("HEALTH_WORKER_PING_TIMEOUT", "1"))
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
@@ -228,16 +238,6 @@ LOGGING = {
 }
 
 # --- Product settings -----------------------------------------------------------------------
-# Queuing fails fast with the broker down (one attempt, see config.jobs): seconds to wait for a connection.
-CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "2"))
-CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = CELERY_BROKER_CONNECTION_TIMEOUT
-# A running job beats every TASK_HEARTBEAT_SECONDS; one silent for TASK_LEASE_SECONDS lost its worker and is
-# marked failed by the reaper, a beat task every TASK_REAPER_SECONDS (and a check whenever a run is queued).
-TASK_HEARTBEAT_SECONDS = float(os.environ.get("TASK_HEARTBEAT_SECONDS", "15"))
-TASK_LEASE_SECONDS = int(os.environ.get("TASK_LEASE_SECONDS", "60"))
-TASK_REAPER_SECONDS = float(os.environ.get("TASK_REAPER_SECONDS", "30"))
-# /health/ready reports the workers as missing when none answers a ping within this many seconds.
-HEALTH_WORKER_PING_TIMEOUT = float(os.environ.get("HEALTH_WORKER_PING_TIMEOUT", "1"))
 IMPORT_BATCH_SIZE = int(os.environ.get("IMPORT_BATCH_SIZE", "5000"))
 EVENTS_MAX_BATCH = 1000
 # Largest API request body (413 above it), and the size of a customer's or product's free-form attributes.
