@@ -86,6 +86,7 @@ class OnsiteCampaign:
 
 
 _lock = threading.Lock()
+_reload_lock = threading.Lock()
 _cached: tuple[float, tuple[OnsiteCampaign, ...]] | None = None
 _builders: dict[tuple, tuple[float, ContentBuilder]] = {}
 _builder_lock = threading.Lock()
@@ -108,10 +109,19 @@ def running_onsite_campaigns() -> tuple[OnsiteCampaign, ...]:
     cached = _cached
     if cached is not None and cached[0] > now:
         return cached[1]
-    campaigns = tuple(_load_running())
-    with _lock:
-        _cached = (now + ttl, campaigns)
-    return campaigns
+    # One thread re-reads; the others keep answering from the previous read meanwhile (none the first time).
+    if not _reload_lock.acquire(blocking=cached is None):
+        return cached[1]
+    try:
+        cached = _cached
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        campaigns = tuple(_load_running())
+        with _lock:
+            _cached = (time.monotonic() + ttl, campaigns)
+        return campaigns
+    finally:
+        _reload_lock.release()
 
 
 def _load_running() -> list[OnsiteCampaign]:
