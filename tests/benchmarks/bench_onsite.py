@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -171,6 +173,10 @@ def main() -> None:
     headers = f"Authorization: Api-Key {key}\r\n".encode()
     p50s, p99s, errs = [], [], []
     proc, port = start_gunicorn(server_env, workers=args.workers, threads=args.threads)
+    # Read the server's log as it comes: a full pipe would block the worker thread writing a log line, and with it
+    # every thread waiting for the logging lock. The last lines are kept for the report.
+    server_log: collections.deque[bytes] = collections.deque(maxlen=20)
+    threading.Thread(target=server_log.extend, args=(proc.stderr,), daemon=True).start()
     try:
         # First impressions (a recipient row, coupon and rendered content written per call): every customer once,
         # as fast as the server takes them. Then the steady state the shop's pages see: customers already reached.
@@ -199,6 +205,8 @@ def main() -> None:
         steady_cpu = (server_cpu_seconds(proc.pid) - cpu) / requests * 1000
     finally:
         stop_gunicorn(proc)
+        if server_log:
+            print("server log (last lines):", *(line.decode(errors="replace") for line in server_log), file=sys.stderr)
     out = subprocess.run(
         [
             PYTHON,
