@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import joblib
@@ -24,13 +23,12 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Avg, CharField, Count, F, FloatField, Max, Min, Q, Sum, Value
-from django.db.models.functions import Cast, Coalesce, Greatest, Least
+from django.db.models import Min
 
 from marketing.models import Campaign, Recipient, UpliftModel
 from marketing.reports import CONTROL, SEGMENT, recipients_frame
-from segments.ml.features import MAX_VIEW_SECONDS, NUMERIC_FEATURES, FeatureInputs, category_columns, customer_features
-from shop.models import Customer, Interaction, InteractionKind
+from segments.ml.features import NUMERIC_FEATURES, category_columns, customer_features
+from segments.selectors import feature_inputs
 
 OUTCOMES = ("conversion", "revenue")
 SEGMENT_COLUMN = "segment"
@@ -103,85 +101,13 @@ def native_features(campaign: Campaign, frame: pd.DataFrame) -> pd.DataFrame:
     as_of = starts["first"] or campaign.launched_at or campaign.send_at
     if as_of is None:
         raise ValidationError(f"campaign {campaign.name!r} has not been sent: no features as of a send time")
-    inputs = feature_inputs_before(campaign=campaign, before=as_of)
+    members = Recipient.objects.filter(campaign=campaign, customer__isnull=False).values("customer_id")
+    inputs = feature_inputs(customer_ids=members, before=as_of)
     features = customer_features(inputs, as_of=as_of)
     columns = [c for c in NUMERIC_FEATURES if c in features.columns] + category_columns(features)
     rows = features[columns].reindex(frame["customer_id"].to_numpy()).reset_index(drop=True).astype(float)
     rows[SEGMENT_COLUMN] = frame[SEGMENT].astype(object).to_numpy() if SEGMENT in frame else None
     return rows
-
-
-def _frame(queryset, columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(list(queryset.values_list(*columns).iterator(chunk_size=20_000)), columns=columns)
-
-
-def feature_inputs_before(*, campaign: Campaign, before: datetime) -> FeatureInputs:
-    """The frames `customer_features` needs, for the campaign's recipients, from events before `before`.
-
-    Four aggregate queries restricted by a subquery on the campaign's recipients (no id lists, no query per
-    customer). An order is its order_ref, or the single line when the shop sent none.
-    """
-    members = Recipient.objects.filter(campaign=campaign, customer__isnull=False).values("customer_id")
-    amount = Cast("amount", FloatField())
-    as_text = CharField()
-    events = Interaction.objects.filter(customer_id__in=members, occurred_at__lt=before).order_by()
-    purchases = events.filter(kind=InteractionKind.PURCHASE)
-    customers = _frame(
-        Customer.objects.filter(pk__in=members).order_by(), ["id", "gender", "birth_year", "signed_up_at"]
-    ).rename(columns={"id": "customer_id"})
-    orders = _frame(
-        purchases.values("customer_id", order_key=F("order_ref")).annotate(
-            occurred_at=Min("occurred_at", output_field=as_text), amount=Coalesce(Sum(amount), Value(0.0))
-        ),
-        ["customer_id", "order_key", "occurred_at", "amount"],
-    )
-    blank = orders["order_key"] == ""
-    if blank.any():
-        # Lines without an order reference are orders of their own.
-        lines = _frame(
-            purchases.filter(order_ref="").annotate(
-                order_key=Cast("pk", CharField()),
-                at=Cast("occurred_at", as_text),
-                line=Coalesce(amount, Value(0.0)),
-            ),
-            ["customer_id", "order_key", "at", "line"],
-        ).rename(columns={"at": "occurred_at", "line": "amount"})
-        orders = pd.concat([orders[~blank], lines], ignore_index=True)
-    orders["occurred_at"] = pd.to_datetime(orders["occurred_at"], utc=True, format="ISO8601")
-    view_seconds = Least(Greatest(Coalesce("value", Value(0.0)), Value(0.0)), Value(MAX_VIEW_SECONDS))
-    activity = _frame(
-        events.values("customer_id").annotate(
-            views=Count("id", filter=Q(kind=InteractionKind.VIEW)),
-            carts=Count("id", filter=Q(kind=InteractionKind.CART)),
-            purchases=Count("id", filter=Q(kind=InteractionKind.PURCHASE)),
-            returned_amount=Coalesce(Sum(amount, filter=Q(kind=InteractionKind.RETURN)), Value(0.0)),
-            view_seconds=Coalesce(Sum(view_seconds, filter=Q(kind=InteractionKind.VIEW)), Value(0.0)),
-            rating_mean=Avg("value", filter=Q(kind=InteractionKind.RATING)),
-            first_seen=Min("occurred_at", output_field=as_text),
-            last_seen=Max("occurred_at", output_field=as_text),
-        ),
-        [
-            "customer_id",
-            "views",
-            "carts",
-            "purchases",
-            "returned_amount",
-            "view_seconds",
-            "rating_mean",
-            "first_seen",
-            "last_seen",
-        ],
-    )
-    for column in ("first_seen", "last_seen"):
-        activity[column] = pd.to_datetime(activity[column], utc=True, format="ISO8601")
-    category_spend = _frame(
-        purchases.filter(product__is_merchandise=True)
-        .annotate(category=Coalesce("product__category__name", Value("Uncategorised")))
-        .values("customer_id", "category")
-        .annotate(amount=Coalesce(Sum(amount), Value(0.0))),
-        ["customer_id", "category", "amount"],
-    )
-    return FeatureInputs(customers=customers, orders=orders, activity=activity, category_spend=category_spend)
 
 
 def _save_artifact(campaign: Campaign, payload: dict) -> str:

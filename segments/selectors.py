@@ -8,7 +8,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from django.db.models import Avg, CharField, Count, F, FloatField, Max, Min, Q, Sum, Value
+from django.db.models import Avg, CharField, Count, F, FloatField, Max, Min, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Greatest, Least
 
 from segments.ml.features import MAX_VIEW_SECONDS, FeatureInputs
@@ -82,26 +82,29 @@ def latest_event_time() -> datetime | None:
     return Interaction.objects.aggregate(latest=Max("occurred_at"))["latest"]
 
 
-def feature_inputs() -> FeatureInputs:
+def feature_inputs(*, customer_ids: QuerySet | None = None, before: datetime | None = None) -> FeatureInputs:
     """Customers, purchase orders, per-customer activity and category spend, aggregated in the database.
 
     An order is its order_ref, or the single line when the shop sent none. Amounts of non-merchandise
-    lines (postage, fees) count toward spend; category spend counts merchandise only.
+    lines (postage, fees) count toward spend; category spend counts merchandise only. `customer_ids` (a
+    subquery of ids) limits it to those customers; `before` to events before that time (features as they
+    stood then, e.g. at a campaign's send, so what the campaign caused never leaks into them).
     """
-    customers = _frame(Customer.objects.order_by(), ["id", "gender", "birth_year", "signed_up_at"]).rename(
-        columns={"id": "customer_id"}
-    )
+    people = Customer.objects.order_by()
+    events = Interaction.objects.order_by()
+    if customer_ids is not None:
+        people = people.filter(pk__in=customer_ids)
+        events = events.filter(customer_id__in=customer_ids)
+    if before is not None:
+        events = events.filter(occurred_at__lt=before)
+    customers = _frame(people, ["id", "gender", "birth_year", "signed_up_at"]).rename(columns={"id": "customer_id"})
     amount = Cast("amount", FloatField())
     # Datetimes come back as the database's text and are parsed by pandas at once, not row by row.
     as_text = CharField()
-    purchases = Interaction.objects.filter(kind=InteractionKind.PURCHASE).order_by()
+    purchases = events.filter(kind=InteractionKind.PURCHASE)
     # Purchases are a large part of all events: reading them through the kind index costs a random read each,
     # so the kind test is wrapped to keep SQLite on its sequential scan (no effect on what is selected).
-    scanned_purchases = (
-        Interaction.objects.alias(kind_scan=Coalesce("kind", Value("")))
-        .filter(kind_scan=InteractionKind.PURCHASE)
-        .order_by()
-    )
+    scanned_purchases = events.alias(kind_scan=Coalesce("kind", Value(""))).filter(kind_scan=InteractionKind.PURCHASE)
     columns = ["customer_id", "order_key", "occurred_at", "amount"]
     orders = _frame(
         scanned_purchases.values("customer_id", order_key=F("order_ref")).annotate(
@@ -132,9 +135,7 @@ def feature_inputs() -> FeatureInputs:
     # Each view counts for at most MAX_VIEW_SECONDS (a tab left open, or 1e308 from a broken tracker); NULL is 0.
     view_seconds = Least(Greatest(Coalesce("value", Value(0.0)), Value(0.0)), Value(MAX_VIEW_SECONDS))
     activity = _frame(
-        Interaction.objects.order_by()
-        .values("customer_id")
-        .annotate(
+        events.values("customer_id").annotate(
             views=Count("id", filter=Q(**{kind: InteractionKind.VIEW})),
             carts=Count("id", filter=Q(**{kind: InteractionKind.CART})),
             purchases=Count("id", filter=Q(**{kind: InteractionKind.PURCHASE})),
