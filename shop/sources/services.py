@@ -16,11 +16,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from shop import services
+from shop.bulk import sqlite_writer_turn
 from shop.models import ApiClient, Customer, Interaction
 from shop.sources.models import AnonymousProfile, Outcome, Source, SourceDelivery, SourceKind, SourceReason
 
@@ -263,3 +265,17 @@ def join_anonymous_visitors(*, pairs: Mapping[str, str]) -> int:
         if customer is not None:
             moved += join_anonymous_visitor(anonymous_id=anonymous_id, customer=customer)
     return moved
+
+
+def upsert_source_product(*, sku: str, data: dict[str, Any], tally: Tally) -> None:
+    """A webhook's product through the shop's one upsert; a refusal is counted with its reason, never raised."""
+    if not sku:
+        tally.add(Outcome.REJECTED, "product without id")
+        return
+    try:
+        with sqlite_writer_turn(), transaction.atomic():
+            services.upsert_product(sku=sku, data=data)
+    except ValidationError as error:
+        tally.add(Outcome.REJECTED, f"product: {'; '.join(error.messages)[:150]}")
+        return
+    tally.add(Outcome.ACCEPTED)

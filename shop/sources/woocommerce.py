@@ -20,7 +20,7 @@ from shop import services
 from shop.bulk import sqlite_writer_turn
 from shop.models import InteractionKind
 from shop.sources.models import Outcome, Source
-from shop.sources.services import Tally, event_outcome, hashed_id, record_source_events
+from shop.sources.services import Tally, event_outcome, hashed_id, record_source_events, upsert_source_product
 
 KINDS_BY_STATUS = {"completed": InteractionKind.PURCHASE, "refunded": InteractionKind.RETURN}
 
@@ -154,16 +154,7 @@ def product_data(product: Mapping[str, Any]) -> dict[str, Any]:
 
 def product(*, source: Source, payload: Mapping[str, Any], tally: Tally) -> None:
     sku = _id(payload.get("id"))
-    if not sku:
-        tally.add(Outcome.REJECTED, "product without id")
-        return
-    try:
-        with sqlite_writer_turn(), transaction.atomic():
-            services.upsert_product(sku=sku, data=product_data(payload))
-    except ValidationError as error:
-        tally.add(Outcome.REJECTED, f"product: {'; '.join(error.messages)[:150]}")
-        return
-    tally.add(Outcome.ACCEPTED)
+    upsert_source_product(sku=sku, data=product_data(payload) if sku else {}, tally=tally)
 
 
 def customer(*, source: Source, payload: Mapping[str, Any], tally: Tally) -> None:
