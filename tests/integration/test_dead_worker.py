@@ -6,6 +6,7 @@ import signal
 import time
 
 import pytest
+from django.db import transaction
 
 from recommender.models import TrainingRun
 from recommender.services import queue_training, train_model
@@ -64,7 +65,11 @@ def test_a_killed_training_is_failed_within_the_lease_and_the_old_model_keeps_se
     assert old.is_active, old.error
     celery_processes("beat", **JOB_ENV)
     worker = celery_processes("worker", **JOB_ENV)
-    run = queue_training(algorithm="als")
+    # Long enough to be killed mid-fit on a quiet machine too (the default ALS fits the test shop in a blink):
+    # the parameters are set before the run is published, which happens when this block commits.
+    with transaction.atomic():
+        run = queue_training(algorithm="als")
+        TrainingRun.objects.filter(pk=run.pk).update(parameters={"factors": 256, "iterations": 400})
 
     killed_at = _kill_once_it_beats(worker, TrainingRun, run.pk)
     celery_processes("worker", **JOB_ENV)  # as a supervisor restarts it
