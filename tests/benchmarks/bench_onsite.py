@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -188,10 +186,7 @@ def main() -> None:
     headers = f"Authorization: Api-Key {key}\r\n".encode()
     p50s, p99s, errs = [], [], []
     proc, port = start_gunicorn(server_env, workers=args.workers, threads=args.threads)
-    # Read the server's log as it comes: a full pipe would block the worker thread writing a log line, and with it
-    # every thread waiting for the logging lock. The last lines are kept for the report.
-    server_log: collections.deque[bytes] = collections.deque(maxlen=20)
-    threading.Thread(target=server_log.extend, args=(proc.stderr,), daemon=True).start()
+    server_log = proc.server_log
     try:
         # First impressions (a recipient row, coupon and rendered content written per call): every customer once,
         # as fast as the server takes them. Then the steady state the shop's pages see: customers already reached.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import random
 import signal
@@ -23,6 +24,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -198,6 +200,9 @@ def free_port() -> int:
 
 
 def start_gunicorn(env: dict[str, str], *, workers: int, threads: int) -> tuple[subprocess.Popen, int]:
+    """A gunicorn on a free loopback port. Its log is read as it comes (the last lines kept in `proc.server_log`):
+    a full, unread pipe would block the worker thread writing a line, and every thread waiting for the logging lock.
+    """
     port = free_port()
     cmd = [
         str(Path(PYTHON).parent / "gunicorn"),
@@ -222,6 +227,8 @@ def start_gunicorn(env: dict[str, str], *, workers: int, threads: int) -> tuple[
             raise RuntimeError(f"gunicorn exited: {proc.stderr.read().decode()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                proc.server_log = collections.deque(maxlen=20)
+                threading.Thread(target=proc.server_log.extend, args=(proc.stderr,), daemon=True).start()
                 return proc, port
         except OSError:
             time.sleep(0.1)
