@@ -16,6 +16,8 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The language switch (Django's set_language view) posts here.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("staff/", include("marketing.staff.urls")),
     path("staff/recommender/", include("recommender.urls")),
     path("staff/marketing/reports/", include("marketing.report_urls")),
