@@ -9,7 +9,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 DEMO_CUSTOMERS ?= 5000
 DEMO_PORT ?= 8000
 
-.PHONY: demo test bench lint venv dev-venv services e2e-deps serve worker beat clean
+.PHONY: demo test bench lint venv dev-venv services e2e-deps gettext-deps compilemessages serve worker beat clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
 
-demo: venv
+demo: venv compilemessages
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py setup_demo --customers $(DEMO_CUSTOMERS)
 	$(PY) manage.py setup_demo_campaigns
@@ -38,7 +38,14 @@ services:
 e2e-deps:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null)
 
-test: dev-venv services e2e-deps
+# The interface's translations: .po files in locale/ are the source, the .mo files are built here (not committed).
+gettext-deps:
+	@command -v msgfmt >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gettext >/dev/null)
+
+compilemessages: venv gettext-deps
+	$(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules --ignore=staticfiles
+
+test: dev-venv services e2e-deps compilemessages
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run --settings=config.settings.test
 	# The suite on SQLite (the embedded default), the same suite on PostgreSQL (browser tests once are enough),
@@ -54,7 +61,7 @@ lint: dev-venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-serve: venv
+serve: venv compilemessages
 	# release (migrations) runs to completion first; honcho would stop the others when it exits.
 	$(VENV)/bin/honcho start release
 	$(VENV)/bin/honcho start web worker beat
