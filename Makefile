@@ -9,7 +9,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 DEMO_CUSTOMERS ?= 5000
 DEMO_PORT ?= 8000
 
-.PHONY: demo test bench lint venv dev-venv services e2e-deps gettext-deps compilemessages serve worker beat clean
+.PHONY: demo test bench lint venv dev-venv services e2e-deps gettext-deps compilemessages serve worker beat clean assets
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,17 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
 
-demo: venv compilemessages
+# Browser libraries (Chart.js, htmx, axe-core) at the exact versions of package-lock.json, served as static
+# files from node_modules/ (see STATICFILES_DIRS). Reinstalled when the lock file is newer than the install.
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null) \
+		|| { echo "make assets needs Node.js with npm (https://nodejs.org/, or the Debian package npm)"; exit 1; }
+	npm ci --no-audit --no-fund
+	touch $@
+
+assets: node_modules/.package-lock.json
+
+demo: venv assets compilemessages
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py setup_demo --customers $(DEMO_CUSTOMERS)
 	$(PY) manage.py setup_demo_campaigns
@@ -45,7 +55,7 @@ gettext-deps:
 compilemessages: venv gettext-deps
 	$(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules --ignore=staticfiles
 
-test: dev-venv services e2e-deps compilemessages
+test: dev-venv assets services e2e-deps compilemessages
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run --settings=config.settings.test
 	# The suite on SQLite (the embedded default), the same suite on PostgreSQL (browser tests once are enough),
@@ -61,7 +71,7 @@ lint: dev-venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-serve: venv compilemessages
+serve: venv assets compilemessages
 	# release (migrations) runs to completion first; honcho would stop the others when it exits.
 	$(VENV)/bin/honcho start release
 	$(VENV)/bin/honcho start web worker beat
