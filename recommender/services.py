@@ -21,11 +21,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from config.jobs import Heartbeat, QueueUnavailable, apply_options, fail_stale, publish
+from recommender.ml import toplists
 from recommender.ml.base import binarize
-from recommender.ml.evaluation import evaluate_fitted
+from recommender.ml.evaluation import holdout_metrics
 from recommender.ml.matrix import build_interaction_matrix
 from recommender.ml.registry import ALGORITHMS, make_recommender
-from recommender.ml.splits import stratified_split
 from recommender.models import ModelSwitch, TrainingRun
 from recommender.selectors import training_interactions_frame
 from recommender.serving.artifact import Artifact, read_artifact, write_artifact
@@ -220,14 +220,19 @@ def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], r
 
     report("precomputing top-N lists", 0.65)
     excluded = _excluded_cells(frame, data.user_ids, data.item_ids)
-    kinds = _kind_codes(frame, data.user_ids, data.item_ids)
-    top_items, top_scores, because, because_kind = precompute_top(
-        model, matrix, excluded=excluded, kinds=kinds, n=setting("RECOMMENDER_PRECOMPUTED_N", 50)
+    kinds = toplists.kind_code_matrix(frame, data.user_ids, data.item_ids, codes=KIND_CODES)
+    top_items, top_scores, because, because_kind = toplists.precompute_top(
+        model,
+        matrix,
+        excluded=excluded,
+        kinds=kinds,
+        n=setting("RECOMMENDER_PRECOMPUTED_N", 50),
+        because_items=because_items,
     )
     report("popular lists", 0.85)
     positives = binarize(matrix)
-    popular = _ranked(np.bincount(positives.indices, minlength=n_items))
-    trending = _trending(frame, data.item_ids, days=setting("RECOMMENDER_TRENDING_DAYS", 7))
+    popular = toplists.ranked(np.bincount(positives.indices, minlength=n_items))
+    trending = toplists.trending_items(frame, data.item_ids, days=setting("RECOMMENDER_TRENDING_DAYS", 7))
     segment_ids, segment_popular = _segment_popular(positives, data.user_ids)
     bought_together = _bought_together(frame, data.item_ids)
 
@@ -294,136 +299,13 @@ def offline_metrics(
     At most RECOMMENDER_EVAL_USERS customers are scored (a seeded sample), so evaluation stays
     bounded in time and memory on large data.
     """
-    coo = matrix.tocoo()
-    if coo.nnz < 4:
-        return {}
-    train_mask = stratified_split(coo.row, ratio=0.75, seed=seed)
-    train = sp.csr_matrix((coo.data[train_mask], (coo.row[train_mask], coo.col[train_mask])), shape=matrix.shape)
-    test = sp.csr_matrix((coo.data[~train_mask], (coo.row[~train_mask], coo.col[~train_mask])), shape=matrix.shape)
-    model = make_recommender(name, **params).fit(train, **(fit_kwargs or {}))
-    users = np.flatnonzero((np.diff(test.indptr) > 0) & (np.diff(train.indptr) > 0))
-    limit = setting("RECOMMENDER_EVAL_USERS", 5000)
-    if len(users) > limit:
-        users = np.sort(np.random.default_rng(seed).choice(users, limit, replace=False))
-    if len(users) == 0:
-        return {}
-    result = evaluate_fitted(model, train[users], test[users], k=10)
-    return {
-        "ndcg@10": round(result["ndcg"], 5),
-        "precision@10": round(result["precision"], 5),
-        "recall@10": round(result["recall"], 5),
-        "map": round(result["map"], 5),
-        "coverage": round(result["coverage"], 5),
-        "eval_users": int(result["users"]),
-    }
-
-
-def _cells(frame: pd.DataFrame, mask: np.ndarray, user_ids, item_ids, values: np.ndarray) -> sp.csr_matrix:
-    rows = pd.Index(user_ids).get_indexer(frame["customer"].to_numpy()[mask])
-    cols = pd.Index(item_ids).get_indexer(frame["product"].to_numpy()[mask])
-    keep = (rows >= 0) & (cols >= 0)
-    out = sp.coo_matrix((values[keep], (rows[keep], cols[keep])), shape=(len(user_ids), len(item_ids))).tocsr()
-    return out
+    return holdout_metrics(
+        name, params, matrix, seed=seed, max_users=setting("RECOMMENDER_EVAL_USERS", 5000), fit_kwargs=fit_kwargs
+    )
 
 
 def _excluded_cells(frame: pd.DataFrame, user_ids, item_ids) -> sp.csr_matrix:
-    mask = frame["kind"].isin(exclude_kinds()).to_numpy()
-    matrix = _cells(frame, mask, user_ids, item_ids, np.ones(int(mask.sum()), dtype=np.float32))
-    matrix.data[:] = 1.0
-    return matrix
-
-
-def _kind_codes(frame: pd.DataFrame, user_ids, item_ids) -> sp.csr_matrix:
-    """Per cell, the strongest thing the customer did with the product (a KIND_CODES value)."""
-    codes = frame["kind"].map(KIND_CODES).fillna(0).to_numpy(dtype=np.int8)
-    cells = pd.DataFrame(
-        {
-            "r": pd.Index(user_ids).get_indexer(frame["customer"].to_numpy()),
-            "c": pd.Index(item_ids).get_indexer(frame["product"].to_numpy()),
-            "k": codes,
-        }
-    )
-    cells = cells[(cells["r"] >= 0) & (cells["c"] >= 0) & (cells["k"] > 0)]
-    cells = cells.groupby(["r", "c"], sort=False)["k"].max().reset_index()
-    matrix = sp.csr_matrix(
-        (cells["k"].to_numpy(dtype=np.int8), (cells["r"].to_numpy(), cells["c"].to_numpy())),
-        shape=(len(user_ids), len(item_ids)),
-    )
-    matrix.sort_indices()
-    return matrix
-
-
-def precompute_top(
-    model, matrix: sp.csr_matrix, *, excluded: sp.csr_matrix, kinds: sp.csr_matrix, n: int, batch: int = 2000
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every customer's top-n (excluded cells left out), with the explaining history item and its kind."""
-    n_users, n_items = matrix.shape
-    n = min(n, n_items)
-    top_items = np.full((n_users, n), -1, dtype=np.int32)
-    top_scores = np.zeros((n_users, n), dtype=np.float32)
-    because = np.full((n_users, n), -1, dtype=np.int32)
-    because_kind = np.zeros((n_users, n), dtype=np.int8)
-    item_weights = getattr(model, "weights", None)
-    for start in range(0, n_users, batch):
-        stop = min(start + batch, n_users)
-        items, scores = model.recommend(matrix[start:stop], n=n, exclude=excluded[start:stop])
-        valid = np.isfinite(scores)
-        top_items[start:stop] = np.where(valid, items, -1)
-        top_scores[start:stop] = np.where(valid, scores, 0.0)
-        if isinstance(item_weights, np.ndarray) and item_weights.ndim == 2:
-            because[start:stop] = _because_dense(item_weights, matrix[start:stop], top_items[start:stop])
-        else:
-            for row in range(start, stop):
-                history = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
-                chosen = top_items[row][top_items[row] >= 0]
-                because[row, : len(chosen)] = because_items(model, history, chosen)
-    because_kind[:] = kinds_at(kinds, because)
-    return top_items, top_scores, because, because_kind
-
-
-def kinds_at(kinds: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-    """kinds[row, items[row, slot]] for every slot at once (0 where absent or items is -1)."""
-    n_items = kinds.shape[1]
-    cell_keys = np.repeat(np.arange(kinds.shape[0], dtype=np.int64), np.diff(kinds.indptr)) * n_items + kinds.indices
-    query = np.arange(items.shape[0], dtype=np.int64)[:, None] * n_items + np.maximum(items, 0)
-    pos = np.minimum(np.searchsorted(cell_keys, query), max(len(cell_keys) - 1, 0))
-    if len(cell_keys) == 0:
-        return np.zeros(items.shape, dtype=np.int8)
-    found = (cell_keys[pos] == query) & (items >= 0)
-    return np.where(found, kinds.data[pos], 0).astype(np.int8)
-
-
-def _because_dense(weights: np.ndarray, history: sp.csr_matrix, targets: np.ndarray) -> np.ndarray:
-    """Vectorised because_items for an item-item weight matrix: per row and slot, the history item j
-    with the largest weights[j, target] (-1 when none is positive or the slot is empty)."""
-    out = np.full(targets.shape, -1, dtype=np.int32)
-    counts = np.diff(history.indptr)
-    rows = np.flatnonzero(counts)
-    if len(rows) == 0:
-        return out
-    owner = np.repeat(np.arange(history.shape[0]), counts)
-    cols = history.indices
-    values = weights[cols[:, None], np.maximum(targets[owner], 0)]  # nnz x slots
-    starts = history.indptr[rows]
-    best = np.maximum.reduceat(values, starts, axis=0)  # rows x slots
-    positions = np.where(values == np.repeat(best, counts[rows], axis=0), np.arange(len(cols))[:, None], len(cols))
-    first = np.minimum.reduceat(positions, starts, axis=0)
-    chosen = np.where((best > 0) & (targets[rows] >= 0), cols[np.minimum(first, len(cols) - 1)], -1)
-    out[rows] = chosen
-    return out
-
-
-def _ranked(counts: np.ndarray, limit: int = 1000) -> np.ndarray:
-    items = np.flatnonzero(counts > 0)
-    order = np.lexsort((items, -counts[items]))
-    return items[order][:limit].astype(np.int32)
-
-
-def _trending(frame: pd.DataFrame, item_ids, *, days: int) -> np.ndarray:
-    since = frame["occurred_at"].max() - pd.Timedelta(days=days)
-    recent = frame[(frame["occurred_at"] >= since).to_numpy()]
-    cols = pd.Index(item_ids).get_indexer(recent.drop_duplicates(["customer", "product"])["product"].to_numpy())
-    return _ranked(np.bincount(cols[cols >= 0], minlength=len(item_ids)), limit=200)
+    return toplists.excluded_cells(frame, user_ids, item_ids, kinds=exclude_kinds())
 
 
 def _segment_popular(positives: sp.csr_matrix, user_ids, limit: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -431,42 +313,15 @@ def _segment_popular(positives: sp.csr_matrix, user_ids, limit: int = 100) -> tu
     from segments.selectors import active_segment_ids_by_customer
 
     by_customer = active_segment_ids_by_customer(customer_ids=[int(u) for u in user_ids])
-    if not by_customer:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, limit), dtype=np.int32)
-    row_of = {int(u): r for r, u in enumerate(user_ids)}
-    segment_ids = sorted({s for segments in by_customer.values() for s in segments})
-    seg_index = {s: i for i, s in enumerate(segment_ids)}
-    rows, cols = [], []
-    for customer, segments in by_customer.items():
-        for segment in segments:
-            rows.append(seg_index[segment])
-            cols.append(row_of[customer])
-    membership = sp.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(segment_ids), len(user_ids))
-    )
-    counts = (membership @ positives).toarray()
-    lists = np.full((len(segment_ids), limit), -1, dtype=np.int32)
-    for i in range(len(segment_ids)):
-        ranked = _ranked(counts[i], limit=limit)
-        lists[i, : len(ranked)] = ranked
-    return np.asarray(segment_ids, dtype=np.int64), lists
+    return toplists.segment_popular(positives, user_ids, by_customer, limit=limit)
 
 
 def _bought_together(frame: pd.DataFrame, item_ids):
     """Fit the bought-together model on order baskets when the ml package has one and there are orders."""
-    if "bought_together" not in ALGORITHMS or "order_ref" not in frame:
+    if "bought_together" not in ALGORITHMS:
         return None
-    purchases = frame[(frame["kind"] == "purchase").to_numpy() & (frame["order_ref"].fillna("") != "").to_numpy()]
-    if purchases.empty:
-        return None
-    orders, order_rows = np.unique(purchases["order_ref"].to_numpy().astype(str), return_inverse=True)
-    cols = pd.Index(item_ids).get_indexer(purchases["product"].to_numpy())
-    keep = cols >= 0
-    baskets = sp.csr_matrix(
-        (np.ones(int(keep.sum()), dtype=np.float32), (order_rows[keep], cols[keep])), shape=(len(orders), len(item_ids))
-    )
-    baskets.data[:] = 1.0
-    return make_recommender("bought_together").fit(baskets)
+    baskets = toplists.order_baskets(frame, item_ids)
+    return None if baskets is None else make_recommender("bought_together").fit(baskets)
 
 
 # --- the registry -----------------------------------------------------------------------------------

@@ -170,6 +170,44 @@ def evaluate_fitted(model: Recommender, train: sp.csr_matrix, test: sp.csr_matri
     return result
 
 
+def holdout_metrics(
+    name: str,
+    params: dict[str, Any],
+    matrix: sp.csr_matrix,
+    *,
+    seed: int,
+    max_users: int,
+    k: int = 10,
+    fit_kwargs: dict[str, Any] | None = None,
+) -> dict[str, float]:
+    """nDCG@k, precision@k, recall@k, MAP and coverage of `name` on a per-user 75/25 holdout of the cells.
+
+    At most `max_users` users are scored (a seeded sample), so the figure stays bounded in time and
+    memory on large data. Empty when there is too little to split.
+    """
+    coo = matrix.tocoo()
+    if coo.nnz < 4:
+        return {}
+    train_mask = stratified_split(coo.row, ratio=0.75, seed=seed)
+    train = sp.csr_matrix((coo.data[train_mask], (coo.row[train_mask], coo.col[train_mask])), shape=matrix.shape)
+    test = sp.csr_matrix((coo.data[~train_mask], (coo.row[~train_mask], coo.col[~train_mask])), shape=matrix.shape)
+    model = make_recommender(name, **params).fit(train, **(fit_kwargs or {}))
+    users = evaluable_users(train, test)
+    if len(users) > max_users:
+        users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
+    if len(users) == 0:
+        return {}
+    result = evaluate_fitted(model, train[users], test[users], k=k)
+    return {
+        f"ndcg@{k}": round(result["ndcg"], 5),
+        f"precision@{k}": round(result["precision"], 5),
+        f"recall@{k}": round(result["recall"], 5),
+        "map": round(result["map"], 5),
+        "coverage": round(result["coverage"], 5),
+        "eval_users": int(result["users"]),
+    }
+
+
 def _needs_ratings(name: str) -> bool:
     return bool(getattr(ALGORITHMS[name], "needs_ratings", False))
 
