@@ -152,8 +152,21 @@ class Campaign(TimeStampedModel):
     )
     # Messages of this campaign per customer (triggered campaigns); the global cap across campaigns still applies.
     frequency_cap = models.PositiveSmallIntegerField(null=True, blank=True)
-    # Send in waves and move the rest of the audience toward the better variant (control stays fixed).
+    # Send in waves and move the rest of the audience toward the better variant (control stays fixed): each wave
+    # is this share of the audience, released this many hours after the one before (marketing.waves).
     adaptive = models.BooleanField(default=False)
+    wave_share = models.FloatField(
+        default=0.2,
+        validators=[MinValueValidator(0.05), MaxValueValidator(1.0)],
+        help_text="Adaptive sends: the share of the audience in each wave (0.2: five waves).",
+    )
+    wave_interval_hours = models.PositiveSmallIntegerField(
+        default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(720)],
+        help_text="Adaptive sends: hours between one wave and the next (time for conversions to arrive).",
+    )
+    # Adaptive sends: one entry per wave released after the first (when, how it was shared and on what evidence).
+    wave_log = models.JSONField(default=list, blank=True)
 
     # Triggered (automation) campaigns: which event makes a customer enter, its parameters
     # (hours, views, days, segment id), and how long before the same customer may enter again.
@@ -243,6 +256,7 @@ class Recipient(models.Model):
     """
 
     class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for its wave"
         PENDING = "pending", "Pending"
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
@@ -266,6 +280,8 @@ class Recipient(models.Model):
     entry = models.PositiveIntegerField(default=1)
     variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="recipients")
     is_control = models.BooleanField(default=False)
+    # Adaptive sends: the wave (1, 2, ...) the row goes out in; a later wave's rows wait without a variant.
+    wave = models.PositiveSmallIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     exclusion = models.CharField(max_length=20, choices=Exclusion.choices, default=Exclusion.NONE, blank=True)
     # The customer's segment (in the campaign's first included segmentation) when the audience was built.
