@@ -24,7 +24,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
 
-# Browser libraries (Chart.js, htmx, axe-core) at the exact versions of package-lock.json, served as static
+# Browser libraries (Chart.js and its matrix chart, htmx, axe-core) at the exact versions of package-lock.json, served as static
 # files from node_modules/ (see STATICFILES_DIRS). Reinstalled when the lock file is newer than the install.
 node_modules/.package-lock.json: package.json package-lock.json
 	@command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null) \
