@@ -8,7 +8,7 @@ from celery import shared_task
 from django.core.exceptions import ValidationError
 
 from segments import services
-from segments.models import SegmentationDefinition, SegmentationRun
+from segments.models import SegmentationDefinition, SegmentationMethod, SegmentationRun
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,19 @@ def run_segmentation(definition_id: int, run_id: int | None = None) -> int | Non
         logger.info("segmentation run %s is %s; not run again", run.pk, run.status)
         return run.pk
     return services.segmentation_run_execute_leased(run=run).pk
+
+
+@shared_task(max_retries=0)
+def run_all_segmentations() -> list[int]:
+    """Beat (the nightly default): queue a run of every segmentation except static lists (their members change
+    only by a new list). A definition already running is skipped. Returns the queued runs' ids."""
+    queued = []
+    for definition in SegmentationDefinition.objects.exclude(method=SegmentationMethod.STATIC).order_by("pk"):
+        try:
+            queued.append(services.segmentation_run_enqueue(definition=definition).pk)
+        except ValidationError as exc:
+            logger.info("segmentation %s not started: %s", definition.pk, exc.messages[0])
+    return queued
 
 
 @shared_task(max_retries=0)

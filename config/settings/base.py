@@ -306,11 +306,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("MARKETING_ATTRIBUTION_SECONDS", "900")),
         "options": {"queue": "marketing"},
     },
-    "evaluate triggered campaigns": {
-        "task": "marketing.trigger_tasks.evaluate_triggered_campaigns",
-        "schedule": float(os.environ.get("MARKETING_TRIGGER_SECONDS", "300")),
-        "options": {"queue": "marketing"},
-    },
 }
+# Segmentation, retraining and the triggered-campaign check are database schedules (segments migration 0003) that
+# staff edit on the staff site's Schedules page.
 # Task modules outside an app's tasks.py (autodiscovery finds only those).
 CELERY_IMPORTS = ["marketing.attribution_tasks", "marketing.trigger_tasks"]
