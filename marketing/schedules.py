@@ -335,8 +335,9 @@ def next_run(task: PeriodicTask, *, now: datetime | None = None) -> datetime | N
     if task.crontab is not None:
         schedule = task.crontab.schedule
         start = max(now, task.start_time) if task.start_time else now
-        local = start.astimezone(schedule.tz)
-        due = start + schedule.remaining_estimate(local)
+        # Celery's own arithmetic, from `start` rather than its clock: the next matching wall time in the zone.
+        last, delta, _now = schedule.remaining_delta(start.astimezone(schedule.tz), tz=schedule.tz)
+        due = (last + delta).astimezone(now.tzinfo)
     elif task.interval is not None:
         every = task.interval.schedule.run_every
         due = (task.last_run_at + every) if task.last_run_at else now

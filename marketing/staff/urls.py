@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from marketing.staff import views
+from marketing.staff import schedule_views, views
 
 app_name = "staff"
 
@@ -16,4 +16,9 @@ urlpatterns = [
     path("models/<int:pk>/switch/", views.model_switch, name="model-switch"),
     path("jobs/", views.job_monitor, name="jobs"),
     path("jobs/status.json", views.job_status, name="job-status"),
+    path("schedules/", schedule_views.schedule_list, name="schedules"),
+    path("schedules/new/", schedule_views.schedule_create, name="schedule-new"),
+    path("schedules/<int:pk>/", schedule_views.schedule_edit, name="schedule"),
+    path("schedules/<int:pk>/toggle/", schedule_views.schedule_toggle, name="schedule-toggle"),
+    path("schedules/<int:pk>/delete/", schedule_views.schedule_delete, name="schedule-delete"),
 ]
