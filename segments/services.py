@@ -270,6 +270,8 @@ def segmentation_run_execute(*, run: SegmentationRun, progress: ProgressCallback
             top_products = selectors.top_products_by_segment(members=members, seed=run.parameters.get("seed", 0))
             for key, profile in profiles.items():
                 profile["top_products"] = top_products.get(key, [])
+        with timer("projection"):
+            _add_projection(run=run, definition=definition, features=features, assignment=assignment, profiles=profiles)
         _report(run, 75, "writing segments and memberships", progress)
         with timer("write"):
             run = _write(run=run, definition=definition, assignment=assignment, profiles=profiles, names=names)
@@ -291,6 +293,23 @@ def segmentation_run_execute(*, run: SegmentationRun, progress: ProgressCallback
     if progress:
         progress(100, "done")
     return run
+
+
+def _add_projection(*, run, definition, features, assignment: _Assignment, profiles: dict) -> None:
+    """A sample of each segment's customers on the first two principal components of the standardised features
+    (the clustering's own for K-means and DBSCAN): the segment explorer's scatter, in the segments' profiles."""
+    from segments.ml.projection import project_segments
+
+    clustered = run.method in (SegmentationMethod.KMEANS, SegmentationMethod.DBSCAN)
+    columns = resolve_features(features, (definition.features or None) if clustered else None)
+    projection = project_segments(features, assignment.labels, columns=columns, seed=run.parameters.get("seed", 0))
+    points: dict[str, list[list[float]]] = {key: [] for key in profiles}
+    for key, (x, y) in zip(projection.labels, projection.xy, strict=True):
+        if key in points:
+            points[key].append([round(float(x), 3), round(float(y), 3)])
+    for key, profile in profiles.items():
+        profile["projection"] = points[key]
+    assignment.metrics["projection_explained"] = [round(v, 4) for v in projection.explained]
 
 
 # --- Methods ----------------------------------------------------------------------------------
