@@ -16,6 +16,7 @@ urlpatterns = [
     path("models/<int:pk>/switch/", views.model_switch, name="model-switch"),
     path("jobs/", views.job_monitor, name="jobs"),
     path("jobs/status.json", views.job_status, name="job-status"),
+    path("jobs/live/", views.job_panel, name="jobs-live"),
     path("schedules/", schedule_views.schedule_list, name="schedules"),
     path("schedules/new/", schedule_views.schedule_create, name="schedule-new"),
     path("schedules/<int:pk>/", schedule_views.schedule_edit, name="schedule"),

@@ -16,12 +16,13 @@ from django.db.models import Count, Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from marketing.models import Campaign, Recipient
 from marketing.report_views import REPORTED
-from marketing.staff import selectors
+from marketing.staff import charts, selectors
 from marketing.staff.charts import heat_color, line_chart_svg
 from marketing.suggestions import suggestions
 from recommender.models import ModelSwitch, TrainingRun
@@ -65,6 +66,41 @@ def _campaign_rows(campaigns: list[Campaign]) -> list[dict[str, Any]]:
     return [{"campaign": c, **uplifts[c.pk]} for c in campaigns]
 
 
+def _campaigns_chart(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    measured = [row for row in rows if row["variant"]]
+    if not measured:
+        return None
+    return charts.interval_chart(
+        [f"{row['campaign'].name} · {row['variant']['name']}" for row in measured],
+        [row["variant"]["uplift"] for row in measured],
+        [row["variant"]["uplift_ci"] for row in measured],
+        title=_("Conversion uplift of each campaign's best variant over its control group, with 95 % intervals"),
+        x_title=_("uplift in percentage points"),
+    )
+
+
+def _sizes_chart(segments: list[Segment], *, title: str) -> dict[str, Any] | None:
+    if not segments:
+        return None
+    return charts.bar_chart(
+        [s.name for s in segments], [(_("Customers"), [s.size for s in segments])], title=title, horizontal=True
+    )
+
+
+def _metrics_chart(metrics: list[tuple[str, Any]]) -> dict[str, Any] | None:
+    """The model's quality measures that are shares (0 to 1) as bars in percent; counts stay in the table."""
+    shares = [(key, value) for key, value in metrics if isinstance(value, int | float) and 0 <= value <= 1]
+    if not shares:
+        return None
+    return charts.bar_chart(
+        [key for key, _value in shares],
+        [(_("Active model"), [value for _key, value in shares])],
+        title=_("Quality of the active model on held-out purchases"),
+        fmt="percent",
+        horizontal=True,
+    )
+
+
 @staff_page
 def dashboard(request):
     # Counting every event by week is the dashboard's one scan of the big table: kept for a few minutes.
@@ -78,22 +114,43 @@ def dashboard(request):
     for segment in Segment.objects.active().only("pk", "run_id", "name", "size", "share").order_by("-size", "key"):
         segments_by_run.setdefault(segment.run_id, []).append(segment)
     segmentations = [
-        {"definition": d, "run": d.active_run, "segments": segments_by_run.get(d.active_run_id, [])}
+        {
+            "definition": d,
+            "run": d.active_run,
+            "segments": segments_by_run.get(d.active_run_id, []),
+            "chart_id": f"chart-segments-{d.active_run_id}",
+            "chart": _sizes_chart(
+                segments_by_run.get(d.active_run_id, []),
+                title=_("Customers per segment of %(name)s") % {"name": d.name},
+            ),
+        }
         for d in definitions
     ]
     campaigns = list(Campaign.objects.filter(status__in=REPORTED).order_by("-created_at", "-pk")[:RECENT_CAMPAIGNS])
+    campaign_rows = _campaign_rows(campaigns)
     model = TrainingRun.objects.filter(is_active=True).first()
+    model_metrics = _metrics(model.metrics) if model else []
     context = {
         "title": _("Dashboard"),
         "totals": totals,
         "customers": customers,
-        "customers_chart": line_chart_svg(customers, label=_("Customers signed up per month")),
+        "customers_chart": charts.line_chart(
+            [date_format(month, "YEAR_MONTH_FORMAT") for month, _n in customers],
+            [(_("Customers signed up"), [n for _month, n in customers])],
+            title=_("Customers signed up per month"),
+        ),
         "events": events,
-        "events_chart": line_chart_svg(events, label=_("Events per week")),
+        "events_chart": charts.line_chart(
+            [date_format(week, "MONTH_DAY_FORMAT") for week, _n in events],
+            [(_("Events"), [n for _week, n in events])],
+            title=_("Events per week"),
+        ),
         "segmentations": segmentations,
-        "campaigns": _campaign_rows(campaigns),
+        "campaigns": campaign_rows,
+        "campaigns_chart": _campaigns_chart(campaign_rows),
         "model": model,
-        "model_metrics": _metrics(model.metrics) if model else [],
+        "model_metrics": model_metrics,
+        "model_chart": _metrics_chart(model_metrics),
         "jobs": selectors.jobs(limit=6),
     }
     return render(request, "staff/dashboard.html", context)
@@ -380,6 +437,12 @@ def model_switch(request, pk: int):
 @staff_page
 def job_monitor(request):
     return render(request, "staff/jobs.html", {"title": _("Jobs"), "jobs": selectors.jobs()})
+
+
+@staff_page
+def job_panel(request):
+    """The job monitor's tables alone, redrawn by htmx every 2 seconds."""
+    return render(request, "staff/_jobs_panel.html", {"jobs": selectors.jobs()})
 
 
 @staff_page

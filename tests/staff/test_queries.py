@@ -22,6 +22,7 @@ PINNED = {
     "models": 4,
     "jobs": 5,
     "job-status": 5,
+    "jobs-live": 5,
 }
 
 
@@ -50,6 +51,7 @@ def test_query_counts_are_pinned_and_do_not_grow_with_rows(staff, scale, django_
         "models": reverse("staff:models"),
         "jobs": reverse("staff:jobs"),
         "job-status": reverse("staff:job-status"),
+        "jobs-live": reverse("staff:jobs-live"),
     }
     measured = {}
     for name, url in urls.items():

@@ -1,0 +1,50 @@
+"""The job monitor: its tables are redrawn from a partial that htmx polls every 2 s (no page reload), with the
+running jobs' progress and the failures' reasons."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from segments.models import SegmentationRun
+from tests.staff.data import build_shop
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(client, django_user_model, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(django_user_model.objects.create_superuser("ops", "ops@example.com", "pw"))
+    return client
+
+
+def test_the_monitor_polls_its_partial_every_two_seconds_with_htmx(staff):
+    build_shop()
+    page = staff.get(reverse("staff:jobs")).content.decode()
+    live = re.search(r'<div id="jobs-live"([^>]*)>', page)
+    assert live, "the live region is missing"
+    assert f'hx-get="{reverse("staff:jobs-live")}"' in live.group(1) and 'hx-trigger="every 2s"' in live.group(1)
+    assert "/static/vendor/htmx/htmx.min.js" in page  # served from the pinned npm package, not a CDN
+
+
+def test_the_partial_shows_progress_as_it_moves_and_failures_with_reasons(staff):
+    build_shop()
+    running = SegmentationRun.objects.get(status="running")
+    first = staff.get(reverse("staff:jobs-live")).content.decode()
+    assert "<html" not in first  # a fragment for the swap, not a page
+    row = re.search(rf'<tr data-job="segmentation-{running.pk}">.*?</tr>', first, re.S).group(0)
+    assert 'aria-valuenow="40"' in row and "40 % · clustering" in row
+
+    SegmentationRun.objects.filter(pk=running.pk).update(progress=75, stage="naming segments")
+    again = staff.get(reverse("staff:jobs-live")).content.decode()
+    row = re.search(rf'<tr data-job="segmentation-{running.pk}">.*?</tr>', again, re.S).group(0)
+    assert 'aria-valuenow="75"' in row and "75 % · naming segments" in row
+    assert "Failed jobs, with their reasons" in again and "out of memory while fitting" in again
+
+
+def test_the_partial_is_for_staff_only(client):
+    response = client.get(reverse("staff:jobs-live"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
