@@ -39,9 +39,13 @@ class TrainingRun(TimeStampedModel):
     # Offline metrics on a per-customer holdout: ndcg@10, precision@10, recall@10, map, coverage.
     metrics = models.JSONField(default=dict, blank=True)
     duration_seconds = models.FloatField(null=True, blank=True)
-    # Relative to MEDIA_ROOT: models/<run id>-<algorithm>-<uuid>.npz (unique across databases sharing it)
+    # A name in the default file storage (STORAGES["default"]: local MEDIA_ROOT or an S3-compatible bucket):
+    # models/<run id>-<algorithm>-<uuid>.npz, unique across databases sharing the storage.
     artifact_path = models.CharField(max_length=500, blank=True)
     artifact_sha256 = models.CharField(max_length=64, blank=True)
+    # When every customer's precomputed list was written to PrecomputedList (null: not there, or pruned;
+    # serving then scores the customer's history with the model instead).
+    lists_published_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=False)
     # When it was last promoted (a rollback re-activates a run without moving it here, so the history keeps
     # its order) and when it was rolled back from (a rollback never returns to it; promoting it again clears it).
@@ -125,6 +129,30 @@ class ModelSwitch(models.Model):
     @property
     def actor(self) -> str:
         return self.acting_user_name or "champion gate (automatic)"
+
+
+class PrecomputedList(models.Model):
+    """One customer's precomputed top-N list of one training run, read per request by the serving processes.
+
+    Kept in the database rather than in each web process's memory, so a process's memory does not grow with
+    the number of customers. `payload` packs the list as records of (item index, score, explaining item,
+    kind) — see recommender.serving.lists — in the run's item indexes.
+    """
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="+")
+    # No database constraint (bulk writes of millions of rows); a customer's erasure deletes their lists.
+    # Indexed by the unique constraint below, which starts with it.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
+    )
+    payload = models.BinaryField()
+
+    class Meta:
+        # Customer first: serves the per-request lookup (customer, run) and an erasure's (customer) alike.
+        constraints = [models.UniqueConstraint(fields=["customer", "run"], name="precomputed_customer_run_uniq")]
+
+    def __str__(self) -> str:
+        return f"run #{self.run_id}, customer #{self.customer_id}"
 
 
 class ServedRecommendation(models.Model):

@@ -7,7 +7,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,8 +27,9 @@ from recommender.ml.matrix import build_interaction_matrix
 from recommender.ml.registry import ALGORITHMS, make_recommender
 from recommender.models import ModelSwitch, TrainingRun
 from recommender.selectors import training_interactions_frame
-from recommender.serving.artifact import Artifact, read_artifact, write_artifact
+from recommender.serving.artifact import Artifact, artifact_exists, read_artifact, write_artifact
 from recommender.serving.explain import BECAUSE_KINDS, KIND_CODES, because_items
+from recommender.serving.lists import publish_lists
 from shop.models import Interaction
 
 logger = logging.getLogger(__name__)
@@ -237,9 +237,9 @@ def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], r
     bought_together = _bought_together(frame, data.item_ids)
 
     report("writing the artifact", 0.92)
-    # Run ids restart at 1 in every database: a uuid keeps two environments sharing MEDIA_ROOT from writing
+    # Run ids restart at 1 in every database: a uuid keeps two environments sharing a storage from writing
     # over each other's models (which serving would then refuse on its checksum).
-    relative = Path("models") / f"{run.pk}-{name}-{uuid.uuid4().hex}.npz"
+    relative = f"models/{run.pk}-{name}-{uuid.uuid4().hex}.npz"
     artifact = Artifact(
         header={
             "run_id": run.pk,
@@ -261,8 +261,16 @@ def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], r
         segment_ids=segment_ids,
         segment_popular=segment_popular,
     )
-    run.artifact_sha256 = write_artifact(Path(settings.MEDIA_ROOT) / relative, artifact)
-    run.artifact_path = str(relative)
+    run.artifact_path, run.artifact_sha256 = write_artifact(relative, artifact)
+    report("writing every customer's list", 0.95)
+    publish_lists(
+        run=run,
+        customer_ids=artifact.user_customer_ids,
+        top_items=top_items,
+        top_scores=top_scores,
+        top_because=because,
+        top_because_kind=because_kind,
+    )
 
 
 def _fit_inputs(name: str, item_ids) -> dict[str, Any]:
@@ -399,8 +407,7 @@ def _switch_to(run: TrainingRun, *, kind: str, acting_user, reason: str) -> Trai
     """Deactivate the active model, activate `run` and write the audit row, in the caller's transaction."""
     if run.status != TrainingRun.Status.SUCCEEDED or not run.artifact_path:
         raise ValidationError("Only a succeeded run with an artifact can be promoted.")
-    path = Path(settings.MEDIA_ROOT) / run.artifact_path
-    if not path.exists():
+    if not artifact_exists(run.artifact_path):
         raise ValidationError(f"The artifact of run #{run.pk} is missing ({run.artifact_path}).")
     now = timezone.now()
     current = TrainingRun.objects.select_for_update().filter(is_active=True).exclude(pk=run.pk).first()
@@ -439,4 +446,4 @@ def _switch_to(run: TrainingRun, *, kind: str, acting_user, reason: str) -> Trai
 
 
 def load_run_artifact(*, run: TrainingRun) -> Artifact:
-    return read_artifact(Path(settings.MEDIA_ROOT) / run.artifact_path, sha256=run.artifact_sha256 or None)
+    return read_artifact(run.artifact_path, sha256=run.artifact_sha256 or None)

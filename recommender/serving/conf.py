@@ -19,6 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "RECOMMENDER_LOG_SERVED": True,
     "RECOMMENDER_LOG_BATCH": 500,
     "RECOMMENDER_LOG_FLUSH_SECONDS": 5.0,
+    # Local folder for artifacts copied from a remote storage (None: the system's temporary folder).
+    "RECOMMENDER_ARTIFACT_CACHE": None,
 }
 _values: dict[str, Any] = {}
 

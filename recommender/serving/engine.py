@@ -1,13 +1,15 @@
-"""The serving path: the active model's precomputed lists, the catalog and a feed of new events, in memory.
+"""The serving path: the active model, the catalog and a feed of new events in memory; customers' lists per request.
 
-A request for a customer the model knows costs no SQL at all: their precomputed top-N list is
-filtered against the in-memory catalog (active, in stock, merchandise, category). Every
-RECOMMENDER_REFRESH_SECONDS (default 1 s) one request per process refreshes what may have changed:
-which run is active (a promoted or rolled-back model is loaded without a restart), which customers
-have events newer than the model (read incrementally by interaction id), and — every
-RECOMMENDER_CATALOG_REFRESH_SECONDS (default 2 s) — the catalog's sellable products. A customer with
-newer events is scored from their CURRENT history (fold-in: one query), so what they did shows up
-without a retrain.
+A request for a customer the model knows costs one indexed query: the customer by external id and their
+precomputed top-N list of the active run (recommender.serving.lists), read together; the list is filtered
+against the in-memory catalog (active, in stock, merchandise, category). Nothing per customer is held in
+the process, so its memory does not grow with the number of customers. Every RECOMMENDER_REFRESH_SECONDS
+(default 1 s) one request per process refreshes what may have changed: which run is active (a promoted or
+rolled-back model is loaded without a restart), which customers have events newer than the model (read
+incrementally by interaction id), and — every RECOMMENDER_CATALOG_REFRESH_SECONDS (default 2 s) — the
+catalog's sellable products. A customer with newer events is scored from their CURRENT history (fold-in:
+one query), so what they did shows up without a retrain; so is every customer of a run whose lists are not
+in the database (trained before they were, or pruned).
 """
 
 from __future__ import annotations
@@ -17,17 +19,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from django.conf import settings
 from django.db import connection
 
-from recommender.models import TrainingRun
+from recommender.models import PrecomputedList, TrainingRun
 from recommender.serving.artifact import read_artifact
 from recommender.serving.conf import setting
 from recommender.serving.explain import BECAUSE_KINDS, KIND_CODES, because_items
+from recommender.serving.lists import CustomerList, unpack_list
 from shop.models import Category, Customer, Interaction, Product
 from shop.selectors import category_by_name_or_code
 
@@ -38,11 +39,14 @@ CUSTOMER = Customer._meta.db_table
 INTERACTION = Interaction._meta.db_table
 CATEGORY = Category._meta.db_table
 RUN = TrainingRun._meta.db_table
+LISTS = PrecomputedList._meta.db_table
 
-CUSTOMER_SQL = f"SELECT id FROM {CUSTOMER} WHERE external_id = %s"
-CUSTOMERS_SQL = f"SELECT external_id, id FROM {CUSTOMER}"
-# Ids are never reused, so any customer added or deleted changes this pair: the map is re-read only then.
-CUSTOMERS_FINGERPRINT_SQL = f"SELECT COUNT(*), MAX(id) FROM {CUSTOMER}"
+CUSTOMER_SQL = f"SELECT id, NULL FROM {CUSTOMER} WHERE external_id = %s"
+# The customer and their list in the active run, in one lookup (the list absent: not in the model).
+CUSTOMER_LIST_SQL = (
+    f"SELECT c.id, l.payload FROM {CUSTOMER} c LEFT JOIN {LISTS} l ON l.customer_id = c.id AND l.run_id = %s "
+    "WHERE c.external_id = %s"
+)
 CATALOG_SQL = f"SELECT id, sku, name, category_id, is_active, is_merchandise, stock, is_stub FROM {PRODUCT}"
 LAST_EVENT_SQL = f"SELECT MAX(id) FROM {INTERACTION}"
 NEW_EVENTS_SQL = f"SELECT DISTINCT customer_id FROM {INTERACTION} WHERE id > %s AND id <= %s"
@@ -52,7 +56,7 @@ HISTORY_SQL = (
     "ORDER BY i.occurred_at DESC, i.id DESC LIMIT %s"
 )
 BOUGHT_SQL = f"SELECT DISTINCT product_id FROM {INTERACTION} WHERE customer_id = %s AND kind IN ({{}})"
-ACTIVE_RUN_SQL = f"SELECT id, artifact_path, artifact_sha256 FROM {RUN} WHERE is_active"
+ACTIVE_RUN_SQL = f"SELECT id, artifact_path, artifact_sha256, lists_published_at FROM {RUN} WHERE is_active"
 HISTORY_LIMIT = 500
 EVENT_ID_OVERLAP = 1000
 
@@ -67,6 +71,8 @@ class ServingState:
     """One model's serving data (or, with run_id None, the catalog alone: everyone gets popular products)."""
 
     run_id: int | None
+    # Whether the run's precomputed lists are in the database (else known customers are scored by fold-in).
+    lists_published: bool = False
     algorithm: str = "popularity"
     max_interaction_id: int = 0
     model: object | None = None
@@ -74,11 +80,6 @@ class ServingState:
     item_product_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     item_products: list[int] = field(default_factory=list)
     product_item: dict[int, int] = field(default_factory=dict)
-    user_row: dict[int, int] = field(default_factory=dict)
-    top_items: np.ndarray | None = None
-    top_scores: np.ndarray | None = None
-    top_because: np.ndarray | None = None
-    top_because_kind: np.ndarray | None = None
     popular: list[int] = field(default_factory=list)  # product ids
     trending: list[int] = field(default_factory=list)
     segment_popular: dict[int, list[int]] = field(default_factory=dict)
@@ -87,8 +88,6 @@ class ServingState:
     catalog: dict[int, tuple[str, str, int | None]] = field(default_factory=dict)
     sellable: frozenset[int] = frozenset()  # active, in stock (or untracked), merchandise, not a stub
     catalog_at: float = 0.0
-    customers: dict[str, int] = field(default_factory=dict)  # external id -> pk
-    customers_fingerprint: tuple | None = None  # (count, max id) when `customers` was read
     reasons: dict[tuple[int, int], str] = field(default_factory=dict)  # rendered "because you ..." texts
     # Customers with events newer than the model, and the newest event id read so far.
     changed_customers: frozenset[int] = frozenset()
@@ -127,7 +126,8 @@ def current_state() -> ServingState:
             cursor.execute(ACTIVE_RUN_SQL)
             active = cursor.fetchone()
         active_id = active[0] if active else None
-        if state is None or state.run_id != active_id:
+        published = bool(active and active[3])
+        if state is None or state.run_id != active_id or state.lists_published != published:
             state = _state = load_state(active)
         else:
             # A new state object, swapped in with one assignment: a request holding the old one (gthread
@@ -158,13 +158,13 @@ def _refresh(state: ServingState, now: float) -> ServingState:
 
 
 def load_state(active: tuple | None) -> ServingState:
-    """Read the run's artifact and the catalog into memory."""
+    """Read the run's model (not its per-customer lists) and the catalog into memory."""
     started = time.perf_counter()
     state = ServingState(run_id=None)
     if active is not None:
-        run_id, path, sha256 = active
+        run_id, path, sha256, published_at = active
         try:
-            artifact = read_artifact(Path(settings.MEDIA_ROOT) / path, sha256=sha256 or None)
+            artifact = read_artifact(path, sha256=sha256 or None, per_customer=False)
         except (OSError, ValueError, KeyError):
             logger.exception("cannot load the artifact of run %s; serving popular products", run_id)
             artifact = None
@@ -177,6 +177,7 @@ def load_state(active: tuple | None) -> ServingState:
 
             state = ServingState(
                 run_id=run_id,
+                lists_published=published_at is not None,
                 algorithm=artifact.header.get("algorithm", ""),
                 max_interaction_id=int(artifact.header.get("max_interaction_id", 0)),
                 model=artifact.model,
@@ -184,12 +185,6 @@ def load_state(active: tuple | None) -> ServingState:
                 item_product_ids=ids,
                 item_products=to_product,
                 product_item={p: i for i, p in enumerate(to_product)},
-                user_row={c: r for r, c in enumerate(artifact.user_customer_ids.tolist())},
-                top_items=artifact.top_items,
-                # Rounded once here rather than per request.
-                top_scores=np.round(artifact.top_scores.astype(np.float64), 6),
-                top_because=artifact.top_because,
-                top_because_kind=artifact.top_because_kind,
                 popular=products(artifact.popular_items),
                 trending=products(artifact.trending_items),
                 segment_popular={
@@ -212,9 +207,9 @@ def load_state(active: tuple | None) -> ServingState:
 
 
 def _load_catalog(previous: ServingState | None) -> dict:
-    """The catalog, categories and customer map, read afresh: fields for a new ServingState (never written
-    into a live one, so readers see the old or the new catalog, never a mix). The customer map and the
-    rendered reasons are kept from `previous` while nothing they depend on changed."""
+    """The catalog and categories, read afresh: fields for a new ServingState (never written into a live one,
+    so readers see the old or the new catalog, never a mix). The rendered reasons are kept from `previous`
+    while product names stay the same."""
     catalog, skus, sellable = {}, {}, set()
     categories, names = {}, {}
     with connection.cursor() as cursor:
@@ -229,15 +224,6 @@ def _load_catalog(previous: ServingState | None) -> dict:
         for cid, code, name in cursor.fetchall():
             categories[code] = cid
             names[cid] = name
-        # Re-read with the catalog: a deleted customer drops out (and an external id re-used by a new
-        # customer maps to the new pk, which the model never saw), so their old list is never served.
-        cursor.execute(CUSTOMERS_FINGERPRINT_SQL)
-        fingerprint = tuple(cursor.fetchone())
-        if previous is not None and previous.customers_fingerprint == fingerprint:
-            customers = previous.customers
-        else:
-            cursor.execute(CUSTOMERS_SQL)
-            customers = dict(cursor.fetchall())
     return {
         "catalog": catalog,
         "sku_product": skus,
@@ -246,8 +232,6 @@ def _load_catalog(previous: ServingState | None) -> dict:
         "reasons": previous.reasons if previous is not None and previous.catalog == catalog else {},
         "category_ids": categories,
         "category_names": names,
-        "customers": customers,
-        "customers_fingerprint": fingerprint,
         "catalog_at": time.monotonic(),
     }
 
@@ -305,28 +289,21 @@ def recommend(
     state = current_state()
     category_id = _category_id(state, category)
     excluded = {state.sku_product[s] for s in exclude if s in state.sku_product}
-    customer_id = state.customers.get(external_id)
-    if customer_id is None:
-        # A customer who arrived after the last load (or never did): one lookup.
-        with connection.cursor() as cursor:
-            cursor.execute(CUSTOMER_SQL, [external_id])
-            found = cursor.fetchone()
-        if found:
-            customer_id = state.customers[external_id] = found[0]
-    has_new = customer_id in state.changed_customers
-    row = state.user_row.get(customer_id) if customer_id is not None else None
+    customer_id, ranked = customer_and_list(state, external_id)
+    # Newer events than the model, or a run whose lists are not in the database: score the history.
+    rescore = customer_id is not None and (customer_id in state.changed_customers or not state.lists_published)
     bought: set[int] | None = None
 
-    if customer_id is not None and has_new and state.model is not None:
+    if rescore and state.model is not None:
         strategy = "fold_in"
         candidates, bought = _fold_in(state, customer_id, n + len(excluded) + 50)
-    elif row is not None:
+    elif ranked is not None:
         strategy = "personal"
         if not excluded and category_id is None and not (max_per_category or setting("RECOMMENDER_MAX_PER_CATEGORY")):
-            results = _precomputed_fast(state, row, n)
+            results = _precomputed_fast(state, ranked, n)
             if len(results) == n:
                 return Answer(results=results, strategy=strategy, run_id=state.run_id, customer_id=customer_id)
-        candidates = _precomputed(state, row)
+        candidates = _precomputed(state, ranked)
     else:
         strategy, candidates = _cold_start(state, customer_id)
         if customer_id is not None:
@@ -352,14 +329,28 @@ def recommend(
     return Answer(results=results, strategy=strategy, run_id=state.run_id, customer_id=customer_id)
 
 
-def _precomputed_fast(state: ServingState, row: int, n: int) -> list[dict]:
+def customer_and_list(state: ServingState, external_id: str) -> tuple[int | None, CustomerList | None]:
+    """The customer's pk (None: unknown) and their precomputed list in the active run (None: none there)."""
+    with connection.cursor() as cursor:
+        if state.run_id is not None and state.lists_published:
+            cursor.execute(CUSTOMER_LIST_SQL, [state.run_id, external_id])
+        else:
+            cursor.execute(CUSTOMER_SQL, [external_id])
+        found = cursor.fetchone()
+    if found is None:
+        return None, None
+    customer_id, payload = found
+    return customer_id, (unpack_list(payload) if payload is not None else None)
+
+
+def _precomputed_fast(state: ServingState, ranked: CustomerList, n: int) -> list[dict]:
     """The common request (no filters): the first n sellable products of the precomputed list."""
     products, sellable, catalog, reasons = state.item_products, state.sellable, state.catalog, state.reasons
     depth = 2 * n + 10  # usually enough; the caller falls back to the whole list when it is not
-    items = state.top_items[row, :depth].tolist()
-    scores = state.top_scores[row, :depth].tolist()
-    because = state.top_because[row, :depth].tolist()
-    kinds = state.top_because_kind[row, :depth].tolist()
+    items = ranked.items[:depth].tolist()
+    scores = ranked.scores[:depth].tolist()
+    because = ranked.because[:depth].tolist()
+    kinds = ranked.kinds[:depth].tolist()
     results = []
     for slot, item in enumerate(items):
         if item < 0:
@@ -388,12 +379,12 @@ def _precomputed_fast(state: ServingState, row: int, n: int) -> list[dict]:
     return results
 
 
-def _precomputed(state: ServingState, row: int):
+def _precomputed(state: ServingState, ranked: CustomerList):
     products = state.item_products
-    items = state.top_items[row].tolist()
-    scores = state.top_scores[row].tolist()
-    because = state.top_because[row].tolist()
-    kinds = state.top_because_kind[row].tolist()
+    items = ranked.items.tolist()
+    scores = ranked.scores.tolist()
+    because = ranked.because.tolist()
+    kinds = ranked.kinds.tolist()
     for slot, item in enumerate(items):
         if item < 0:
             return

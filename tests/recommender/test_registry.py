@@ -112,21 +112,34 @@ def test_the_migration_rewords_old_verdicts_and_records_past_promotions():
         [("recommender", "0004_trainingrun_heartbeat_at_modelswitch")],
         [("recommender", "0005_model_history_backfill")],
     )
-    MigrationExecutor(connection).migrate(before)
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    # The models as they were at each step (later migrations add fields the rows of then did not have).
+    old = executor.loader.project_state(before).apps.get_model("recommender", "TrainingRun")
     now = timezone.now()
-    first = TrainingRunFactory(decision="rolled back to from #9", promoted_at=now - timedelta(days=2), is_active=True)
-    second = TrainingRunFactory(decision="promoted: nDCG@10 0.3 vs active #1 0.29", promoted_at=now - timedelta(days=1))
-    kept = TrainingRunFactory(decision="kept as candidate: nDCG@10 0.1 is more than 0.01 below active #1 0.3")
+    fields = {"algorithm": "ease", "status": "succeeded"}
+    first = old.objects.create(
+        decision="rolled back to from #9", promoted_at=now - timedelta(days=2), is_active=True, **fields
+    )
+    second = old.objects.create(
+        decision="promoted: nDCG@10 0.3 vs active #1 0.29", promoted_at=now - timedelta(days=1), **fields
+    )
+    kept = old.objects.create(decision="kept as candidate: nDCG@10 0.1 is more than 0.01 below active #1 0.3", **fields)
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(after)
-
-    first.refresh_from_db()
-    second.refresh_from_db()
-    kept.refresh_from_db()
-    assert first.decision == "" and second.decision == "passed the champion gate: nDCG@10 0.3 vs active #1 0.29"
-    assert kept.decision.startswith("kept as candidate")
-    later, earlier = ModelSwitch.objects.all()
-    assert (earlier.from_run, earlier.to_run, earlier.kind) == (None, first, "promote")
-    assert (later.from_run, later.to_run, later.kind) == (first, second, "automatic")
-    assert later.switched_at == second.promoted_at and "who and why unknown" in later.reason
+    try:
+        executor.migrate(after)
+        apps = executor.loader.project_state(after).apps
+        runs = apps.get_model("recommender", "TrainingRun").objects
+        first, second, kept = (runs.get(pk=run.pk) for run in (first, second, kept))
+        assert first.decision == "" and second.decision == "passed the champion gate: nDCG@10 0.3 vs active #1 0.29"
+        assert kept.decision.startswith("kept as candidate")
+        later, earlier = apps.get_model("recommender", "ModelSwitch").objects.order_by("-switched_at")
+        assert (earlier.from_run_id, earlier.to_run_id, earlier.kind) == (None, first.pk, "promote")
+        assert (later.from_run_id, later.to_run_id, later.kind) == (first.pk, second.pk, "automatic")
+        assert later.switched_at == second.promoted_at and "who and why unknown" in later.reason
+    finally:
+        # Back to the latest schema for the tests that follow.
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())

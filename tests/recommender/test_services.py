@@ -212,12 +212,14 @@ def test_an_artifact_of_another_database_with_the_same_run_id_is_never_overwritt
 
 
 def test_writing_an_artifact_never_replaces_an_existing_file(trained, tmp_path):
+    from django.core.files.storage import FileSystemStorage
+
     from recommender.serving.artifact import write_artifact
 
     path = tmp_path / "model.npz"
     path.write_bytes(b"keep me")
     with pytest.raises(FileExistsError):
-        write_artifact(path, load_run_artifact(run=trained))
+        write_artifact("model.npz", load_run_artifact(run=trained), storage=FileSystemStorage(location=tmp_path))
     assert path.read_bytes() == b"keep me"
     assert list(tmp_path.iterdir()) == [path]
 

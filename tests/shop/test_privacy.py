@@ -181,7 +181,7 @@ def test_serving_stops_personalising_for_an_erased_customer(privacy_client, trai
     after = reader.get("/api/v1/recommendations/c03").json()
 
     assert after["strategy"] not in ("personal", "fold_in")
-    assert engine.current_state().customers.get("c03") is None
+    assert engine.customer_and_list(engine.current_state(), "c03") == (None, None)
 
 
 @pytest.mark.django_db

@@ -1,0 +1,122 @@
+"""Every customer's precomputed top-N list in the database, written once per training run, read per request.
+
+A web process holds no per-customer data: one indexed query per request finds the customer by external id
+and their list of the active run together. Memory per process therefore stays the same at 100,000 or
+10,000,000 customers, and a second web machine serves exactly what the first does.
+
+A list is packed as records of (item index, score, explaining history item, what the customer did with it),
+13 bytes a slot, in the run's item indexes; an empty list is an empty payload.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from recommender.models import PrecomputedList, TrainingRun
+from shop.bulk import insert_columns
+
+logger = logging.getLogger(__name__)
+
+RECORD = np.dtype([("item", "<i4"), ("score", "<f4"), ("because", "<i4"), ("kind", "i1")])
+# Runs whose lists are kept beside the active one's: the newest few, so a rollback finds its lists.
+KEEP_RUNS = 3
+WRITE_BATCH = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerList:
+    """One customer's list, best first: item indexes, scores, explaining item (-1 none) and its kind code."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    because: np.ndarray
+    kinds: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def pack_lists(
+    top_items: np.ndarray, top_scores: np.ndarray, top_because: np.ndarray, top_because_kind: np.ndarray
+) -> list[bytes]:
+    """One payload per row of the (rows x N) arrays, each cut at its first empty (-1) slot."""
+    if not (top_items.shape == top_scores.shape == top_because.shape == top_because_kind.shape):
+        raise ValueError(
+            f"precomputed arrays differ in shape: {top_items.shape}, {top_scores.shape}, "
+            f"{top_because.shape}, {top_because_kind.shape}"
+        )
+    records = np.empty(top_items.shape, dtype=RECORD)
+    records["item"] = top_items
+    records["score"] = top_scores
+    records["because"] = top_because
+    records["kind"] = top_because_kind
+    width = top_items.shape[1] if top_items.ndim == 2 else 0
+    # Slots are filled left to right: the first -1 ends the list.
+    empty = top_items < 0
+    lengths = np.where(empty.any(axis=1), empty.argmax(axis=1), width) if width else np.zeros(len(top_items), int)
+    return [records[row, :length].tobytes() for row, length in enumerate(lengths.tolist())]
+
+
+def unpack_list(payload: bytes | memoryview) -> CustomerList:
+    records = np.frombuffer(payload, dtype=RECORD)
+    # Scores rounded once here, as the answers show them.
+    return CustomerList(
+        items=records["item"],
+        scores=np.round(records["score"].astype(np.float64), 6),
+        because=records["because"],
+        kinds=records["kind"],
+    )
+
+
+def publish_lists(
+    *,
+    run: TrainingRun,
+    customer_ids: np.ndarray,
+    top_items: np.ndarray,
+    top_scores: np.ndarray,
+    top_because: np.ndarray,
+    top_because_kind: np.ndarray,
+) -> int:
+    """Write the run's lists (one row per customer, replacing any it had) and mark the run as published;
+    then drop the lists of older runs beyond the newest KEEP_RUNS and the active one. Returns rows written."""
+    payloads = pack_lists(top_items, top_scores, top_because, top_because_kind)
+    ids = np.asarray(customer_ids, dtype=np.int64).tolist()
+    if len(ids) != len(payloads):
+        raise ValueError(f"{len(ids)} customer ids for {len(payloads)} precomputed lists")
+    with transaction.atomic():
+        PrecomputedList.objects.filter(run=run).delete()
+        written = 0
+        for start in range(0, len(ids), WRITE_BATCH):
+            result = insert_columns(
+                PrecomputedList,
+                {
+                    "run_id": [run.pk] * len(ids[start : start + WRITE_BATCH]),
+                    "customer_id": ids[start : start + WRITE_BATCH],
+                    "payload": payloads[start : start + WRITE_BATCH],
+                },
+            )
+            written += result.written
+        run.lists_published_at = timezone.now()
+        TrainingRun.objects.filter(pk=run.pk).update(lists_published_at=run.lists_published_at)
+    prune_lists()
+    return written
+
+
+def prune_lists(*, keep: int = KEEP_RUNS) -> list[int]:
+    """Delete the lists of runs other than the active one and the newest `keep` published ones; their runs
+    still serve (from the model, per customer) if rolled back to. Returns the runs pruned."""
+    published = TrainingRun.objects.filter(lists_published_at__isnull=False)
+    kept = set(published.order_by("-lists_published_at", "-id").values_list("id", flat=True)[:keep])
+    kept.update(TrainingRun.objects.active().values_list("id", flat=True))
+    stale = list(published.exclude(id__in=kept).values_list("id", flat=True))
+    if stale:
+        with transaction.atomic():
+            PrecomputedList.objects.filter(run_id__in=stale).delete()
+            TrainingRun.objects.filter(id__in=stale).update(lists_published_at=None)
+        logger.info("dropped the precomputed lists of runs %s", stale)
+    return stale
