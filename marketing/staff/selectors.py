@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Max, Min, Q
@@ -18,8 +18,13 @@ from shop.models import Customer, Interaction
 JOB_ROWS = 10
 
 
-def customers_by_month(*, months: int = 12) -> list[tuple[str, int]]:
-    """(month, customers who signed up in it) for the last `months` months that have any sign-up."""
+def _day(value) -> date:
+    """A truncated date-time (PostgreSQL) or date (some SQLite versions) as the date it starts."""
+    return value.date() if isinstance(value, datetime) else value
+
+
+def customers_by_month(*, months: int = 12) -> list[tuple[date, int]]:
+    """(first day of the month, customers who signed up in it) for the last `months` months with any sign-up."""
     latest = Customer.objects.filter(is_stub=False).aggregate(latest=Max("signed_up_at"))["latest"]
     if latest is None:
         return []
@@ -30,10 +35,10 @@ def customers_by_month(*, months: int = 12) -> list[tuple[str, int]]:
         .annotate(n=Count("pk"))
         .order_by("month")
     )
-    return [(row["month"].strftime("%Y-%m"), row["n"]) for row in rows]
+    return [(_day(row["month"]), row["n"]) for row in rows]
 
 
-def events_by_week(*, weeks: int = 26) -> list[tuple[str, int]]:
+def events_by_week(*, weeks: int = 26) -> list[tuple[date, int]]:
     """(week's Monday, events that week) for the last `weeks` weeks of data (counted back from the newest event)."""
     latest = Interaction.objects.aggregate(latest=Max("occurred_at"))["latest"]
     if latest is None:
@@ -45,7 +50,7 @@ def events_by_week(*, weeks: int = 26) -> list[tuple[str, int]]:
         .annotate(n=Count("pk"))
         .order_by("week")
     )
-    return [(row["week"].strftime("%Y-%m-%d"), row["n"]) for row in rows]
+    return [(_day(row["week"]), row["n"]) for row in rows]
 
 
 def totals() -> dict[str, Any]:

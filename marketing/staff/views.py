@@ -179,13 +179,12 @@ def segmentation_list(request):
 
 
 def _profile_bars(profile: dict) -> list[dict[str, Any]]:
-    """The features that set the segment apart most (by |z|), with bar widths on a ±2 scale."""
+    """The features that set the segment apart most (by |z|), largest first."""
     features = profile.get("features") or {}
     rows = sorted(features.items(), key=lambda kv: -abs(kv[1].get("z") or 0))[:PROFILE_BARS]
     bars = []
     for key, f in rows:
         z = float(f.get("z") or 0)
-        width = min(abs(z), 2.0) / 2.0 * 50  # half the track per side
         label = _("spend on %(category)s") % {"category": key[len("share_") :]} if key.startswith("share_") else None
         bars.append(
             {
@@ -194,8 +193,6 @@ def _profile_bars(profile: dict) -> list[dict[str, Any]]:
                 "z": z,
                 "mean": f.get("mean"),
                 "overall": f.get("overall"),
-                "width": round(width, 1),
-                "negative": z < 0,
             }
         )
     return bars
@@ -229,6 +226,77 @@ def _rfm_grid(segments: list[Segment]) -> dict[str, Any] | None:
             row.append({"r": r, "segment": segment, "colour": heat_color(share / top), "dark": share / top > 0.55})
         rows.append({"fm": fm, "cells": row})
     return {"rows": rows, "r_scores": list(range(1, 6))}
+
+
+def _rfm_chart(grid: dict[str, Any]) -> dict[str, Any]:
+    cells = [
+        (f"R {cell['r']}", f"FM {row['fm']}", cell["segment"].share, cell["segment"].name)
+        for row in grid["rows"]
+        for cell in row["cells"]
+        if cell["segment"]
+    ]
+    return charts.matrix_chart(
+        [f"R {r}" for r in grid["r_scores"]],
+        [f"FM {row['fm']}" for row in grid["rows"]],
+        cells,
+        title=_("Recency × frequency-and-spend grid, shaded by the segment's share of customers"),
+        fmt="percent",
+        x_title=_("recency score (5 = bought recently)"),
+        y_title=_("frequency-and-spend score"),
+    )
+
+
+def _movement_chart(matrix: dict[str, Any]) -> dict[str, Any]:
+    cells = [
+        (target, row["source"], cell["n"], _("%(share)s of the row") % {"share": f"{100 * cell['share']:.0f} %"})
+        for row in matrix["rows"]
+        for target, cell in zip(matrix["targets"], row["cells"], strict=True)
+        if cell["n"]
+    ]
+    return charts.matrix_chart(
+        matrix["targets"],
+        [row["source"] for row in matrix["rows"]],
+        cells,
+        title=_("Customers by their segment in the previous run (rows) and in this run (columns)"),
+        x_title=_("segment in this run"),
+        y_title=_("segment in the previous run"),
+    )
+
+
+def _projection(run: SegmentationRun, segments: list[Segment]) -> dict[str, Any] | None:
+    """The run's stored sample on two principal components, and per segment its points and centre (the text
+    beside the scatter)."""
+    groups = [(s, s.profile.get("projection") or []) for s in segments]
+    groups = [(s, points) for s, points in groups if points]
+    if not groups:
+        return None
+    explained = run.metrics.get("projection_explained") or [None, None]
+
+    def axis(n: int) -> str:
+        share = explained[n - 1]
+        if share is None:
+            return _("component %(n)s") % {"n": n}
+        return _("component %(n)s (%(share)s of the variation)") % {"n": n, "share": f"{100 * share:.0f} %"}
+
+    rows = [
+        {
+            "segment": s,
+            "points": len(points),
+            "x": sum(p[0] for p in points) / len(points),
+            "y": sum(p[1] for p in points) / len(points),
+        }
+        for s, points in groups
+    ]
+    return {
+        "chart": charts.scatter_chart(
+            [(s.name, points) for s, points in groups],
+            title=_("A sample of customers on the two directions in which their features vary most, by segment"),
+            x_title=axis(1),
+            y_title=axis(2),
+        ),
+        "rows": rows,
+        "total": sum(row["points"] for row in rows),
+    }
 
 
 def _movement_matrix(run: SegmentationRun, segments: list[Segment]) -> dict[str, Any] | None:
@@ -274,23 +342,52 @@ def segmentation_run(request, pk: int):
     segments = list(run.segments.order_by("-size", "key"))
     is_active = run.definition.active_run_id == run.pk
     suggested = {row["segment"]: row for row in suggestions()} if is_active else {}
-    cards = [
-        {
-            "segment": s,
-            "bars": _profile_bars(s.profile),
-            "top_categories": s.profile.get("top_categories") or [],
-            "top_products": s.profile.get("top_products") or [],
-            "suggestion": suggested.get(s.pk),
-        }
-        for s in segments
-    ]
+    cards = []
+    for s in segments:
+        bars = _profile_bars(s.profile)
+        top_categories = s.profile.get("top_categories") or []
+        cards.append(
+            {
+                "segment": s,
+                "bars": bars,
+                "bars_chart": charts.bar_chart(
+                    [bar["label"] for bar in bars],
+                    [(_("standard deviations from the average"), [bar["z"] for bar in bars])],
+                    title=_("What sets %(segment)s apart, in standard deviations from the average customer")
+                    % {"segment": s.name},
+                    fmt="z",
+                    horizontal=True,
+                    signed=True,
+                )
+                if bars
+                else None,
+                "top_categories": top_categories,
+                "categories_chart": charts.bar_chart(
+                    [c["category"] for c in top_categories],
+                    [(_("share of spend"), [c["spend_share"] for c in top_categories])],
+                    title=_("Share of %(segment)s's spend per category") % {"segment": s.name},
+                    fmt="percent",
+                    horizontal=True,
+                )
+                if top_categories
+                else None,
+                "top_products": s.profile.get("top_products") or [],
+                "suggestion": suggested.get(s.pk),
+            }
+        )
+    rfm = _rfm_grid(segments) if run.method == SegmentationMethod.RFM else None
+    movement = _movement_matrix(run, segments)
     context = {
         "title": _("Segmentation %(name)s, run #%(id)s") % {"name": run.definition.name, "id": run.pk},
         "run": run,
         "is_active": is_active,
         "cards": cards,
-        "rfm": _rfm_grid(segments) if run.method == SegmentationMethod.RFM else None,
-        "movement": _movement_matrix(run, segments),
+        "sizes_chart": _sizes_chart(segments, title=_("Customers per segment")),
+        "projection": _projection(run, segments),
+        "rfm": rfm,
+        "rfm_chart": _rfm_chart(rfm) if rfm else None,
+        "movement": movement,
+        "movement_chart": _movement_chart(movement) if movement else None,
         "quality": [
             (k, run.metrics.get(k))
             for k in ("silhouette", "davies_bouldin", "ari_previous", "noise_share")

@@ -4,6 +4,8 @@ a measured campaign. `scale` multiplies the rows, so tests can show the query co
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +23,17 @@ RFM_RULES = [
     ("at_risk", "At Risk", "1–2", "3–5"),
     ("lost", "Lost", "1–3", "1–2"),
 ]
+
+
+def chart_islands(page: str) -> dict[str, dict]:
+    """The charts' data islands of a page (json_script), by id."""
+    found = re.findall(r'<script id="([^"]+)" type="application/json">(.*?)</script>', page, flags=re.S)
+    return {chart_id: json.loads(text) for chart_id, text in found}
+
+
+def visible_text(page: str) -> str:
+    """The page without its scripts: what a reader can see."""
+    return re.sub(r"<script\b.*?</script>", "", page, flags=re.S)
 
 
 def profile(z: float, *, rfm: tuple[str, str] | None = None) -> dict:
@@ -57,7 +70,10 @@ def build_shop(*, scale: int = 1) -> dict:
     old_segment = Segment.objects.create(run=old_rfm, key="all", name="Everyone", size=len(customers), share=1.0)
     rfm_run = SegmentationRun.objects.create(definition=rfm, method="rfm", previous_run=old_rfm, **done)
     km_run = SegmentationRun.objects.create(
-        definition=kmeans, method="kmeans", metrics={"silhouette": 0.2629617}, **done
+        definition=kmeans,
+        method="kmeans",
+        metrics={"silhouette": 0.2629617, "projection_explained": [0.4123, 0.2]},
+        **done,
     )
     SegmentationDefinition.objects.filter(pk=rfm.pk).update(active_run=rfm_run)
     SegmentationDefinition.objects.filter(pk=kmeans.pk).update(active_run=km_run)
@@ -75,7 +91,12 @@ def build_shop(*, scale: int = 1) -> dict:
         Membership.objects.bulk_create(Membership(segment=segment, customer=c) for c in members)
         segments.append(segment)
     km_segment = Segment.objects.create(
-        run=km_run, key="0", name="Book lovers", size=len(customers), share=1.0, profile=profile(1.5)
+        run=km_run,
+        key="0",
+        name="Book lovers",
+        size=len(customers),
+        share=1.0,
+        profile={**profile(1.5), "projection": [[1.0, -0.5], [2.0, 0.5], [3.0, 1.5]]},
     )
     Membership.objects.bulk_create(Membership(segment=km_segment, customer=c) for c in customers)
     Membership.objects.bulk_create(Membership(segment=old_segment, customer=c) for c in customers)
