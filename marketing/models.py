@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from segments.models import Segment
 from shop.models import Customer, Interaction, Product, TimeStampedModel
@@ -22,14 +23,14 @@ class Offer(TimeStampedModel):
     """What a campaign gives: a discount, free shipping or a bundle price, with one shared code or one per recipient."""
 
     class Kind(models.TextChoices):
-        PERCENT = "percent", "Percentage off"
-        FIXED = "fixed", "Fixed amount off"
-        FREE_SHIPPING = "free_shipping", "Free shipping"
-        BUNDLE = "bundle", "Bundle price"
+        PERCENT = "percent", _("Percentage off")
+        FIXED = "fixed", _("Fixed amount off")
+        FREE_SHIPPING = "free_shipping", _("Free shipping")
+        BUNDLE = "bundle", _("Bundle price")
 
     class CodeMode(models.TextChoices):
-        SHARED = "shared", "One shared code"
-        UNIQUE = "unique", "A unique coupon per recipient"
+        SHARED = "shared", _("One shared code")
+        UNIQUE = "unique", _("A unique coupon per recipient")
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -37,7 +38,7 @@ class Offer(TimeStampedModel):
     value = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     currency = models.CharField(max_length=3, default="EUR")
     min_basket = models.DecimalField(
-        max_digits=12, decimal_places=2, null=True, blank=True, help_text="Smallest basket the offer applies to."
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text=_("Smallest basket the offer applies to.")
     )
     bundle_products = models.ManyToManyField(Product, blank=True, related_name="bundle_offers")
     valid_from = models.DateTimeField(null=True, blank=True)
@@ -82,39 +83,39 @@ class Campaign(TimeStampedModel):
     """A message (or on-site offer) to some segments, with variants, a control group and an attribution window."""
 
     class Channel(models.TextChoices):
-        EMAIL = "email", "Email"
-        SMS = "sms", "SMS (webhook)"
-        PUSH = "push", "Push (webhook)"
-        ONSITE = "onsite", "On-site"
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("SMS (webhook)")
+        PUSH = "push", _("Push (webhook)")
+        ONSITE = "onsite", _("On-site")
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        SCHEDULED = "scheduled", "Scheduled"
-        SENDING = "sending", "Sending"
-        RUNNING = "running", "Running"
-        PAUSED = "paused", "Paused"
-        COMPLETED = "completed", "Completed"
-        CANCELLED = "cancelled", "Cancelled"
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        SENDING = "sending", _("Sending")
+        RUNNING = "running", _("Running")
+        PAUSED = "paused", _("Paused")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     class Objective(models.TextChoices):
-        CONVERSION = "conversion", "Drive purchases"
-        CROSS_SELL = "cross_sell", "Cross-sell"
-        WIN_BACK = "win_back", "Win back lapsed customers"
-        WELCOME = "welcome", "Welcome new customers"
-        RETENTION = "retention", "Retain loyal customers"
-        AWARENESS = "awareness", "Awareness"
+        CONVERSION = "conversion", _("Drive purchases")
+        CROSS_SELL = "cross_sell", _("Cross-sell")
+        WIN_BACK = "win_back", _("Win back lapsed customers")
+        WELCOME = "welcome", _("Welcome new customers")
+        RETENTION = "retention", _("Retain loyal customers")
+        AWARENESS = "awareness", _("Awareness")
 
     class Trigger(models.TextChoices):
-        NONE = "", "None (a one-off send)"
-        SEGMENT_ENTRY = "segment_entry", "Entered a segment"
-        ABANDONED_CART = "abandoned_cart", "Abandoned cart"
-        BROWSE_ABANDONMENT = "browse_abandonment", "Browse abandonment"
-        WIN_BACK = "win_back", "No purchase for a while"
-        WELCOME = "welcome", "First seen"
+        NONE = "", _("None (a one-off send)")
+        SEGMENT_ENTRY = "segment_entry", _("Entered a segment")
+        ABANDONED_CART = "abandoned_cart", _("Abandoned cart")
+        BROWSE_ABANDONMENT = "browse_abandonment", _("Browse abandonment")
+        WIN_BACK = "win_back", _("No purchase for a while")
+        WELCOME = "welcome", _("First seen")
 
     class Origin(models.TextChoices):
-        NATIVE = "native", "Sent by this product"
-        IMPORTED = "imported", "Imported results of an experiment run elsewhere"
+        NATIVE = "native", _("Sent by this product")
+        IMPORTED = "imported", _("Imported results of an experiment run elsewhere")
 
     name = models.CharField(max_length=200, unique=True)
     objective = models.CharField(max_length=20, choices=Objective.choices, default=Objective.CONVERSION)
@@ -141,11 +142,11 @@ class Campaign(TimeStampedModel):
     ends_at = models.DateTimeField(null=True, blank=True)
 
     holdout_share = models.FloatField(
-        default=0.10, validators=[MinValueValidator(0.0), MaxValueValidator(0.9)], help_text="The control group."
+        default=0.10, validators=[MinValueValidator(0.0), MaxValueValidator(0.9)], help_text=_("The control group.")
     )
     offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns")
     recommendations_count = models.PositiveSmallIntegerField(
-        default=4, validators=[MaxValueValidator(20)], help_text="Recommended products embedded per recipient."
+        default=4, validators=[MaxValueValidator(20)], help_text=_("Recommended products embedded per recipient.")
     )
     attribution_window_days = models.PositiveSmallIntegerField(
         default=7, validators=[MinValueValidator(1), MaxValueValidator(90)]
@@ -158,12 +159,12 @@ class Campaign(TimeStampedModel):
     wave_share = models.FloatField(
         default=0.2,
         validators=[MinValueValidator(0.05), MaxValueValidator(1.0)],
-        help_text="Adaptive sends: the share of the audience in each wave (0.2: five waves).",
+        help_text=_("Adaptive sends: the share of the audience in each wave (0.2: five waves)."),
     )
     wave_interval_hours = models.PositiveSmallIntegerField(
         default=24,
         validators=[MinValueValidator(1), MaxValueValidator(720)],
-        help_text="Adaptive sends: hours between one wave and the next (time for conversions to arrive).",
+        help_text=_("Adaptive sends: hours between one wave and the next (time for conversions to arrive)."),
     )
     # Adaptive sends: one entry per wave released after the first (when, how it was shared and on what evidence).
     wave_log = models.JSONField(default=list, blank=True)
@@ -256,23 +257,23 @@ class Recipient(models.Model):
     """
 
     class Status(models.TextChoices):
-        WAITING = "waiting", "Waiting for its wave"
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        CONTROL = "control", "Control (held out)"
-        EXCLUDED = "excluded", "Left out"
+        WAITING = "waiting", _("Waiting for its wave")
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        CONTROL = "control", _("Control (held out)")
+        EXCLUDED = "excluded", _("Left out")
 
     class Exclusion(models.TextChoices):
         NONE = "", "—"
-        NO_CONSENT = "no_consent", "No consent for the channel"
-        SUPPRESSED = "suppressed", "On the suppression list"
-        FREQUENCY_CAP = "frequency_cap", "Over the frequency cap"
-        QUIET_HOURS = "quiet_hours", "Quiet hours"
-        NO_ADDRESS = "no_address", "No address for the channel"
-        NOT_TARGETED = "not_targeted", "Low predicted uplift"
-        UNSUBSCRIBED = "unsubscribed", "Unsubscribed before the send"
+        NO_CONSENT = "no_consent", _("No consent for the channel")
+        SUPPRESSED = "suppressed", _("On the suppression list")
+        FREQUENCY_CAP = "frequency_cap", _("Over the frequency cap")
+        QUIET_HOURS = "quiet_hours", _("Quiet hours")
+        NO_ADDRESS = "no_address", _("No address for the channel")
+        NOT_TARGETED = "not_targeted", _("Low predicted uplift")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed before the send")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+")

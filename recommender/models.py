@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from shop.models import Customer, TimeStampedModel
 
@@ -21,10 +22,10 @@ class TrainingRun(TimeStampedModel):
     """One training of a recommendation model: its data, offline metrics, artifact and whether it serves."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
 
     # Blank while queued without a choice: the service picks one by catalog and data size.
     algorithm = models.CharField(max_length=50, blank=True)
@@ -99,9 +100,9 @@ class ModelSwitch(models.Model):
     """One change of the served model: who made it, when, from which run to which, and why (the audit trail)."""
 
     class Kind(models.TextChoices):
-        AUTOMATIC = "automatic", "Automatic promotion (champion gate)"
-        PROMOTE = "promote", "Manual promotion"
-        ROLLBACK = "rollback", "Rollback"
+        AUTOMATIC = "automatic", _("Automatic promotion (champion gate)")
+        PROMOTE = "promote", _("Manual promotion")
+        ROLLBACK = "rollback", _("Rollback")
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     # The model that served before (null: none did) and the one that serves after.
@@ -119,8 +120,8 @@ class ModelSwitch(models.Model):
 
     class Meta:
         ordering = ["-switched_at", "-id"]
-        verbose_name = "model switch"
-        verbose_name_plural = "model switches (history)"
+        verbose_name = _("model switch")
+        verbose_name_plural = _("model switches (history)")
 
     def __str__(self) -> str:
         before = f"#{self.from_run_id}" if self.from_run_id else "no model"
@@ -162,10 +163,10 @@ class ServedRecommendation(models.Model):
     """
 
     class Surface(models.TextChoices):
-        RECOMMENDATIONS = "recommendations", "Recommendations"
-        SIMILAR = "similar", "Similar products"
-        BOUGHT_TOGETHER = "bought_together", "Bought together"
-        POPULAR = "popular", "Popular"
+        RECOMMENDATIONS = "recommendations", _("Recommendations")
+        SIMILAR = "similar", _("Similar products")
+        BOUGHT_TOGETHER = "bought_together", _("Bought together")
+        POPULAR = "popular", _("Popular")
 
     recommendation_id = models.CharField(max_length=64, unique=True)
     # No database constraint: a batch written after a model or customer was deleted must not fail.

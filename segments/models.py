@@ -2,28 +2,29 @@
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from shop.models import Customer, TimeStampedModel
 
 
 class SegmentationMethod(models.TextChoices):
-    KMEANS = "kmeans", "K-means"
-    DBSCAN = "dbscan", "DBSCAN"
-    RFM = "rfm", "RFM"
-    RULES = "rules", "Rules"
-    STATIC = "static", "Static list"
+    KMEANS = "kmeans", _("K-means")
+    DBSCAN = "dbscan", _("DBSCAN")
+    RFM = "rfm", _("RFM")
+    RULES = "rules", _("Rules")
+    STATIC = "static", _("Static list")
 
 
 class NoPurchasePolicy(models.TextChoices):
-    OWN_GROUP = "own_group", "Own segment"
-    EXCLUDE = "exclude", "Left out"
+    OWN_GROUP = "own_group", _("Own segment")
+    EXCLUDE = "exclude", _("Left out")
 
 
 class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
 
 
 IN_PROGRESS = (RunStatus.QUEUED, RunStatus.RUNNING)
@@ -49,7 +50,7 @@ class SegmentationDefinition(TimeStampedModel):
         max_length=10,
         choices=NoPurchasePolicy.choices,
         default=NoPurchasePolicy.OWN_GROUP,
-        help_text="Customers without a purchase: a segment of their own, or left out of the segmentation.",
+        help_text=_("Customers without a purchase: a segment of their own, or left out of the segmentation."),
     )
     active_run = models.OneToOneField(
         "SegmentationRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
@@ -84,7 +85,7 @@ class SegmentationRun(TimeStampedModel):
     method = models.CharField(max_length=10, choices=SegmentationMethod.choices)
     parameters = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
-    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    progress = models.PositiveSmallIntegerField(default=0, help_text=_("Percent done."))
     stage = models.CharField(max_length=100, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

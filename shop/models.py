@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class TimeStampedModel(models.Model):
@@ -18,16 +19,16 @@ class TimeStampedModel(models.Model):
 
 
 class Gender(models.TextChoices):
-    FEMALE = "f", "Female"
-    MALE = "m", "Male"
-    OTHER = "o", "Other"
-    UNKNOWN = "", "Unknown"
+    FEMALE = "f", _("Female")
+    MALE = "m", _("Male")
+    OTHER = "o", _("Other")
+    UNKNOWN = "", _("Unknown")
 
 
 class Channel(models.TextChoices):
-    EMAIL = "email", "Email"
-    SMS = "sms", "SMS"
-    PUSH = "push", "Push"
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    PUSH = "push", _("Push")
 
 
 class Customer(TimeStampedModel):
@@ -79,7 +80,7 @@ class Category(TimeStampedModel):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
 
     class Meta:
-        verbose_name_plural = "categories"
+        verbose_name_plural = _("categories")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -121,20 +122,20 @@ class Product(TimeStampedModel):
 
 
 class InteractionKind(models.TextChoices):
-    VIEW = "view", "View"
-    CART = "cart", "Add to cart"
-    PURCHASE = "purchase", "Purchase"
-    RETURN = "return", "Return"
-    RATING = "rating", "Rating"
+    VIEW = "view", _("View")
+    CART = "cart", _("Add to cart")
+    PURCHASE = "purchase", _("Purchase")
+    RETURN = "return", _("Return")
+    RATING = "rating", _("Rating")
 
 
 class InteractionSource(models.TextChoices):
-    WEB = "web", "Web"
-    APP = "app", "App"
-    STORE = "store", "Store"
-    EMAIL = "email", "Email"
-    IMPORT = "import", "Import"
-    OTHER = "other", "Other"
+    WEB = "web", _("Web")
+    APP = "app", _("App")
+    STORE = "store", _("Store")
+    EMAIL = "email", _("Email")
+    IMPORT = "import", _("Import")
+    OTHER = "other", _("Other")
 
 
 class InteractionQuerySet(models.QuerySet):
@@ -207,12 +208,12 @@ def hash_api_key(raw_key: str) -> str:
 class ApiScope(models.TextChoices):
     """What a key may do; each API operation needs one of these."""
 
-    EVENTS_WRITE = "events:write", "Send events"
-    CATALOG_WRITE = "catalog:write", "Upsert customers and products, read products back"
-    RECOMMENDATIONS_READ = "recommendations:read", "Read recommendations, similar and popular products"
-    CUSTOMERS_READ = "customers:read", "Read customers and their segments"
-    PRIVACY_WRITE = "privacy:write", "Export and erase customers"
-    OFFERS_READ = "offers:read", "Read a customer's offers"
+    EVENTS_WRITE = "events:write", _("Send events")
+    CATALOG_WRITE = "catalog:write", _("Upsert customers and products, read products back")
+    RECOMMENDATIONS_READ = "recommendations:read", _("Read recommendations, similar and popular products")
+    CUSTOMERS_READ = "customers:read", _("Read customers and their segments")
+    PRIVACY_WRITE = "privacy:write", _("Export and erase customers")
+    OFFERS_READ = "offers:read", _("Read a customer's offers")
 
 
 def all_api_scopes() -> list[str]:
@@ -228,7 +229,7 @@ class ApiClient(TimeStampedModel):
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     is_active = models.BooleanField(default=True)
     throttle_rate = models.CharField(
-        max_length=30, blank=True, help_text="Override like '600/minute'; blank uses the default rate."
+        max_length=30, blank=True, help_text=_("Override like '600/minute'; blank uses the default rate.")
     )
     # The ApiScope values this key may use; keys made before scopes existed were given all of them.
     scopes = models.JSONField(default=all_api_scopes, blank=True)
@@ -236,7 +237,7 @@ class ApiClient(TimeStampedModel):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:
-        verbose_name = "API client"
+        verbose_name = _("API client")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}…)"
@@ -250,8 +251,8 @@ class ApiClient(TimeStampedModel):
 
 
 class PrivacyAction(models.TextChoices):
-    EXPORT = "export", "Export"
-    ERASURE = "erasure", "Erasure"
+    EXPORT = "export", _("Export")
+    ERASURE = "erasure", _("Erasure")
 
 
 class PrivacyRequest(models.Model):
@@ -281,17 +282,17 @@ class ImportJob(TimeStampedModel):
     """An import started from admin, run by a Celery task, with its summary."""
 
     class Kind(models.TextChoices):
-        MOVIELENS = "movielens", "MovieLens directory"
-        ONLINE_RETAIL = "online_retail", "Online Retail file"
-        CUSTOMERS = "customers", "Customers CSV"
-        PRODUCTS = "products", "Products CSV"
-        INTERACTIONS = "interactions", "Interactions CSV"
+        MOVIELENS = "movielens", _("MovieLens directory")
+        ONLINE_RETAIL = "online_retail", _("Online Retail file")
+        CUSTOMERS = "customers", _("Customers CSV")
+        PRODUCTS = "products", _("Products CSV")
+        INTERACTIONS = "interactions", _("Interactions CSV")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     file = models.FileField(upload_to="imports/%Y/%m/")
