@@ -7,22 +7,23 @@ only by the tracking library's anonymous id until identify / alias joins it to a
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from shop.models import ApiClient, Customer, TimeStampedModel
 
 
 class SourceKind(models.TextChoices):
-    SEGMENT = "segment", "Segment / RudderStack"
-    SHOPIFY = "shopify", "Shopify webhooks"
-    WOOCOMMERCE = "woocommerce", "WooCommerce webhooks"
+    SEGMENT = "segment", _("Segment / RudderStack")
+    SHOPIFY = "shopify", _("Shopify webhooks")
+    WOOCOMMERCE = "woocommerce", _("WooCommerce webhooks")
 
 
 class Outcome(models.TextChoices):
-    ACCEPTED = "accepted", "Accepted"
-    DUPLICATE = "duplicate", "Duplicate"
-    REJECTED = "rejected", "Rejected"
+    ACCEPTED = "accepted", _("Accepted")
+    DUPLICATE = "duplicate", _("Duplicate")
+    REJECTED = "rejected", _("Rejected")
     # Understood but not an interaction or a profile change (a page call, an unknown event name...).
-    IGNORED = "ignored", "Counted, not stored"
+    IGNORED = "ignored", _("Counted, not stored")
 
 
 class Source(TimeStampedModel):
@@ -89,7 +90,7 @@ class SourceDelivery(models.Model):
     detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        verbose_name_plural = "source deliveries"
+        verbose_name_plural = _("source deliveries")
         ordering = ["-received_at"]
         indexes = [models.Index(fields=["source", "-received_at"], name="source_delivery_recent_idx")]
         constraints = [
