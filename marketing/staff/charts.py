@@ -105,6 +105,7 @@ def interval_chart(
         "x_title": str(x_title),
         "legend": {
             "estimate": _("estimate"),
+            # xgettext:no-python-format
             "interval": _("95 % interval"),
         },
     }

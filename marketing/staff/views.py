@@ -74,6 +74,7 @@ def _campaigns_chart(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         [f"{row['campaign'].name} · {row['variant']['name']}" for row in measured],
         [row["variant"]["uplift"] for row in measured],
         [row["variant"]["uplift_ci"] for row in measured],
+        # xgettext:no-python-format
         title=_("Conversion uplift of each campaign's best variant over its control group, with 95 % intervals"),
         x_title=_("uplift in percentage points"),
     )

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 from django.core.files import File
-from django.core.files.storage import Storage, storages
+from django.core.files.storage import FileSystemStorage, Storage, storages
 
 from recommender.ml.base import Recommender, from_saved, pack_state, unpack_state
 from recommender.serving.conf import setting
@@ -140,10 +140,9 @@ def artifact_exists(name: str, *, storage: Storage | None = None) -> bool:
 
 def _local_path(storage: Storage, name: str, sha256: str | None) -> Path:
     """The artifact as a local file: the storage's own file when it has one, else a cached download."""
-    try:
+    if isinstance(storage, FileSystemStorage):
         return Path(storage.path(name))
-    except NotImplementedError:  # a remote storage (S3): no local path
-        pass
+    # A remote storage (S3) or one in memory: a local copy.
     folder = Path(setting("RECOMMENDER_ARTIFACT_CACHE") or Path(tempfile.gettempdir()) / "recommender-artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     key = sha256 or hashlib.sha256(name.encode()).hexdigest()
