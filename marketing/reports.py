@@ -48,9 +48,10 @@ def campaign_by_reference(reference: str | int) -> Campaign:
 
 
 def measured_recipients(campaign: Campaign):
-    """The recipients a report counts: treated (sent, or failed to send) and control; not left out or pending."""
+    """The recipients a report counts: treated (sent, or failed to send) and control; not left out, pending or
+    waiting for their wave."""
     treated = Q(is_control=False, status__in=[Recipient.Status.SENT, Recipient.Status.FAILED])
-    control = Q(is_control=True)
+    control = Q(is_control=True) & ~Q(status=Recipient.Status.WAITING)  # an adaptive send's unreleased wave
     return Recipient.objects.filter(campaign=campaign, exclusion="").filter(treated | control)
 
 

@@ -41,6 +41,8 @@ CAMPAIGN_FIELDS = frozenset(
         "attribution_window_days",
         "frequency_cap",
         "adaptive",
+        "wave_share",
+        "wave_interval_hours",
         "trigger",
         "trigger_parameters",
         "cooldown_days",
@@ -107,7 +109,11 @@ def validate_campaign_ready(*, campaign: Campaign) -> None:
     if errors:
         raise ValidationError(errors)
     parse_audience_rule(campaign.audience_rule)
-    validate_variants(campaign=campaign, variants=list(campaign.variants.all()))
+    variants = list(campaign.variants.all())
+    validate_variants(campaign=campaign, variants=variants)
+    from marketing.waves import validate_adaptive
+
+    validate_adaptive(campaign=campaign, variants=variants)
 
 
 # --- Create and edit ----------------------------------------------------------------------------------------------
@@ -280,7 +286,8 @@ def campaign_resume(*, campaign: Campaign, user=None) -> Campaign:
     campaign = _locked(campaign)
     if campaign.status != S.PAUSED:
         raise ValidationError(f"Campaign {campaign.name!r} cannot go from {campaign.status} to resumed: not paused.")
-    unsent = campaign.recipients.filter(status="pending").exists() or not campaign.audience_counts.get("built_at")
+    unsent = campaign.recipients.filter(status__in=["pending", "waiting"]).exists()
+    unsent = unsent or not campaign.audience_counts.get("built_at")
     if campaign.channel in MESSAGE_CHANNELS and not campaign.is_triggered and unsent:
         _transition(campaign, S.SENDING, user=user, action="resume")
         _queue("build_and_send_campaign", campaign.pk)
@@ -421,7 +428,8 @@ def campaign_deliver(*, campaign_id: int) -> dict:
     except Exception as exc:
         Campaign.objects.filter(pk=campaign.pk).update(error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
-    left = campaign.recipients.filter(status__in=["pending", "sending"]).exists()
+    # An adaptive send stays sending until its last wave has gone (marketing.waves releases them).
+    left = campaign.recipients.filter(status__in=["pending", "sending", "waiting"]).exists()
     if not summary.stopped and not left:
         with transaction.atomic():
             locked = _locked(campaign)
@@ -460,13 +468,15 @@ def stalled_sends(*, now: datetime | None = None) -> list[int]:
 
 def complete_finished_campaigns(*, now: datetime | None = None) -> list[int]:
     """Complete running campaigns whose attribution window has closed (after the send, or the on-site end)."""
+    from marketing.waves import measuring_since
+
     now = now or timezone.now()
     done = []
     for campaign in Campaign.objects.filter(status=S.RUNNING):
         start = (
             campaign.ends_at
             if (campaign.channel == Campaign.Channel.ONSITE or campaign.is_triggered)
-            else campaign.launched_at
+            else (measuring_since(campaign) or campaign.launched_at)
         )
         if start is None or start + timedelta(days=campaign.attribution_window_days) > now:
             continue

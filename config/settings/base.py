@@ -140,8 +140,27 @@ STATICFILES_DIRS = [
 ]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
+# Model artifacts and uploaded import files: local files under MEDIA_ROOT, or, with DJANGO_STORAGE_BUCKET set, an
+# S3-compatible bucket (AWS S3, MinIO, Ceph, R2) through django-storages, so every web and worker machine sees
+# the same files. Credentials come from the usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or an instance role).
+STORAGE_BUCKET = os.environ.get("DJANGO_STORAGE_BUCKET", "")
+if STORAGE_BUCKET:
+    FILE_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STORAGE_BUCKET,
+            "endpoint_url": os.environ.get("DJANGO_STORAGE_ENDPOINT_URL") or None,  # MinIO, R2...: their URL
+            "region_name": os.environ.get("DJANGO_STORAGE_REGION") or None,
+            "location": os.environ.get("DJANGO_STORAGE_PREFIX", ""),  # a folder inside the bucket
+            # A stored model is never replaced under its name: its recorded checksum must keep matching.
+            "file_overwrite": False,
+            "default_acl": None,  # the bucket's own (private) policy
+        },
+    }
+else:
+    FILE_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": FILE_STORAGE,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 # Admin uploads of large import files are streamed to disk, not held in memory.
@@ -306,8 +325,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("MARKETING_ATTRIBUTION_SECONDS", "900")),
         "options": {"queue": "marketing"},
     },
+    # Adaptive campaigns: each due wave is shared among the variants by the conversions so far, then sent.
+    "release adaptive campaign waves": {
+        "task": "marketing.wave_tasks.release_due_waves",
+        "schedule": float(os.environ.get("MARKETING_WAVE_SECONDS", "300")),
+        "options": {"queue": "marketing"},
+    },
 }
 # Segmentation, retraining and the triggered-campaign check are database schedules (segments migration 0003) that
 # staff edit on the staff site's Schedules page.
 # Task modules outside an app's tasks.py (autodiscovery finds only those).
-CELERY_IMPORTS = ["marketing.attribution_tasks", "marketing.trigger_tasks"]
+CELERY_IMPORTS = ["marketing.attribution_tasks", "marketing.trigger_tasks", "marketing.wave_tasks"]
