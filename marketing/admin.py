@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from config.admin_display import ReadOnlyAdminMixin, mapping_table, value_text
 from marketing import (
     admin_offers,  # noqa: F401  (registers Offer and Coupon)
     services,
@@ -370,7 +371,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Recipient)
-class RecipientAdmin(admin.ModelAdmin):
+class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "customer",
         "campaign",
@@ -397,14 +398,24 @@ class RecipientAdmin(admin.ModelAdmin):
     show_full_result_count = False
     raw_id_fields = ["customer", "campaign", "variant", "segment"]
 
+    def get_fields(self, request, obj=None):
+        # Its JSON (attributes, recommended products) shown as readable lists, not raw JSON.
+        return [
+            *(f.name for f in Recipient._meta.fields if f.name not in {"id", "attributes", "recommended_skus"}),
+            "attributes_table",
+            "recommended_products",
+        ]
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Recipient._meta.fields]
+        return self.get_fields(request, obj)
 
-    def has_add_permission(self, request):
-        return False
+    @admin.display(description="attributes at send time")
+    def attributes_table(self, obj):
+        return mapping_table(obj.attributes, key_header="attribute")
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    @admin.display(description="recommended products")
+    def recommended_products(self, obj):
+        return value_text(obj.recommended_skus)
 
 
 class SuppressionUploadForm(forms.Form):
@@ -468,41 +479,37 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 
 @admin.register(CampaignAction)
-class CampaignActionAdmin(admin.ModelAdmin):
+class CampaignActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["at", "campaign", "action", "from_status", "to_status", "user", "note"]
     list_filter = ["action"]
     search_fields = ["campaign__name", "user__username", "note"]
     list_select_related = ["campaign", "user"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Conversion)
-class ConversionAdmin(admin.ModelAdmin):
+class ConversionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["recipient", "occurred_at", "amount", "direct"]
     list_filter = ["direct"]
     search_fields = ["=recipient__customer__external_id"]
     list_select_related = ["recipient"]
     raw_id_fields = ["recipient", "interaction"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(UpliftModel)
-class UpliftModelAdmin(admin.ModelAdmin):
+class UpliftModelAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Written by train_uplift: read only, its metrics and features as tables."""
+
     list_display = ["campaign", "variant_name", "outcome", "learner", "created_at"]
     list_filter = ["learner", "outcome"]
     search_fields = ["campaign__name", "variant_name"]
     list_select_related = ["campaign"]
-    readonly_fields = ["metrics", "features", "artifact_path"]
+    fields = ["campaign", "variant_name", "outcome", "learner", "created_at", "metrics_table", "feature_list"]
+    readonly_fields = fields
+
+    @admin.display(description="metrics")
+    def metrics_table(self, obj):
+        return mapping_table(obj.metrics, key_header="metric")
+
+    @admin.display(description="features")
+    def feature_list(self, obj):
+        return value_text(obj.features)

@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 
+from config.admin_display import ReadOnlyAdminMixin, mapping_table, seconds_text, value_text
 from config.jobs import QueueUnavailable
 from recommender.models import ModelSwitch, ServedRecommendation, TrainingRun
 from recommender.services import promote_model, queue_training, rollback_model
@@ -26,7 +27,7 @@ def _metric(name: str, label: str):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_list_template = "recommender/admin/trainingrun_change_list.html"
     list_display = (
         "id",
@@ -51,21 +52,49 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_select_related = ()
     ordering = ("-created_at", "-id")
     actions = ("promote", "roll_back")
-    readonly_fields = ["state", "switch_history", *(f.name for f in TrainingRun._meta.fields)]
+    # Runs come from training ("Train now" above the list, the command or a schedule): read only, values for people.
+    fields = [
+        "algorithm",
+        "status",
+        "state",
+        "decision",
+        "error",
+        "metrics_table",
+        "parameters_table",
+        "n_users",
+        "n_items",
+        "n_interactions",
+        "data_until",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "took",
+        "promoted_at",
+        "rolled_back_at",
+        "artifact_path",
+        "switch_history",
+    ]
+    readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False  # runs come from training ("Train now" above the list, the command or the schedule)
+    @admin.display(description="metrics")
+    def metrics_table(self, run: TrainingRun):
+        return mapping_table(run.metrics, key_header="metric")
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    @admin.display(description="parameters")
+    def parameters_table(self, run: TrainingRun):
+        return mapping_table(run.parameters)
+
+    @admin.display(description="took", ordering="duration_seconds")
+    def took(self, run: TrainingRun) -> str:
+        return seconds_text(run.duration_seconds)
 
     @admin.display(boolean=True, description="active", ordering="is_active")
     def serving(self, run: TrainingRun) -> bool:
         return run.is_active
 
-    @admin.display(description="seconds", ordering="duration_seconds")
+    @admin.display(description="took", ordering="duration_seconds")
     def duration(self, run: TrainingRun) -> str:
-        return "—" if run.duration_seconds is None else f"{run.duration_seconds:.1f}"
+        return seconds_text(run.duration_seconds)
 
     @admin.display(description="serving")
     def state(self, run: TrainingRun) -> str:
@@ -189,7 +218,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelSwitch)
-class ModelSwitchAdmin(admin.ModelAdmin):
+class ModelSwitchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The model history: every change of the served model, newest first. Written by the services only."""
 
     list_display = ("switched_at", "kind", "actor", "from_link", "to_link", "reason")
@@ -198,15 +227,6 @@ class ModelSwitchAdmin(admin.ModelAdmin):
     list_select_related = ("from_run", "to_run")
     date_hierarchy = "switched_at"
     readonly_fields = ("switched_at", "kind", "acting_user", "acting_user_name", "from_run", "to_run", "reason")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # an audit trail
 
     @admin.display(description="by", ordering="acting_user_name")
     def actor(self, switch: ModelSwitch) -> str:
@@ -227,17 +247,25 @@ def _run_link(run: TrainingRun):
 
 
 @admin.register(ServedRecommendation)
-class ServedRecommendationAdmin(admin.ModelAdmin):
+class ServedRecommendationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("recommendation_id", "customer_link", "surface", "run", "served_at")
     list_filter = ("surface", "served_at")
     search_fields = ("=recommendation_id", "=customer__external_id")
     list_select_related = ("customer", "run")
     autocomplete_fields = ("customer",)
-    readonly_fields = ("recommendation_id", "run", "customer", "surface", "skus", "reasons", "served_at")
+    fields = ("recommendation_id", "run", "customer", "surface", "served_at", "products")
+    readonly_fields = fields
     date_hierarchy = "served_at"
 
-    def has_add_permission(self, request):
-        return False
+    @admin.display(description="products, with the reason each was shown")
+    def products(self, served: ServedRecommendation):
+        reasons = list(served.reasons or [])
+        reasons += [None] * (len(served.skus or []) - len(reasons))
+        rows = ((i + 1, sku, value_text(reasons[i])) for i, sku in enumerate(served.skus or []))
+        return format_html(
+            "<table><thead><tr><th>#</th><th>product</th><th>why</th></tr></thead><tbody>{}</tbody></table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
 
     @admin.display(description="customer", ordering="customer__external_id")
     def customer_link(self, served: ServedRecommendation):

@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
+from config.admin_display import ReadOnlyAdminMixin, mapping_table, seconds_text, value_text
 from config.jobs import QueueUnavailable
 from segments import services
 from segments.ml.features import ALL_BASE_FEATURES, DEFAULT_CLUSTER_FEATURES, FEATURE_LABELS
@@ -194,7 +195,7 @@ class SegmentationDefinitionAdmin(admin.ModelAdmin):
 
     @admin.display(description="parameters")
     def saved_parameters(self, obj):
-        return _json(obj.parameters)
+        return mapping_table(obj.parameters)
 
     @admin.display(description="RFM groups (R = recency score, FM = rounded mean of frequency and monetary scores)")
     def rfm_score_rules(self, obj):
@@ -239,7 +240,7 @@ class SegmentInline(admin.TabularInline):
 
 
 @admin.register(SegmentationRun)
-class SegmentationRunAdmin(admin.ModelAdmin):
+class SegmentationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "definition",
@@ -264,19 +265,21 @@ class SegmentationRunAdmin(admin.ModelAdmin):
         "stage",
         "started_at",
         "finished_at",
+        "took",
         "customers_seen",
         "previous_run",
         "metrics_table",
         "silhouette_by_k",
         "timings_table",
         "movement_table",
-        "parameters_json",
+        "parameters_table",
         "error",
     ]
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
+    @admin.display(description="took")
+    def took(self, obj):
+        return seconds_text(obj.duration_seconds)
 
     @admin.display(description="k")
     def k(self, obj):
@@ -289,25 +292,23 @@ class SegmentationRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="metrics")
     def metrics_table(self, obj):
-        rows = [
-            [k, f"{v:.4f}" if isinstance(v, float) else v]
-            for k, v in obj.metrics.items()
-            if not isinstance(v, dict | list)
-        ]
-        return _table(["metric", "value"], rows)
+        rows = [[k, value_text(v)] for k, v in obj.metrics.items() if not isinstance(v, dict | list)]
+        return _table(["metric", "value"], rows) if rows else "—"
 
     @admin.display(description="scores by k (on a sample)")
     def silhouette_by_k(self, obj):
         scores = obj.metrics.get("silhouette_by_k") or {}
         stability = obj.metrics.get("stability_by_k") or {}
         rows = [
-            [k, v, stability.get(k, "—"), "chosen" if str(obj.metrics.get("k")) == k else ""] for k, v in scores.items()
+            [k, value_text(v), value_text(stability.get(k)), "chosen" if str(obj.metrics.get("k")) == k else ""]
+            for k, v in scores.items()
         ]
         return _table(["k", "silhouette", "stability", ""], rows) if scores else "—"
 
-    @admin.display(description="timings (seconds)")
+    @admin.display(description="timings")
     def timings_table(self, obj):
-        return _table(["stage", "seconds"], [[k, v] for k, v in obj.timings.items()]) if obj.timings else "—"
+        rows = [[k, seconds_text(v)] for k, v in obj.timings.items()]
+        return _table(["stage", "took"], rows) if rows else "—"
 
     @admin.display(description="movement from the previous run")
     def movement_table(self, obj):
@@ -320,8 +321,8 @@ class SegmentationRunAdmin(admin.ModelAdmin):
         return _table(["from", "to", "customers"], rows)
 
     @admin.display(description="parameters")
-    def parameters_json(self, obj):
-        return _json(obj.parameters)
+    def parameters_table(self, obj):
+        return mapping_table(obj.parameters)
 
 
 @admin.register(Segment)
@@ -444,7 +445,7 @@ def _members_csv(segments: list[Segment], *, filename: str) -> StreamingHttpResp
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["customer_external_id", "customer_email", "segment", "segmentation"]
     list_filter = ["segment__run__method"]
     list_select_related = ["customer", "segment", "segment__run__definition"]
@@ -454,12 +455,6 @@ class MembershipAdmin(admin.ModelAdmin):
     list_per_page = 100
     show_full_result_count = False
     actions = ["export_csv"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="customer", ordering="customer__external_id")
     def customer_external_id(self, obj):
