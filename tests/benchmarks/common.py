@@ -31,7 +31,7 @@ def bench_env(**extra: str) -> dict[str, str]:
 
 
 def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path = ROOT) -> dict:
-    """Run `cmd` to completion; its wall seconds and peak resident memory (MB), stdout and stderr.
+    """Run `cmd` to completion; its wall and CPU seconds, peak resident memory (MB), stdout and stderr.
 
     Peak memory comes from wait4's rusage of that one child, so each call is measured alone.
     """
@@ -46,7 +46,13 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path
         out, err = out_file.read(), err_file.read()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
-    return {"seconds": wall, "peak_mb": usage.ru_maxrss / 1024, "stdout": out.decode(), "stderr": err.decode()}
+    return {
+        "seconds": wall,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "stdout": out.decode(),
+        "stderr": err.decode(),
+    }
 
 
 def median(values: list[float]) -> float:
