@@ -7,7 +7,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import LOGGING, env_bool, env_list
+from .base import FILE_STORAGE, LOGGING, env_bool, env_list
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
@@ -47,7 +47,7 @@ SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(os.environ.get("DJANGO_SECURE_PROXY_
 # --- Static files ---------------------------------------------------------------------------
 # Hashed names from collectstatic's manifest; without it pages still render (unhashed URLs, see the storage).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": FILE_STORAGE,
     "staticfiles": {"BACKEND": "config.staticfiles.ForgivingManifestStaticFilesStorage"},
 }
 
