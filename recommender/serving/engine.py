@@ -47,6 +47,12 @@ CUSTOMER_LIST_SQL = (
     f"SELECT c.id, l.payload FROM {CUSTOMER} c LEFT JOIN {LISTS} l ON l.customer_id = c.id AND l.run_id = %s "
     "WHERE c.external_id = %s"
 )
+# The same for many customers at once (prefetch_lists).
+CUSTOMERS_SQL = f"SELECT external_id, id, NULL FROM {CUSTOMER} WHERE external_id IN ({{}})"
+CUSTOMERS_LISTS_SQL = (
+    f"SELECT c.external_id, c.id, l.payload FROM {CUSTOMER} c "
+    f"LEFT JOIN {LISTS} l ON l.customer_id = c.id AND l.run_id = %s WHERE c.external_id IN ({{}})"
+)
 CATALOG_SQL = f"SELECT id, sku, name, category_id, is_active, is_merchandise, stock, is_stub FROM {PRODUCT}"
 LAST_EVENT_SQL = f"SELECT MAX(id) FROM {INTERACTION}"
 NEW_EVENTS_SQL = f"SELECT DISTINCT customer_id FROM {INTERACTION} WHERE id > %s AND id <= %s"
@@ -284,12 +290,16 @@ def recommend(
     category: str | None = None,
     exclude: tuple[str, ...] = (),
     max_per_category: int | None = None,
+    prefetched: Prefetched | None = None,
 ) -> Answer:
-    """Top-n sellable products for a customer with a reason each; see the module docstring for the cost."""
+    """Top-n sellable products for a customer with a reason each; see the module docstring for the cost.
+
+    `prefetched` (from `prefetch_lists`, for callers answering many customers) saves the customer's lookup."""
     state = current_state()
     category_id = _category_id(state, category)
     excluded = {state.sku_product[s] for s in exclude if s in state.sku_product}
-    customer_id, ranked = customer_and_list(state, external_id)
+    found = prefetched.lists.get(external_id) if prefetched is not None and prefetched.fits(state) else None
+    customer_id, ranked = found if found is not None else customer_and_list(state, external_id)
     # Newer events than the model, or a run whose lists are not in the database: score the history.
     rescore = customer_id is not None and (customer_id in state.changed_customers or not state.lists_published)
     bought: set[int] | None = None
@@ -327,6 +337,40 @@ def recommend(
             counts=_category_counts(state, served),
         )
     return Answer(results=results, strategy=strategy, run_id=state.run_id, customer_id=customer_id)
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """Many customers' pks and precomputed lists, read together for the run that was active then."""
+
+    run_id: int | None
+    lists_published: bool
+    lists: dict[str, tuple[int, CustomerList | None]]
+
+    def fits(self, state: ServingState) -> bool:
+        return self.run_id == state.run_id and self.lists_published == state.lists_published
+
+
+PREFETCH_CHUNK = 500  # external ids per query: under SQLite's bound-parameter limit
+
+
+def prefetch_lists(external_ids: list[str]) -> Prefetched:
+    """The customers' pks and lists in the active run, a query per few hundred customers instead of one each
+    (a campaign's audience build). Customers not found are left out; `recommend` looks them up itself."""
+    state = current_state()
+    lists: dict[str, tuple[int, CustomerList | None]] = {}
+    with_lists = state.run_id is not None and state.lists_published
+    with connection.cursor() as cursor:
+        for start in range(0, len(external_ids), PREFETCH_CHUNK):
+            chunk = external_ids[start : start + PREFETCH_CHUNK]
+            marks = ", ".join(["%s"] * len(chunk))
+            if with_lists:
+                cursor.execute(CUSTOMERS_LISTS_SQL.format(marks), [state.run_id, *chunk])
+            else:
+                cursor.execute(CUSTOMERS_SQL.format(marks), chunk)
+            for external_id, customer_id, payload in cursor.fetchall():
+                lists[external_id] = (customer_id, unpack_list(payload) if payload is not None else None)
+    return Prefetched(run_id=state.run_id, lists_published=state.lists_published, lists=lists)
 
 
 def customer_and_list(state: ServingState, external_id: str) -> tuple[int | None, CustomerList | None]:
