@@ -650,17 +650,19 @@ def issue_coupons_for(*, campaign: Campaign, customer_ids: list[int], now: datet
 
 
 def insert_recipients(rows: list[dict]) -> None:
-    """Write recipient rows (dicts of field values, the same keys in each) with the shop's bulk writer. A row
-    either database would refuse stops the build with the customer and the problem named."""
-    if not rows:
-        return
-    result = insert_columns(Recipient, {column: [r[column] for r in rows] for column in rows[0]})
-    if result.rejected:
-        position, problem = min(result.rejected.items())
-        raise ValidationError(
-            f"The message for customer {rows[position]['customer_id']} cannot be stored: "
-            f"{problem.field} {problem.message}."
-        )
+    """Write recipient rows (dicts of field values) with the shop's bulk writer, one insert per set of keys. A
+    row either database would refuse stops the build with the customer and the problem named."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    for columns, group in groups.items():
+        result = insert_columns(Recipient, {column: [r[column] for r in group] for column in columns})
+        if result.rejected:
+            position, problem = min(result.rejected.items())
+            raise ValidationError(
+                f"The recipient row of customer {group[position]['customer_id']} cannot be stored: "
+                f"{problem.field} {problem.message}."
+            )
 
 
 def served_row(served: Served, *, customer_id: int, at: datetime) -> tuple:
@@ -725,8 +727,8 @@ def build_audience(
     report(2, "reading the audience")
     segments = _first_segments(campaign)
     counts = {"audience": 0, "excluded": dict.fromkeys(REASONS, 0), "control": 0, "treated": 0, "variants": {}}
-    left_out: list[Recipient] = []
-    control: list[Recipient] = []
+    left_out: list[dict] = []
+    control: list[dict | Recipient] = []
     treated: list[tuple] = []
     from marketing.waves import plan_for, waiting_recipient  # imports this module
 
@@ -756,18 +758,21 @@ def build_audience(
             base["wave"] = waves.wave_of(customer_id)
         if reason:
             counts["excluded"][reason] = counts["excluded"].get(reason, 0) + 1
-            left_out.append(Recipient(**base, status=Recipient.Status.EXCLUDED, exclusion=reason))
+            left_out.append({**base, "status": Recipient.Status.EXCLUDED, "exclusion": reason})
         elif base.get("wave", 1) > 1:
             control.append(waiting_recipient(campaign=campaign, base=base, counts=counts))
         elif is_control(campaign_id=campaign.pk, customer_id=customer_id, holdout_share=campaign.holdout_share):
             counts["control"] += 1
-            control.append(Recipient(**base, status=Recipient.Status.CONTROL, is_control=True, sent_at=now))
+            control.append({**base, "status": Recipient.Status.CONTROL, "is_control": True, "sent_at": now})
         else:
             variant = pick_variant(campaign_id=campaign.pk, customer_id=customer_id, variants=variants)
             treated.append((row, base, variant))
     report(10, "writing left-out and control rows")
     for rows in (left_out, control):
-        Recipient.objects.bulk_create(rows, batch_size=CHUNK)
+        for start in range(0, len(rows), CHUNK):
+            part = rows[start : start + CHUNK]
+            insert_recipients([r for r in part if isinstance(r, dict)])
+            Recipient.objects.bulk_create([r for r in part if isinstance(r, Recipient)], batch_size=CHUNK)
     del left_out, control
 
     report(11, "reading last purchases")

@@ -51,11 +51,31 @@ Unsubscribe: {{ unsubscribe_url }}
 """
 
 
+# What a plain dict answers to as an attribute; any other name in a template (`p.url`) reads the dict's key.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class CampaignSandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, reading placeholders from plain dicts without an exception per lookup.
+
+    The sandbox's own `getattr` tries the Python attribute first and reads the key only after an
+    AttributeError; a dict has no attribute by any name outside `dir(dict)`, so reading the key at once
+    gives the same value, while every other lookup (dict methods, lists, strings, unknown keys, unsafe
+    names) still goes through the sandbox's checks.
+    """
+
+    def getattr(self, obj, attribute):
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 @cache
-def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
-        autoescape=html, undefined=StrictUndefined, trim_blocks=False, keep_trailing_newline=True
-    )
+def _environment(*, html: bool) -> CampaignSandbox:
+    return CampaignSandbox(autoescape=html, undefined=StrictUndefined, trim_blocks=False, keep_trailing_newline=True)
 
 
 class TemplateProblem(ValueError):
@@ -211,5 +231,10 @@ def offer_context(offer) -> dict | None:
 def with_open_pixel(html: str, pixel_url: str) -> str:
     """The HTML with a 1x1 open-tracking image before </body> (or at the end)."""
     tag = f'<img src="{pixel_url}" width="1" height="1" alt="" style="display:none">'
-    index = html.lower().rfind("</body>")
+    # The last </body> in any case, lowercasing only what follows the last lowercase one (not the whole message).
+    index = html.rfind("</body>")
+    after = index + 1 if index >= 0 else 0
+    later = html[after:].lower().rfind("</body>")
+    if later >= 0:
+        index = after + later
     return html[:index] + tag + html[index:] if index >= 0 else html + tag
