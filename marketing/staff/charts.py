@@ -129,21 +129,29 @@ def scatter_chart(
 def matrix_chart(
     x_labels: Sequence[str],
     y_labels: Sequence[str],
-    cells: Sequence[tuple[str, str, Any, str]],
+    cells: Sequence[tuple[str, str, Any, str] | tuple[str, str, Any, str, str]],
     *,
     title: str,
     fmt: Format = "count",
     x_title: str = "",
     y_title: str = "",
 ) -> dict[str, Any]:
-    """A heat map: (x label, y label, value, text) per cell, shaded by value against the largest; the text (a
-    segment's name, a count) shows in the cell's tooltip. Rows are drawn top to bottom in the order given."""
+    """A heat map: (x label, y label, value, text[, label]) per cell, shaded by value against the largest; the text
+    shows in the cell's tooltip, the short label (a segment's name, a count) in the cell where it fits. Rows are
+    drawn top to bottom in the order given."""
     known_x, known_y = {str(x) for x in x_labels}, {str(y) for y in y_labels}
     out = []
-    for x, y, value, text in cells:
+    for x, y, value, text, *label in cells:
         if str(x) not in known_x or str(y) not in known_y:
             raise ValueError(f"cell ({x!r}, {y!r}) is outside the grid's labels")
-        out.append({"x": str(x), "y": str(y), "v": _number(value) or 0.0, "text": str(text)})
+        cell = {
+            "x": str(x),
+            "y": str(y),
+            "v": _number(value) or 0.0,
+            "text": str(text),
+            "label": str(label[0]) if label else "",
+        }
+        out.append(cell)
     return {
         **_base("matrix", title, fmt),
         "x_labels": [str(x) for x in x_labels],

@@ -16,7 +16,7 @@ from django.db.models import Count, Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -231,7 +231,7 @@ def _rfm_grid(segments: list[Segment]) -> dict[str, Any] | None:
 
 def _rfm_chart(grid: dict[str, Any]) -> dict[str, Any]:
     cells = [
-        (f"R {cell['r']}", f"FM {row['fm']}", cell["segment"].share, cell["segment"].name)
+        (f"R {cell['r']}", f"FM {row['fm']}", cell["segment"].share, cell["segment"].name, cell["segment"].name)
         for row in grid["rows"]
         for cell in row["cells"]
         if cell["segment"]
@@ -249,7 +249,13 @@ def _rfm_chart(grid: dict[str, Any]) -> dict[str, Any]:
 
 def _movement_chart(matrix: dict[str, Any]) -> dict[str, Any]:
     cells = [
-        (target, row["source"], cell["n"], _("%(share)s of the row") % {"share": f"{100 * cell['share']:.0f} %"})
+        (
+            target,
+            row["source"],
+            cell["n"],
+            _("%(share)s of the row") % {"share": f"{100 * cell['share']:.0f} %"},
+            number_format(cell["n"], force_grouping=True),
+        )
         for row in matrix["rows"]
         for target, cell in zip(matrix["targets"], row["cells"], strict=True)
         if cell["n"]

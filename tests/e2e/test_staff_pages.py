@@ -46,12 +46,15 @@ def test_marketer_walks_the_staff_site(watched, live_server, shop, tmp_path):
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     assert page.locator("h1").inner_text() == "Dashboard"
     assert "33.3 %" in page.inner_text("#h-segments + .cards")
+    assert page.locator("canvas[data-drawn]").count() == page.locator("canvas[data-chart]").count() >= 5
     page.click("text=Events per week as a table")
     assert page.locator("details[open] table").count() == 1
 
     visit(page, f"{base}{reverse('staff:segmentation-run', args=[shop['rfm_run'].pk])}", tmp_path / "segments.png")
     assert page.locator("table.heat").count() == 2  # the R×F grid and the movement matrix
-    assert page.locator(".zbars li").count() > 0
+    # Every chart drawn by Chart.js (the script marks each canvas it drew), none left blank.
+    charts = page.locator("canvas[data-chart]")
+    assert charts.count() >= 6 and page.locator("canvas[data-drawn]").count() == charts.count()
 
     visit(page, f"{base}{reverse('staff:customer', args=['s0'])}", tmp_path / "customer.png")
     assert "Spring sale" in page.inner_text("#content-main")

@@ -47,6 +47,8 @@
   function colour(i) { return PALETTE[i % PALETTE.length]; }
   // "#rrggbb" with an alpha suffix; any other colour notation as it is.
   function faded(c, alpha) { return /^#[0-9a-f]{6}$/i.test(c) ? c + alpha : c; }
+  // Counts step in whole numbers (no "0, 0, 1, 1" axis on small figures).
+  function valueTicks(spec, fmt) { return spec.format === "count" ? { callback: fmt, precision: 0 } : { callback: fmt }; }
   function zeroLine(ctx) { return ctx.tick && ctx.tick.value === 0 ? quiet : hairline; }
 
   function lineConfig(spec, fmt) {
@@ -68,7 +70,7 @@
         },
         scales: {
           x: { title: axisTitle(spec.x_title), ticks: { maxRotation: 0, autoSkip: true } },
-          y: { beginAtZero: true, title: axisTitle(spec.y_title), ticks: { callback: fmt } }
+          y: { beginAtZero: true, title: axisTitle(spec.y_title), ticks: valueTicks(spec, fmt) }
         }
       }
     };
@@ -78,7 +80,7 @@
     var value = spec.horizontal ? "x" : "y";
     var scales = {};
     scales[value] = { beginAtZero: true, title: axisTitle(spec.horizontal ? spec.x_title : spec.y_title),
-                      ticks: { callback: fmt }, grid: { color: zeroLine } };
+                      ticks: valueTicks(spec, fmt), grid: { color: zeroLine } };
     scales[spec.horizontal ? "y" : "x"] = { title: axisTitle(spec.horizontal ? spec.y_title : spec.x_title),
                                             ticks: { autoSkip: false } };
     return {
@@ -198,11 +200,36 @@
         },
         scales: {
           x: { type: "category", labels: spec.x_labels, offset: true, grid: { display: false }, title: axisTitle(spec.x_title) },
-          y: { type: "category", labels: spec.y_labels, offset: true, grid: { display: false }, title: axisTitle(spec.y_title) }
+          // The category axis runs bottom up: the spec's first row goes last to be drawn on top.
+          y: { type: "category", labels: spec.y_labels.slice().reverse(), offset: true, grid: { display: false }, title: axisTitle(spec.y_title) }
         }
-      }
+      },
+      plugins: [cellLabels]
     };
   }
+
+  // A matrix cell's short label (a segment's name, a count) written in the cell when it fits.
+  var cellLabels = {
+    id: "staffCellLabels",
+    afterDatasetsDraw: function (chart) {
+      var ctx = chart.ctx, top = 0;
+      var data = chart.data.datasets[0].data;
+      data.forEach(function (d) { top = Math.max(top, d.v); });
+      chart.getDatasetMeta(0).data.forEach(function (element, i) {
+        var d = data[i], label = d.label;
+        if (!label) return;
+        var box = element.getProps(["x", "y", "width", "height"], true);
+        ctx.save();
+        ctx.font = "11px " + Chart.defaults.font.family;
+        if (ctx.measureText(label).width > box.width - 4 || box.height < 14) { ctx.restore(); return; }
+        ctx.fillStyle = top && d.v / top > 0.55 ? "#fff" : fg;
+        ctx.textAlign = "center";
+        ctx.textBaseline = "middle";
+        ctx.fillText(label, box.x + box.width / 2, box.y + box.height / 2);
+        ctx.restore();
+      });
+    }
+  };
 
   var builders = { line: lineConfig, bar: barConfig, interval: intervalConfig, scatter: scatterConfig, matrix: matrixConfig };
 
@@ -211,6 +238,11 @@
     if (!island || canvas.dataset.drawn) return;
     var spec = JSON.parse(island.textContent);
     var build = builders[spec.type];
+    // Rows of bars or cells get a fixed height each, so one row is not a tall box and many are not squeezed.
+    var rows = spec.type === "matrix" ? spec.y_labels.length
+      : (spec.type === "interval" || spec.horizontal) ? spec.labels.length * Math.max(1, (spec.series || [0]).length) : 0;
+    var perRow = spec.type === "matrix" ? 46 : 30, least = spec.type === "matrix" ? 190 : 100;
+    if (rows) canvas.parentNode.style.height = Math.max(least, Math.min(560, 70 + rows * perRow)) + "px";
     if (!build) throw new Error("staff charts: unknown chart type " + spec.type);
     new Chart(canvas, build(spec, formatter(spec)));
     canvas.dataset.drawn = "1";
