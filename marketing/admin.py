@@ -25,6 +25,7 @@ from marketing import (
 from marketing.audience import MAX_VARIANTS, REASONS, parse_audience_rule, preview_message
 from marketing.models import Campaign, CampaignAction, Conversion, Recipient, Suppression, UpliftModel, Variant
 from marketing.rendering import offer_context, validate_content
+from marketing.waves import wave_status
 from shop.models import Customer
 
 S = Campaign.Status
@@ -56,6 +57,8 @@ class CampaignForm(forms.ModelForm):
             "uplift_model",
             "uplift_target_share",
             "adaptive",
+            "wave_share",
+            "wave_interval_hours",
         ]
 
     def clean_audience_rule(self):
@@ -133,6 +136,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "recent_actions",
+        "wave_table",
     ]
     fieldsets = [
         (None, {"fields": ["name", "objective", "channel", "status", "origin"]}),
@@ -156,7 +160,17 @@ class CampaignAdmin(admin.ModelAdmin):
         ),
         (
             "Targeting by uplift",
-            {"fields": ["uplift_model", "uplift_target_share", "adaptive"], "classes": ["collapse"]},
+            {"fields": ["uplift_model", "uplift_target_share"], "classes": ["collapse"]},
+        ),
+        (
+            "Adaptive waves",
+            {
+                "fields": ["adaptive", "wave_share", "wave_interval_hours", "wave_table"],
+                "description": (
+                    "Send in waves; each later wave goes mostly to the variant converting best so far (Thompson "
+                    "sampling). The control group is fixed when the audience is built."
+                ),
+            },
         ),
         (
             "Progress",
@@ -229,6 +243,33 @@ class CampaignAdmin(admin.ModelAdmin):
                 (a.at.strftime("%Y-%m-%d %H:%M"), a.action, a.from_status or "·", a.to_status, a.user or "the system")
                 for a in actions
             ),
+        )
+
+    @admin.display(description="waves")
+    def wave_table(self, obj: Campaign) -> str:
+        status = wave_status(obj) if obj.pk else None
+        if not status:
+            return "—"
+        rows = [
+            (
+                w["wave"],
+                str(w["released_at"])[:16].replace("T", " "),
+                ", ".join(f"{name} {n:,}" for name, n in w.get("allocation", {}).items()) or w.get("by", ""),
+                ", ".join(f"{name} {p:.0%}" for name, p in w.get("probability_best", {}).items()) or "—",
+                ", ".join(f"{name} {o['converted']}/{o['sent']}" for name, o in w.get("observed", {}).items()) or "—",
+            )
+            for w in status["released"]
+        ]
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        waiting = ", ".join(str(w) for w in status["waiting"]) or "none"
+        upcoming = status["next_release_at"]
+        return format_html(
+            "<table><thead><tr><th>wave</th><th>released</th><th>treated per variant</th><th>P(best)</th>"
+            "<th>converted / sent before it</th></tr></thead>{}</table><p>{} waves; waiting: {}{}</p>",
+            body,
+            status["waves"],
+            waiting,
+            f"; next release {upcoming:%Y-%m-%d %H:%M}" if upcoming else "",
         )
 
     def get_readonly_fields(self, request, obj=None):

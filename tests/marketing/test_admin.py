@@ -58,6 +58,8 @@ def _form(campaign, segment, **overrides):
         "trigger": "",
         "trigger_parameters": "{}",
         "cooldown_days": 30,
+        "wave_share": 0.2,
+        "wave_interval_hours": 24,
         "variants-TOTAL_FORMS": 1,
         "variants-INITIAL_FORMS": 1 if variant else 0,
         "variants-MIN_NUM_FORMS": 1,

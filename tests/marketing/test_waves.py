@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from marketing import services, waves
@@ -169,3 +170,14 @@ def test_an_adaptive_campaign_needs_two_variants():
     campaign = campaign_for(active_segment(customers(3)), adaptive=True)
     with pytest.raises(ValidationError, match="two variants"):
         services.validate_campaign_ready(campaign=campaign)
+
+
+def test_the_campaign_page_shows_each_wave_with_its_allocation(admin_client):
+    campaign = _adaptive(80)
+    services.campaign_deliver(campaign_id=campaign.pk)
+    waves.release_next_wave(campaign_id=campaign.pk, now=timezone.now() + timedelta(hours=25))
+    page = admin_client.get(reverse("admin:marketing_campaign_change", args=[campaign.pk])).content.decode()
+    entry = Campaign.objects.get(pk=campaign.pk).wave_log[0]
+    assert "Adaptive waves" in page and "P(best)" in page
+    assert f"A {entry['allocation']['A']:,}, B {entry['allocation']['B']:,}" in page
+    assert "4 waves; waiting: 3, 4; next release" in page
