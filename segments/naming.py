@@ -100,6 +100,7 @@ RFM_MEANINGS = {
 }
 
 AVERAGE = "close to the average customer on every feature"
+AVERAGE_TRANSLATED = _("close to the average customer on every feature")
 NUMBER = r"-?[\d,]+(?:\.\d+)?"
 PERCENT = r"-?\d+%"
 
@@ -163,8 +164,9 @@ def _base_name(name: str) -> str | None:
         if noun is not None:
             return pgettext("segment name", "%(adjective)s %(noun)s") % {"adjective": adjective, "noun": noun}
         return None
-    # A name that is only a noun phrase starts with a capital ("Big spenders", "Books fans").
-    return _noun(name[:1].lower() + name[1:]) or _noun(name)
+    # A name that is only a noun phrase starts with a capital ("Big spenders"); a category keeps its own case.
+    lowered = name[:1].lower() + name[1:]
+    return str(NOUNS[lowered]) if lowered in NOUNS else _noun(name)
 
 
 def translate_segment_name(name: str) -> str:
@@ -195,7 +197,7 @@ def _clause(text: str) -> str | None:
 def _generated(text: str) -> str | None:
     """segments.ml.profiles.describe's output: clauses joined by ', ', or the no-difference sentence."""
     if text == AVERAGE:
-        return str(_(AVERAGE))
+        return str(AVERAGE_TRANSLATED)
     clauses = [_clause(part) for part in text.split(", ")]
     if any(clause is None for clause in clauses):
         return None
