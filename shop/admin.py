@@ -4,6 +4,8 @@ import calendar
 from datetime import date
 
 from django.contrib import admin
+from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db.models import Avg, Count, Q, Sum
 from django.http import QueryDict
@@ -17,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from shop import admin_api_clients, admin_imports, admin_privacy, admin_sources  # noqa: F401  (registers their admin classes)
 from shop.models import Category, Customer, Interaction, InteractionKind, Product
+from shop.privacy import ERASED_REPR
 
 RECENT_INTERACTIONS = 20
 EVENT_DATE_BOUNDS_CACHE = "shop:admin:interaction-date-bounds"
@@ -273,6 +276,27 @@ class CustomerAdmin(admin.ModelAdmin):
         ("Activity", {"fields": ("activity", "recent_interactions")}),
         ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
+
+    def log_deletions(self, request, queryset):
+        """A deleted customer leaves no personal data in the admin history: the deletion is logged as
+        "customer #<id>" (not by name), and earlier entries about them lose their name, as an erasure's do."""
+        ids = [str(customer.pk) for customer in queryset]
+        content_type = ContentType.objects.get_for_model(Customer)
+        LogEntry.objects.filter(content_type=content_type, object_id__in=ids).update(
+            object_repr=ERASED_REPR, change_message=""
+        )
+        return LogEntry.objects.bulk_create(
+            [
+                LogEntry(
+                    user_id=request.user.pk,
+                    content_type=content_type,
+                    object_id=pk,
+                    object_repr=f"customer #{pk}",
+                    action_flag=DELETION,
+                )
+                for pk in ids
+            ]
+        )
 
     @admin.display(description="totals")
     def activity(self, obj: Customer):
