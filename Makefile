@@ -1,4 +1,4 @@
-# make demo   - set up and run the product on SQLite with demo data (http://127.0.0.1:8000)
+# make demo   - set up and run the product on SQLite with demo data (http://127.0.0.1:8000, or the next free port)
 # make test   - set up and run the whole test suite (what CI runs)
 # make bench  - run tests/benchmarks and write tests/benchmarks/results.md
 SHELL := /bin/bash
@@ -36,11 +36,15 @@ assets: node_modules/.package-lock.json
 
 demo: venv assets compilemessages
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py setup_demo --customers $(DEMO_CUSTOMERS)
-	$(PY) manage.py setup_demo_campaigns
-	@echo "Serving on http://127.0.0.1:$(DEMO_PORT)/admin/ (Ctrl-C to stop)"
-	@echo "Demo storefront (the shop's side): http://127.0.0.1:$(DEMO_PORT)/shop/"
-	$(PY) manage.py runserver 127.0.0.1:$(DEMO_PORT)
+	@# The first free port from DEMO_PORT (another server may hold 8000): the links printed, the e-mails' tracking
+	@# links and the server all use it.
+	@port=$$($(PY) manage.py demo_port --start $(DEMO_PORT)) || exit 1; \
+	url=http://127.0.0.1:$$port; export MARKETING_BASE_URL=$${MARKETING_BASE_URL:-$$url}; \
+	$(PY) manage.py setup_demo --customers $(DEMO_CUSTOMERS) --url $$url && \
+	$(PY) manage.py setup_demo_campaigns && \
+	echo "Serving on $$url/staff/ (staff pages) and $$url/admin/ (Ctrl-C to stop)" && \
+	echo "Demo storefront (the shop's side): $$url/shop/" && \
+	exec $(PY) manage.py runserver 127.0.0.1:$$port
 
 services:
 	bash .ci/services.sh

@@ -15,6 +15,7 @@ reported without undoing the login, key or data made before it.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,15 +64,30 @@ def demo_setup_steps() -> list[DemoSetupStep]:
 
 
 @transaction.atomic
-def ensure_demo_login(*, password: str) -> tuple[AbstractUser, bool]:
-    """The `demo` staff superuser, created or brought back to a known state (active, staff, this password)."""
+def ensure_demo_login(*, password: str, reset_password: bool = False) -> tuple[AbstractUser, bool]:
+    """The `demo` staff superuser, created with this password or kept active and staff. An existing login keeps its
+    password unless `reset_password`: a new password hash would sign out every open session of it."""
     user, created = get_user_model().objects.get_or_create(
         username=DEMO_USERNAME, defaults={"email": "demo@example.com"}
     )
     user.is_active = user.is_staff = user.is_superuser = True
-    user.set_password(password)
+    if created or reset_password:
+        user.set_password(password)
     user.save()
     return user, created
+
+
+def free_port(*, start: int, host: str = "127.0.0.1", tries: int = 50) -> int:
+    """The first port from `start` that nothing listens on (the demo server binds it next)."""
+    end = min(start + tries, 65536)
+    for port in range(start, end):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port on {host} between {start} and {end - 1}")
 
 
 def ensure_demo_api_client(*, user: AbstractUser, new_key: bool = False) -> tuple[ApiClient, str | None]:

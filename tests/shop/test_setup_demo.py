@@ -85,10 +85,51 @@ def test_password_from_the_environment_and_a_reset_login(client, steps, monkeypa
     user = get_user_model().objects.create_user(username=DEMO_USERNAME, password="forgotten", is_staff=False)
     monkeypatch.setenv("DEMO_PASSWORD", "s3cret-demo")
     output = run_setup(customers=5)
-    assert f"{DEMO_USERNAME} / s3cret-demo" in output
+    assert "password unchanged" in output and "--reset-password sets it to s3cret-demo" in output
     user.refresh_from_db()
-    assert user.is_staff and user.is_superuser
+    assert user.is_staff and user.is_superuser  # brought back to a working staff login
+    assert client.login(username=DEMO_USERNAME, password="forgotten")
+
+    output = run_setup(customers=5, reset_password=True)
+    assert f"{DEMO_USERNAME} / s3cret-demo" in output
     assert client.login(username=DEMO_USERNAME, password="s3cret-demo")
+    assert not client.login(username=DEMO_USERNAME, password="forgotten")
+
+
+def test_a_second_run_keeps_open_sessions_signed_in(client, steps):
+    run_setup(customers=5)
+    assert client.login(username=DEMO_USERNAME, password=DEFAULT_DEMO_PASSWORD)
+    assert client.get("/admin/").status_code == 200
+
+    output = run_setup(customers=5)
+
+    assert "open sessions stay signed in" in output
+    assert client.get("/admin/").status_code == 200  # still signed in: the password hash did not change
+    run_setup(customers=5, reset_password=True)
+    assert client.get("/admin/").status_code == 302  # a reset signs the sessions out, as asked
+
+
+def test_the_closing_message_names_the_address_it_was_given(steps):
+    output = run_setup(customers=5, url="http://127.0.0.1:8013")
+    assert "Demo ready: http://127.0.0.1:8013/staff/, http://127.0.0.1:8013/admin/" in output
+    assert "8000" not in output
+
+
+def test_demo_port_skips_a_port_that_is_taken():
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        out = StringIO()
+        call_command("demo_port", start=taken, stdout=out)
+        port = int(out.getvalue())
+        assert port != taken and taken < port <= taken + 50
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))  # it is free indeed
+    with pytest.raises(CommandError, match="--start must be a port"):
+        call_command("demo_port", start=70000, stdout=StringIO())
 
 
 def test_registered_steps_run_after_the_data_and_a_failure_is_reported(steps):

@@ -1,7 +1,8 @@
 """Set up the demo (what `make demo` runs): a staff login, an API key, demo data, then the registered demo steps.
 
-Idempotent: a second run keeps the login (resetting its password to the demo one), keeps the API client (its key is
-shown only when issued; --new-api-key issues another), and generates data only into a database without customers.
+Idempotent: a second run keeps the login and its password, so open sessions stay signed in (--reset-password sets
+it to the demo one), keeps the API client (its key is shown only when issued; --new-api-key issues another), and
+generates data only into a database without customers.
 """
 
 import sys
@@ -31,13 +32,30 @@ class Command(BaseCommand):
         parser.add_argument("--customers", type=int, default=5000, help="Customers to generate (default 5000).")
         parser.add_argument("--seed", type=int, default=42, help="Seed of the demo data (default 42).")
         parser.add_argument("--new-api-key", action="store_true", help="Issue a new key for the demo API client.")
-
-    def handle(self, *args, customers: int, seed: int, new_api_key: bool, **options):
-        password = demo_password()
-        user, created = ensure_demo_login(password=password)
-        self.stdout.write(
-            self.style.SUCCESS(f"{'Created' if created else 'Reusing'} staff login: {DEMO_USERNAME} / {password}")
+        parser.add_argument(
+            "--reset-password",
+            action="store_true",
+            help="Set an existing demo login's password to DEMO_PASSWORD or 'demo-password' (signs out its sessions).",
         )
+        parser.add_argument(
+            "--url",
+            default="http://127.0.0.1:8000",
+            help="Where the demo will be served, for the closing message (make demo passes the port it found free).",
+        )
+
+    def handle(self, *args, customers: int, seed: int, new_api_key: bool, reset_password: bool, url: str, **options):
+        password = demo_password()
+        user, created = ensure_demo_login(password=password, reset_password=reset_password)
+        if created or reset_password:
+            verb = "Created" if created else "Reset the password of"
+            self.stdout.write(self.style.SUCCESS(f"{verb} staff login: {DEMO_USERNAME} / {password}"))
+        else:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Reusing staff login: {DEMO_USERNAME} (password unchanged, open sessions stay signed in; "
+                    f"--reset-password sets it to {password})"
+                )
+            )
 
         client, raw_key = ensure_demo_api_client(user=user, new_key=new_api_key)
         if raw_key:
@@ -72,5 +90,9 @@ class Command(BaseCommand):
             if result:
                 self.stdout.write(f"  {result}")
 
-        self.stdout.write(self.style.SUCCESS("Demo ready: http://127.0.0.1:8000/admin/ and /api/docs/"))
-        self.stdout.write(f"  login {DEMO_USERNAME} / {password}")
+        base = url.rstrip("/")
+        self.stdout.write(self.style.SUCCESS(f"Demo ready: {base}/staff/, {base}/admin/ and {base}/api/docs/"))
+        if created or reset_password:
+            self.stdout.write(f"  login {DEMO_USERNAME} / {password}")
+        else:
+            self.stdout.write(f"  login {DEMO_USERNAME} with the password it already had")
