@@ -272,6 +272,9 @@ LOGGING = {
 
 # --- Product settings -----------------------------------------------------------------------
 IMPORT_BATCH_SIZE = int(os.environ.get("IMPORT_BATCH_SIZE", "5000"))
+# CSV width: a file with more columns is refused before its rows are read; a row with a longer cell is skipped.
+IMPORT_MAX_COLUMNS = int(os.environ.get("IMPORT_MAX_COLUMNS", "200"))
+IMPORT_MAX_FIELD_CHARS = int(os.environ.get("IMPORT_MAX_FIELD_CHARS", str(64 * 1024)))
 EVENTS_MAX_BATCH = 1000
 # Largest API request body (413 above it), and the size of a customer's or product's free-form attributes.
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
