@@ -1,6 +1,9 @@
 """On-site campaigns: what the shop shows a customer now (`GET /api/v1/customers/{external_id}/offers`).
 
-The running on-site campaigns are read once every few seconds per process. For a customer the answer costs a
+The running on-site campaigns are kept per process and read again only when they changed: every
+MARKETING_ONSITE_CACHE_SECONDS one thread compares their ids and change times (one small query) with what it
+holds, so a launch, pause or end shows within that time in every process without a full re-read (which costs
+milliseconds of the interpreter's time and would hold up the requests around it). For a customer the answer costs a
 handful of queries: the customer, their memberships in the campaigns' segments, their recipient rows, and the
 first time a campaign reaches them one insert (a recipient row, treated or control) and its coupon; later calls
 only read. Consent is not needed on-site (the customer is on the shop's own page), the suppression list is
@@ -15,11 +18,12 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import orjson
 from django.conf import settings
 from django.db import connection
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from marketing.audience import (
@@ -32,7 +36,7 @@ from marketing.audience import (
 )
 from marketing.conf import setting
 from marketing.models import Campaign, Offer, Recipient, Suppression, Variant
-from segments.models import Membership
+from segments.models import Membership, Segment
 from shop.models import Customer, Product
 
 
@@ -85,9 +89,17 @@ class OnsiteCampaign:
         return (self.starts_at is None or self.starts_at <= now) and (self.ends_at is None or now < self.ends_at)
 
 
+@dataclass(frozen=True)
+class _Running:
+    campaigns: tuple[OnsiteCampaign, ...]
+    fingerprint: tuple
+    check_at: float  # monotonic: when to compare the fingerprint again
+    read_until: float  # monotonic: re-read in full after this even when unchanged (segment names, offer terms)
+
+
 _lock = threading.Lock()
 _reload_lock = threading.Lock()
-_cached: tuple[float, tuple[OnsiteCampaign, ...]] | None = None
+_cached: _Running | None = None
 _builders: dict[tuple, tuple[float, ContentBuilder]] = {}
 _builder_lock = threading.Lock()
 
@@ -102,33 +114,63 @@ def forget_onsite_campaigns() -> None:
 
 
 def running_onsite_campaigns() -> tuple[OnsiteCampaign, ...]:
-    """Running on-site campaigns with variants, offer and segments; re-read every MARKETING_ONSITE_CACHE_SECONDS."""
+    """Running on-site campaigns with variants, offer and segments. Every MARKETING_ONSITE_CACHE_SECONDS one thread
+    checks whether they changed (ids, change times of the campaigns and their offers) and re-reads them only then,
+    or after MARKETING_ONSITE_CATALOG_SECONDS; the other threads answer from what is held meanwhile."""
     global _cached
-    ttl = getattr(settings, "MARKETING_ONSITE_CACHE_SECONDS", 5.0)
-    now = time.monotonic()
     cached = _cached
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    # One thread re-reads; the others keep answering from the previous read meanwhile (none the first time).
+    if cached is not None and cached.check_at > time.monotonic():
+        return cached.campaigns
+    # One thread checks; the others keep answering from the previous read meanwhile (none the first time).
     if not _reload_lock.acquire(blocking=cached is None):
-        return cached[1]
+        return cached.campaigns
     try:
         cached = _cached
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        campaigns = tuple(_load_running())
+        now = time.monotonic()
+        if cached is not None and cached.check_at > now:
+            return cached.campaigns
+        fingerprint = _fingerprint()
+        if cached is not None and cached.fingerprint == fingerprint and cached.read_until > now:
+            campaigns, read_until = cached.campaigns, cached.read_until
+        else:
+            # Read after the fingerprint: a change in between is seen by the next check and read then.
+            campaigns = tuple(_load_running())
+            read_until = now + getattr(settings, "MARKETING_ONSITE_CATALOG_SECONDS", 300.0)
+        check_at = time.monotonic() + getattr(settings, "MARKETING_ONSITE_CACHE_SECONDS", 1.0)
         with _lock:
-            _cached = (time.monotonic() + ttl, campaigns)
+            _cached = _Running(campaigns, fingerprint, check_at, read_until)
         return campaigns
     finally:
         _reload_lock.release()
+
+
+@functools.cache
+def _fingerprint_sql() -> str:
+    campaigns, offers = Campaign._meta.db_table, Offer._meta.db_table
+    return (
+        f"SELECT c.id, c.updated_at, o.updated_at FROM {campaigns} c LEFT JOIN {offers} o ON o.id = c.offer_id "
+        "WHERE c.channel = %s AND c.status = %s ORDER BY c.id"
+    )
+
+
+def _fingerprint() -> tuple:
+    """What identifies the running on-site campaigns as read: every status change or edit saves a new change time."""
+    with connection.cursor() as cursor:
+        cursor.execute(_fingerprint_sql(), [Campaign.Channel.ONSITE, Campaign.Status.RUNNING])
+        return tuple(cursor.fetchall())
 
 
 def _load_running() -> list[OnsiteCampaign]:
     rows = (
         Campaign.objects.filter(channel=Campaign.Channel.ONSITE, status=Campaign.Status.RUNNING)
         .select_related("offer")
-        .prefetch_related("variants", "included_segments", "excluded_segments", "offer__bundle_products")
+        .prefetch_related(
+            "variants",
+            # Only what is used: a segment's stored profile is large and slow to decode.
+            Prefetch("included_segments", queryset=Segment.objects.only("id", "name")),
+            Prefetch("excluded_segments", queryset=Segment.objects.only("id")),
+            "offer__bundle_products",
+        )
         .order_by("id")
     )
     result = []
@@ -274,11 +316,10 @@ def customer_offers(*, external_id: str, now: datetime | None = None) -> list[di
                 "coupon": row["coupon_code"] or None,
                 "offer": campaign.offer_summary,
                 "recommendation_id": row["recommendation_id"] or None,
-                "products": [
-                    _with_recommendation(products[sku], row["recommendation_id"])
-                    for sku in row["recommended_skus"] or ()
-                    if sku in products
-                ],
+                "products": _with_recommendation(
+                    [products[sku] for sku in row["recommended_skus"] or () if sku in products],
+                    row["recommendation_id"],
+                ),
                 "ends_at": campaign.ends_at_iso,
             }
         )
@@ -318,12 +359,12 @@ def _targets(campaign: OnsiteCampaign, member_of: set[int]) -> bool:
 
 
 _product_lock = threading.Lock()
-_product_cache: tuple[float, dict[str, dict]] = (0.0, {})
+_product_cache: tuple[float, dict[str, tuple[dict, str]]] = (0.0, {})
 
 
-def _products(skus: set[str]) -> dict[str, dict]:
-    """The products as the answer shows them, from a per-process cache refreshed every
-    MARKETING_ONSITE_CATALOG_SECONDS (names and prices); a sku not seen yet costs one query."""
+def _products(skus: set[str]) -> dict[str, tuple[dict, str]]:
+    """The products as the answer shows them, with their link's stem for a recommendation id, from a per-process
+    cache refreshed every MARKETING_ONSITE_CATALOG_SECONDS (names and prices); a sku not seen yet costs one query."""
     global _product_cache
     if not skus:
         return {}
@@ -339,14 +380,17 @@ def _products(skus: set[str]) -> dict[str, dict]:
         for sku, name, price, currency, attributes in rows:
             attributes = attributes or {}
             image = attributes.get("image_link") or setting("MARKETING_PRODUCT_IMAGE_URL").format(sku=sku)
-            found[sku] = {
+            link = str(attributes.get("link") or setting("MARKETING_PRODUCT_URL").format(sku=sku))
+            product = {
                 "sku": sku,
                 "name": name or sku,
                 "price": None if price is None else f"{price:.2f}",
                 "currency": currency,
                 "image": str(image),
-                "link": str(attributes.get("link") or setting("MARKETING_PRODUCT_URL").format(sku=sku)),
+                "link": link,
             }
+            # The link with `rec=` appended, but for the id itself (made once, not per answer).
+            found[sku] = (product, f"{link}{'&' if '?' in link else '?'}rec=")
         with _product_lock:
             if len(cache) > 100_000:
                 cache.clear()
@@ -354,12 +398,12 @@ def _products(skus: set[str]) -> dict[str, dict]:
     return {sku: cache[sku] for sku in skus if sku in cache}
 
 
-def _with_recommendation(product: dict, recommendation_id: str) -> dict:
-    """The product with its link carrying the recommendation id (send it back with the events that follow)."""
+def _with_recommendation(shown: list[tuple[dict, str]], recommendation_id: str) -> list[dict]:
+    """The products with their links carrying the recommendation id (send it back with the events that follow)."""
     if not recommendation_id:
-        return product
-    link = product["link"]
-    return {**product, "link": f"{link}{'&' if '?' in link else '?'}{urlencode({'rec': recommendation_id})}"}
+        return [product for product, _ in shown]
+    rec = quote_plus(recommendation_id)
+    return [{**product, "link": f"{link_stem}{rec}"} for product, link_stem in shown]
 
 
 def _suppressed(customer: dict) -> bool:

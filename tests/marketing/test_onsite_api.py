@@ -266,9 +266,9 @@ def test_first_impression_writes_one_row_in_a_few_queries(api_client, catalog, s
     gus, hal = CustomerFactory(external_id="gus"), CustomerFactory(external_id="hal")
     campaign = _onsite_campaign(segment_with([gus, hal]))
     api_client.get(_url("hal"))  # the campaign, its content builder and the recommender loaded
-    # Customer and rows, memberships, suppression, the insert, products not cached yet; the recommender's one
-    # look-up of a customer it has no precomputed list for (this small catalog's model has none).
-    with django_assert_max_num_queries(6):
+    # Customer and rows, memberships, suppression, the insert (products are cached); the recommender's look-ups of a
+    # customer it has no precomputed list for (their id, segments and purchases: this small catalog's model has none).
+    with django_assert_max_num_queries(7):
         [shown] = api_client.get(_url("gus")).json()["offers"]
     row = Recipient.objects.get(campaign=campaign, customer=gus)
     assert (row.subject, row.body_html, row.recommended_skus) == (
@@ -278,3 +278,34 @@ def test_first_impression_writes_one_row_in_a_few_queries(api_client, catalog, s
     )
     assert row.status == Recipient.Status.SENT and row.impression_at == row.sent_at is not None
     assert row.attributes == {} and row.entry == 1 and row.revenue == 0
+
+
+def test_unchanged_campaigns_are_checked_not_read_again(api_client, catalog, django_assert_num_queries):
+    ivy = CustomerFactory(external_id="ivy")
+    _onsite_campaign(segment_with([ivy]))
+    api_client.get(_url("ivy"))  # campaigns read, ivy reached
+    # Checked on every call here (MARKETING_ONSITE_CACHE_SECONDS = 0): their ids and change times, then ivy's rows.
+    with django_assert_num_queries(2):
+        assert len(api_client.get(_url("ivy")).json()["offers"]) == 1
+
+
+def test_a_pause_and_a_launch_show_at_the_next_check(api_client, catalog, settings):
+    import dataclasses
+
+    from marketing import onsite, services
+
+    def next_check_due():
+        onsite._cached = dataclasses.replace(onsite._cached, check_at=0.0)
+
+    settings.MARKETING_ONSITE_CACHE_SECONDS = 60
+    jo = CustomerFactory(external_id="jo")
+    segment = segment_with([jo])
+    first = _onsite_campaign(segment, name="first")
+    assert [o["campaign_name"] for o in api_client.get(_url("jo")).json()["offers"]] == ["first"]
+    services.campaign_pause(campaign=first)
+    assert len(api_client.get(_url("jo")).json()["offers"]) == 1  # held until the next check
+    next_check_due()
+    assert api_client.get(_url("jo")).json()["offers"] == []
+    _onsite_campaign(segment, name="second")
+    next_check_due()
+    assert [o["campaign_name"] for o in api_client.get(_url("jo")).json()["offers"]] == ["second"]
