@@ -20,10 +20,11 @@ from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from config.admin_display import value_text
 from marketing.models import Campaign, Recipient
 from marketing.report_views import REPORTED
 from marketing.staff import charts, selectors
-from marketing.staff.charts import heat_color, line_chart_svg
+from marketing.staff.charts import heat_color
 from marketing.suggestions import suggestions
 from recommender.models import ModelSwitch, TrainingRun
 from recommender.selectors import customer_history
@@ -491,19 +492,71 @@ def _served(customer: Customer):
 # --- Model registry -------------------------------------------------------------------------------------
 
 
+METRIC_LABELS = {"ndcg@10": "NDCG@10", "recall@10": "Recall@10", "precision@10": "Precision@10", "map": "MAP"}
+RATE_METRICS = ["ndcg@10", "recall@10", "precision@10", "map", "coverage"]
+COMPARE_MAX = 6
+
+
+def _compare(runs: list[TrainingRun], ids: list[int], serving: TrainingRun | None) -> dict[str, Any] | None:
+    """The chosen runs as columns, metrics and settings as rows; rates also as a difference to the serving run."""
+    chosen = [r for r in runs if r.pk in ids]
+    if not chosen:
+        return None
+    keys = [k for k in METRIC_ORDER if any(k in r.metrics for r in chosen)]
+    rows = []
+    for key in keys:
+        base = serving.metrics.get(key) if serving else None
+        cells = []
+        for run in chosen:
+            value = run.metrics.get(key)
+            delta = None
+            if key in RATE_METRICS and isinstance(value, int | float) and isinstance(base, int | float):
+                delta = value - base if run.pk != serving.pk else None
+            cells.append({"value": value, "delta": delta})
+        rows.append({"key": METRIC_LABELS.get(key, key), "cells": cells, "rate": key in RATE_METRICS})
+    return {
+        "runs": chosen,
+        "rows": rows,
+        "parameters": [value_text(r.parameters) for r in chosen],
+    }
+
+
 @staff_page
 def model_registry(request):
     runs = list(TrainingRun.objects.order_by("-created_at", "-pk")[:12])
     keys = [k for k in METRIC_ORDER if any(k in r.metrics for r in runs)]
-    succeeded = [r for r in reversed(runs) if r.status == TrainingRun.Status.SUCCEEDED and "ndcg@10" in r.metrics]
-    trend = [(f"#{r.pk}", 100 * float(r.metrics["ndcg@10"])) for r in succeeded]
+    succeeded = [r for r in reversed(runs) if r.status == TrainingRun.Status.SUCCEEDED and r.metrics]
+    trend_keys = [k for k in RATE_METRICS if any(k in r.metrics for r in succeeded)]
+    serving = next((r for r in runs if r.is_active), None)
+    try:
+        compare_ids = [int(i) for i in request.GET.getlist("compare")][:COMPARE_MAX]
+    except ValueError:
+        compare_ids = []
+        messages.error(request, _("Runs to compare are given by their numbers."))
+    if not compare_ids:  # by default: the serving run beside the newest successful ones
+        compare_ids = [r.pk for r in sorted(succeeded, key=lambda r: (not r.is_active, -r.pk))[:3]]
+    labels = [f"#{r.pk} {r.algorithm}" for r in succeeded]
     context = {
         "title": _("Recommendation models"),
         "runs": runs,
-        "metric_keys": keys,
+        "metric_keys": [METRIC_LABELS.get(k, k) for k in keys],
         "rows": [{"run": r, "values": [r.metrics.get(k) for k in keys]} for r in runs],
-        "trend": trend,
-        "trend_chart": line_chart_svg(trend, label=_("NDCG@10 of each successful run, in percent")),
+        "compare": _compare(runs, compare_ids, serving),
+        "compare_ids": compare_ids,
+        "trend": [
+            {"label": label, "run": r, "values": [r.metrics.get(k) for k in trend_keys]}
+            for label, r in zip(labels, succeeded, strict=True)
+        ],
+        "trend_keys": [METRIC_LABELS.get(k, k) for k in trend_keys],
+        "trend_chart": charts.line_chart(
+            labels,
+            [(METRIC_LABELS.get(k, k), [r.metrics.get(k) for r in succeeded]) for k in trend_keys],
+            title=_("Offline metrics of each successful run, oldest first"),
+            fmt="percent",
+            x_title=_("training run"),
+        )
+        if succeeded
+        else None,
         "history": list(ModelSwitch.objects.select_related("from_run", "to_run", "acting_user")[:20]),
         "can_switch": request.user.has_perm("recommender.change_trainingrun"),
     }
