@@ -207,8 +207,12 @@ def read_table(path: Path, *, report: ImportReport, sep: str = ",") -> Table:
         text, encoding = _decode(_read_bytes(path), name=path.name)
         report.details["encoding"] = encoding
         table = _read_delimited(text, sep=sep, report=report, name=path.name)
+        if len(text) > settings.IMPORT_MAX_FIELD_CHARS:  # else no cell can be that long
+            table = _drop_rows_with_long_fields(table, report=report)
         if NUL not in text:  # one scan of the text spares a look at every cell
             return table
+        return _drop_rows_with_nul(table, report=report, name=path.name)
+    table = _drop_rows_with_long_fields(table, report=report)
     return _drop_rows_with_nul(table, report=report, name=path.name)
 
 
@@ -303,6 +307,7 @@ def _header(text: str, *, sep: str, name: str) -> list[str]:
         raise ValidationError(f"{name}: the header line cannot be read ({error})") from error
     if NUL in first:
         raise ValidationError(f"{name}: the header line contains a NUL character (is the file binary?)")
+    _check_width(len(header), name=name)
     repeated = sorted(column for column, count in Counter(header).items() if count > 1 and column)
     if repeated:
         raise ValidationError(
@@ -310,6 +315,34 @@ def _header(text: str, *, sep: str, name: str) -> list[str]:
             "rename or remove the extra column(s)"
         )
     return header
+
+
+def _check_width(columns: int, *, name: str) -> None:
+    """A file wider than any import needs is refused before its rows are read (a million columns would take
+    minutes and gigabytes to parse)."""
+    limit = settings.IMPORT_MAX_COLUMNS
+    if columns > limit:
+        raise ValidationError(
+            f"{name}: {columns:,} columns in the header, more than the {limit:,} an import reads "
+            "(IMPORT_MAX_COLUMNS); remove the columns not imported"
+        )
+
+
+def _drop_rows_with_long_fields(table: Table, *, report: ImportReport) -> Table:
+    """Rows with a cell longer than IMPORT_MAX_FIELD_CHARS are skipped as `field_too_long`."""
+    frame = table.frame
+    if frame.empty:
+        return table
+    limit = settings.IMPORT_MAX_FIELD_CHARS
+    hit = np.zeros(len(frame), dtype=bool)
+    for position in range(frame.shape[1]):
+        hit |= (frame.iloc[:, position].str.len().fillna(0) > limit).to_numpy(bool)
+    if not hit.any():
+        return table
+    report.rows_read += int(hit.sum())
+    report.skip("field_too_long", table.lines[hit].tolist())
+    keep = ~hit
+    return Table(frame=frame[keep].reset_index(drop=True), lines=table.lines[keep].reset_index(drop=True))
 
 
 class _Lines:
@@ -351,8 +384,10 @@ def _read_delimited_exactly(text: str, *, header: list[str], sep: str, report: I
             row = next(reader)
         except StopIteration:
             break
-        except csv.Error:
-            bad.setdefault("unreadable_line", []).append(start + 1)
+        except csv.Error as error:
+            # A cell past the csv module's own cap (csv.field_size_limit, 128 KiB) is too long as well.
+            reason = "field_too_long" if "field larger than field limit" in str(error) else "unreadable_line"
+            bad.setdefault(reason, []).append(start + 1)
             source.position = start + 1
             reader = csv.reader(source, delimiter=sep)
             continue
@@ -443,6 +478,7 @@ def _workbook_table(workbook: Any, *, name: str) -> Table:
             sheet_header.pop()
         if header is None:
             header = sheet_header
+            _check_width(len(header), name=name)
             repeated = sorted(column for column, count in Counter(header).items() if count > 1 and column)
             if repeated:
                 raise ValidationError(
