@@ -22,19 +22,15 @@ def shop(settings, tmp_path):
 
 @pytest.fixture
 def watched(logged_in_page):
-    """The logged-in page, recording console errors and failed requests from here on."""
-    problems: list[str] = []
-    logged_in_page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
-    logged_in_page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
-    logged_in_page.on("response", lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
-    logged_in_page.problems = problems
+    """The logged-in page; console errors, failed requests and unchecked pages fail the test (see conftest)."""
+    logged_in_page.problems = logged_in_page.watch.problems
     return logged_in_page
 
 
 def visit(page, url: str, shot) -> None:
+    """Open the page, then screenshot it as `shot` and check its accessibility."""
     page.goto(url)
-    page.wait_for_load_state("networkidle")
-    page.screenshot(path=str(shot), full_page=True)
+    page.audit(shot.stem)
 
 
 def test_marketer_walks_the_staff_site(watched, live_server, shop, tmp_path):
@@ -43,7 +39,7 @@ def test_marketer_walks_the_staff_site(watched, live_server, shop, tmp_path):
     # The admin header leads to the dashboard.
     page.click("a.staff-link")
     page.wait_for_url(f"{base}/staff/")
-    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+    page.audit("dashboard")
     assert page.locator("h1").inner_text() == "Dashboard"
     assert "33.3 %" in page.inner_text("#h-segments + .cards")
     assert page.locator("canvas[data-drawn]").count() == page.locator("canvas[data-chart]").count() >= 5
@@ -63,8 +59,7 @@ def test_marketer_walks_the_staff_site(watched, live_server, shop, tmp_path):
     candidate = shop["runs"][1]
     page.fill(f"#reason-{candidate.pk}", "better ranking offline")
     page.click(f"form[action$='/models/{candidate.pk}/switch/'] button")
-    page.wait_for_load_state("networkidle")
-    page.screenshot(path=str(tmp_path / "models-promoted.png"), full_page=True)
+    page.audit("models-promoted")
     assert "now serves" in page.inner_text(".messagelist")
     assert "better ranking offline" in page.inner_text("#content-main")
 
@@ -89,5 +84,5 @@ def test_job_monitor_updates_progress_without_reload(watched, live_server, shop,
     assert page.evaluate("window.__notReloaded") is True
     assert "naming segments" in row.inner_text()
     assert "out of memory while fitting" in page.inner_text("#jobs")
-    page.screenshot(path=str(tmp_path / "jobs-updated.png"), full_page=True)
+    page.audit("jobs-updated")
     assert page.problems == []

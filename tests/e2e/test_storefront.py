@@ -65,22 +65,23 @@ def test_shopper_views_and_buys_and_the_events_land(page, live_server, shop_data
     page.goto(f"{live_server.url}/shop/?as=shopper")
     before = _widget_skus(page, problems)
     assert before[0] == "P1"
-    page.screenshot(path=str(tmp_path / "storefront-index.png"))
+    page.audit("storefront-index")
 
     # Follow the widget's first recommendation: the events that follow carry its recommendation id.
     recommendation_id = page.get_attribute("#recommendations", "data-recommendation-id")
     page.click("#recommendations .shop-rec[data-sku=P1] a")
     page.wait_for_selector("#product[data-sku=P1]")
     page.wait_for_timeout(600)  # a view that lasts
-    page.screenshot(path=str(tmp_path / "storefront-product.png"))
+    page.audit("storefront-product")
     page.click("#add-to-cart button")
     page.wait_for_url(f"{live_server.url}/shop/cart/")
     assert page.inner_text("#cart-count") == "1"
+    page.audit("storefront-cart")
     page.fill("input[name=coupon]", "WELCOME10")
     page.click("#checkout button")
     page.wait_for_selector("#purchase-status:has-text('Purchase sent.')", timeout=15000)
     after = _widget_skus(page, problems)
-    page.screenshot(path=str(tmp_path / "storefront-confirmation.png"))
+    page.audit("storefront-confirmation")
 
     rows = _wait_for(
         lambda: Interaction.objects.filter(customer__external_id="shopper", product__sku="P1").values(
