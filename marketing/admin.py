@@ -22,7 +22,13 @@ from marketing import (
     admin_offers,  # noqa: F401  (registers Offer and Coupon)
     services,
 )
-from marketing.audience import MAX_VARIANTS, REASONS, parse_audience_rule, preview_message
+from marketing.audience import (
+    MAX_VARIANTS,
+    REPORTED_REASONS,
+    check_uplift_targeting,
+    parse_audience_rule,
+    preview_message,
+)
 from marketing.models import Campaign, CampaignAction, Conversion, Recipient, Suppression, UpliftModel, Variant
 from marketing.rendering import offer_context, validate_content
 from marketing.waves import wave_status
@@ -60,6 +66,15 @@ class CampaignForm(forms.ModelForm):
             "wave_share",
             "wave_interval_hours",
         ]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            check_uplift_targeting(model=cleaned.get("uplift_model"), share=cleaned.get("uplift_target_share"))
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                self.add_error(field, messages)
+        return cleaned
 
     def clean_audience_rule(self):
         rule = self.cleaned_data.get("audience_rule") or {}
@@ -210,7 +225,8 @@ class CampaignAdmin(admin.ModelAdmin):
             return "—"
         excluded = counts.get("excluded", {})
         rows = [("Audience", counts.get("audience", 0))]
-        rows += [(f"left out: {REASON_LABELS.get(r, r)}", excluded.get(r, 0)) for r in REASONS if r in excluded]
+        shown = [r for r in REPORTED_REASONS if r in excluded]
+        rows += [(f"left out: {REASON_LABELS.get(r, r)}", excluded.get(r, 0)) for r in shown]
         rows += [("Control (held out)", counts.get("control", 0)), ("Treated", counts.get("treated", 0))]
         rows += [(f"variant {name}", n) for name, n in (counts.get("variants") or {}).items()]
         body = format_html_join(

@@ -293,6 +293,28 @@ def targets_by_uplift(campaign: Campaign) -> bool:
     return bool(campaign.uplift_model_id and campaign.uplift_target_share)
 
 
+def check_uplift_targeting(*, model: UpliftModel | None, share: float | None) -> None:
+    """Both or neither of the uplift model and the share, and a model that can score the shop's customers;
+    a ValidationError keyed by field otherwise."""
+    if model is None and share is None:
+        return
+    if model is None:
+        raise ValidationError({"uplift_model": "Choose the uplift model that ranks the audience, or clear the share."})
+    if share is None:
+        raise ValidationError({"uplift_target_share": "Give the share of the audience to target (0.01 to 1)."})
+    from marketing.uplift_models import load_artifact
+
+    if load_artifact(model).get("source") != "segment_features":
+        raise ValidationError({"uplift_model": _imported_model_problem(model)})
+
+
+def _imported_model_problem(model: UpliftModel) -> str:
+    return (
+        f"The uplift model {model} reads the columns of an imported file, which the shop's customers do not have: "
+        "target by uplift with a model trained on a campaign sent here."
+    )
+
+
 def predicted_uplift(
     *,
     model: UpliftModel,
@@ -311,14 +333,7 @@ def predicted_uplift(
 
     artifact = load_artifact(model)
     if artifact.get("source") != "segment_features":
-        raise ValidationError(
-            {
-                "uplift_model": (
-                    f"The uplift model {model} reads the columns of an imported file, which the shop's customers "
-                    "do not have: target by uplift with a model trained on a campaign sent here."
-                )
-            }
-        )
+        raise ValidationError({"uplift_model": _imported_model_problem(model)})
     columns = list(artifact["features"])
     if not customer_ids:
         return np.zeros(0)
