@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from marketing.conf import setting
 from marketing.models import Campaign, Recipient, Suppression
-from marketing.tracking import RecipientKey, unsubscribe_url
+from marketing.tracking import RecipientKey, RecipientLinks, tracking_base_url
 
 logger = logging.getLogger(__name__)
 S = Recipient.Status
@@ -144,17 +144,22 @@ def _mark(*, sent: list[int], failed: dict[int, str], now: datetime) -> None:
 # --- Email -----------------------------------------------------------------------------------------------------
 
 
-def email_message(*, campaign: Campaign, row: Claimed, connection=None) -> EmailMultiAlternatives:
-    """The multipart (text + HTML) message with List-Unsubscribe (one-click, RFC 8058) headers."""
-    unsubscribe = unsubscribe_url(RecipientKey(campaign.pk, row.customer_id, row.entry))
+def email_message(
+    *, campaign: Campaign, row: Claimed, connection=None, from_email: str | None = None, base_url: str | None = None
+) -> EmailMultiAlternatives:
+    """The multipart (text + HTML) message with List-Unsubscribe (one-click, RFC 8058) headers.
+
+    `from_email` and `base_url` (MARKETING_FROM_EMAIL and MARKETING_BASE_URL by default) are read once per batch
+    by the sender rather than once per message."""
+    links = RecipientLinks(RecipientKey(campaign.pk, row.customer_id, row.entry), base=base_url)
     message = EmailMultiAlternatives(
         subject=row.subject,
         body=row.body_text,
-        from_email=setting("MARKETING_FROM_EMAIL"),
+        from_email=from_email or setting("MARKETING_FROM_EMAIL"),
         to=[row.address],
         connection=connection,
         headers={
-            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe": f"<{links.unsubscribe()}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "X-Campaign-Id": str(campaign.pk),
         },
@@ -168,14 +173,17 @@ def _send_email_batch(campaign: Campaign, rows: list[Claimed]) -> tuple[list[int
     sent: list[int] = []
     failed: dict[int, str] = {}
     connection = get_connection(fail_silently=False)
+    from_email, base_url = setting("MARKETING_FROM_EMAIL"), tracking_base_url()
     try:
         connection.open()
         for index, row in enumerate(rows):
             if not row.address:
                 failed[row.pk] = "no e-mail address"
                 continue
+            # The message is handed to this batch's connection: it needs no connection of its own.
+            message = email_message(campaign=campaign, row=row, from_email=from_email, base_url=base_url)
             try:
-                count = connection.send_messages([email_message(campaign=campaign, row=row, connection=connection)])
+                count = connection.send_messages([message])
             except (OSError, ValueError) as exc:
                 failed[row.pk] = f"{type(exc).__name__}: {exc}"
                 if isinstance(exc, OSError) and not _refused_recipient(exc):

@@ -81,7 +81,8 @@ def _signer(salt: str) -> _Signer:
     return _Signer(salt=salt)
 
 
-def _base() -> str:
+def tracking_base_url() -> str:
+    """Where tracking links point (MARKETING_BASE_URL without its trailing slash)."""
     return setting("MARKETING_BASE_URL").rstrip("/")
 
 
@@ -103,7 +104,7 @@ class RecipientLinks:
 
     def __init__(self, key: RecipientKey, *, base: str | None = None):
         self.key = key
-        self._base = _base() if base is None else base
+        self._base = tracking_base_url() if base is None else base
         self._ids = f"[{int(key.campaign_id)},{int(key.customer_id)},{int(key.entry)}"
         before, after = _route("click")
         self._click_route = (f"{self._base}{before}", after)
@@ -135,7 +136,7 @@ class RecipientLinks:
 
 def _url(name: str, token: str) -> str:
     before, after = _route(name)
-    return f"{_base()}{before}{token}{after}"
+    return f"{tracking_base_url()}{before}{token}{after}"
 
 
 def make_open_token(key: RecipientKey) -> str:
