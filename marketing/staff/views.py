@@ -30,6 +30,7 @@ from recommender.models import ModelSwitch, TrainingRun
 from recommender.selectors import customer_history
 from recommender.services import promote_model, rollback_model
 from segments.models import Membership, Segment, SegmentationDefinition, SegmentationMethod, SegmentationRun
+from segments.naming import segment_name, translate_segment_name
 from segments.selectors import customer_segments
 from shop.models import Customer, Interaction
 
@@ -85,7 +86,10 @@ def _sizes_chart(segments: list[Segment], *, title: str) -> dict[str, Any] | Non
     if not segments:
         return None
     return charts.bar_chart(
-        [s.name for s in segments], [(_("Customers"), [s.size for s in segments])], title=title, horizontal=True
+        [segment_name(s) for s in segments],
+        [(_("Customers"), [s.size for s in segments])],
+        title=title,
+        horizontal=True,
     )
 
 
@@ -113,7 +117,11 @@ def dashboard(request):
         SegmentationDefinition.objects.exclude(active_run=None).select_related("active_run").order_by("name")
     )
     segments_by_run: dict[int, list[Segment]] = {}
-    for segment in Segment.objects.active().only("pk", "run_id", "name", "size", "share").order_by("-size", "key"):
+    for segment in (
+        Segment.objects.active()
+        .only("pk", "run_id", "name", "name_is_custom", "size", "share")
+        .order_by("-size", "key")
+    ):
         segments_by_run.setdefault(segment.run_id, []).append(segment)
     segmentations = [
         {
@@ -232,7 +240,7 @@ def _rfm_grid(segments: list[Segment]) -> dict[str, Any] | None:
 
 def _rfm_chart(grid: dict[str, Any]) -> dict[str, Any]:
     cells = [
-        (f"R {cell['r']}", f"FM {row['fm']}", cell["segment"].share, cell["segment"].name, cell["segment"].name)
+        (f"R {cell['r']}", f"FM {row['fm']}", cell["segment"].share, *[segment_name(cell["segment"])] * 2)
         for row in grid["rows"]
         for cell in row["cells"]
         if cell["segment"]
@@ -297,7 +305,7 @@ def _projection(run: SegmentationRun, segments: list[Segment]) -> dict[str, Any]
     ]
     return {
         "chart": charts.scatter_chart(
-            [(s.name, points) for s, points in groups],
+            [(segment_name(s), points) for s, points in groups],
             title=_("A sample of customers on the two directions in which their features vary most, by segment"),
             x_title=axis(1),
             y_title=axis(2),
@@ -307,23 +315,24 @@ def _projection(run: SegmentationRun, segments: list[Segment]) -> dict[str, Any]
     }
 
 
+def _moved_name(name: str | None) -> str:
+    return translate_segment_name(name) if name else _("(not segmented)")
+
+
 def _movement_matrix(run: SegmentationRun, segments: list[Segment]) -> dict[str, Any] | None:
     if not run.movement:
         return None
     sources = []
     for row in run.movement:
-        name = row.get("from_name") or _("(not segmented)")
+        name = _moved_name(row.get("from_name"))
         if name not in sources:
             sources.append(name)
-    targets = [s.name for s in segments]
+    targets = [segment_name(s) for s in segments]
     for row in run.movement:
-        name = row.get("to_name") or _("(not segmented)")
+        name = _moved_name(row.get("to_name"))
         if name not in targets:
             targets.append(name)
-    counts = {
-        (r.get("from_name") or _("(not segmented)"), r.get("to_name") or _("(not segmented)")): r["customers"]
-        for r in run.movement
-    }
+    counts = {(_moved_name(r.get("from_name")), _moved_name(r.get("to_name"))): r["customers"] for r in run.movement}
     top = max(counts.values()) or 1
     rows = []
     for source in sources:

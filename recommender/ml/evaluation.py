@@ -1,4 +1,4 @@
-"""Offline evaluation: split, tune on validation carved from train, refit, score on test.
+"""Offline evaluation: split, search hyperparameters on validation carved from train, refit, score on test.
 
 Protocol (microsoft/recommenders, `protocol="stratified"`): every interaction is an implicit
 positive; each user's interactions are split 75/25 at random with a fixed seed (row for row
@@ -9,14 +9,21 @@ and scored on the train matrix with the ratings as values, as it is on event wei
 production; the others on 0/1. The test side is 0/1 either way. `protocol="temporal"` holds out each user's most recent
 share of interactions instead.
 
-Hyperparameters never see the test split: the training part is split again the same way
-(seeds seed + 1 and seed + 2: two validation splits, averaged, because one is too noisy to
-tell close settings apart) into inner train and validation parts; each algorithm's small
-grid is scored by nDCG@k on validation (rating models by RMSE), the blend's weights are
-chosen on two further validation splits (seeds seed + 3, seed + 4: the splits that picked the
-parameters would favour the parts with the largest grids), and
-each model is then refit on the whole training part with the chosen values. `train_seconds`
-is the wall time of that final fit alone.
+Hyperparameters never see the test split, and come from the data at hand rather than from
+defaults fitted elsewhere: the training part is split again the same way (seeds seed + 1, seed + 2;
+two validation splits, averaged, on small data where one is too noisy to tell close settings
+apart; one on large data) into inner train and validation parts, at most `validation_users`
+validation users scored (a seeded sample). Each algorithm's search space scales with that data
+(`search.candidates`) and is searched by successive halving on validation nDCG@k (rating models:
+RMSE) within a share of a time budget. The blend's weights are chosen on a further, fresh
+validation split (the splits that picked the parameters would favour the parts with the largest
+spaces), and the blend keeps its mix only when it beats its best part on those users by more than
+twice the standard error of the paired difference; otherwise the best part gets all the weight.
+Each model is then refit on the whole training part with the chosen values (a blend reuses its
+parts' fits). `train_seconds` is the wall time of that final fit alone.
+
+Deterministic for a seed, unless the time budget cuts a search short (`search_cut_short` in
+the report says so).
 """
 
 from __future__ import annotations
@@ -34,33 +41,27 @@ import scipy.sparse as sp
 from recommender.ml.base import Recommender
 from recommender.ml.blend import normalise_scores
 from recommender.ml.matrix import ratings_matrix
-from recommender.ml.metrics import catalog_coverage, mae, ranking_metrics, rmse
+from recommender.ml.metrics import catalog_coverage, mae, ndcg_per_user, ranking_metrics, rmse
 from recommender.ml.registry import ALGORITHMS, make_recommender
+from recommender.ml.search import DataShape, SearchResult, candidates, levels_for, line_search_log, successive_halving
 from recommender.ml.splits import stratified_split, temporal_split
 
 PROTOCOLS = ("stratified", "temporal")
 DEFAULT_ALGORITHMS = ("popularity", "item_knn", "ease", "als", "ials", "blend", "biased_mf")
 BLEND_PARTS = ("ease", "als", "ials", "item_knn")
 
-# Small grids, searched on validation only. Each is a list of parameter dicts.
-DEFAULT_GRIDS: dict[str, list[dict[str, Any]]] = {
-    "item_knn": [{"k": k, "shrink": s} for k in (50, 100, 200) for s in (0.0, 10.0, 50.0)],
-    # On 0/1 cells, and on weight ** 0.5 cells (ratings or event weights; rescaled to mean 1, so the same l2s).
-    "ease": [{"l2": v} for v in (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1500.0)]
-    + [{"binary": False, "value_power": 0.5, "l2": v} for v in (100.0, 200.0, 300.0, 500.0, 800.0, 1500.0)],
-    # The ratio of regularisation to alpha matters most (implicit's regularisation is not scaled by
-    # activity): three magnitudes at ratio 7.5, and two other ratios around the middle one.
-    "als": [
-        {"factors": f, "regularization": r, "alpha": a, "iterations": 15}
-        for f in (32, 64)
-        for r, a in ((15.0, 2.0), (30.0, 4.0), (60.0, 8.0), (30.0, 3.0), (30.0, 6.0))
-    ],
-    # One setting (its defaults, chosen on a validation split during development): a fit costs ~2 CPU s here.
-    "ials": [{}],
-    # Rating model: tuned on validation RMSE, not on ranking.
-    "biased_mf": [{"factors": 8, "regularization": r} for r in (5.0, 10.0, 20.0)]
-    + [{"factors": 16, "regularization": 10.0}],
-}
+# Validation users scored per split (a seeded sample): enough to tell settings apart, bounded in time.
+VALIDATION_USERS = 10_000
+# Above this many training interactions one validation split is as informative as two on small data.
+LARGE_TRAIN = 500_000
+# CPU seconds (all threads) for the whole hyperparameter search, shared out by each algorithm's typical cost:
+# unlike wall time, other load on the machine does not shrink what the search gets done in it.
+SEARCH_SECONDS = 600.0
+SEARCH_SHARES = {"ials": 3.0, "als": 2.0, "ease": 1.0, "item_knn": 1.0, "biased_mf": 1.0, "blend": 1.5}
+# A blend must beat its best part on validation by this many standard errors of the paired difference.
+BLEND_MIN_GAIN_SE = 2.0
+# Users scored at once: a dense users x items block of scores.
+SCORE_BATCH = 4000
 
 
 @dataclass
@@ -148,12 +149,21 @@ def split_dataset(data: Dataset, *, protocol: str, test_ratio: float, seed: int)
     return data.subset(mask), data.subset(~mask)
 
 
-def recommend_for_test(model: Recommender, train: sp.csr_matrix, test: sp.csr_matrix, *, k: int) -> np.ndarray:
-    """Top-k per user (rows of train), items seen in train excluded, -1 where nothing is left."""
-    items, scores = model.recommend(train, n=k, exclude=train)
-    items = np.asarray(items, dtype=np.int64).copy()
-    items[~np.isfinite(scores)] = -1
-    return items
+def recommend_for_test(
+    model: Recommender, train: sp.csr_matrix, test: sp.csr_matrix, *, k: int, exclude: sp.csr_matrix | None = None
+) -> np.ndarray:
+    """Top-k per user (rows of train), items seen in train excluded, -1 where nothing is left.
+
+    Scored SCORE_BATCH users at a time, so memory stays bounded however many users there are.
+    `exclude` (default: train) names the seen items when train holds weights rather than 0/1.
+    """
+    exclude = train if exclude is None else exclude
+    out = np.full((train.shape[0], min(k, train.shape[1])), -1, dtype=np.int64)
+    for start in range(0, train.shape[0], SCORE_BATCH):
+        stop = min(start + SCORE_BATCH, train.shape[0])
+        items, scores = model.recommend(train[start:stop], n=k, exclude=exclude[start:stop])
+        out[start:stop] = np.where(np.isfinite(scores), items, -1)
+    return out
 
 
 def evaluable_users(train: sp.csr_matrix, test: sp.csr_matrix) -> np.ndarray:
@@ -245,26 +255,86 @@ class TuningResult:
 
 @dataclass
 class ValidationFold:
-    """An inner train / validation pair carved from the training part."""
+    """An inner train / validation pair carved from the training part.
+
+    `users`: the evaluable validation users, at most `max_users` of them (a sample seeded by `seed`).
+    """
 
     inner_train: Dataset
     validation: Dataset
+    max_users: int | None = None
+    seed: int = 0
 
     def __post_init__(self) -> None:
         self.train_positives = self.inner_train.positives()
         self.valid_positives = self.validation.positives()
         self.users = evaluable_users(self.train_positives, self.valid_positives)
+        if self.max_users is not None and len(self.users) > self.max_users:
+            rng = np.random.default_rng(self.seed)
+            self.users = np.sort(rng.choice(self.users, self.max_users, replace=False))
 
 
 def validation_folds(
-    train: Dataset, *, protocol: str, test_ratio: float, seed: int, folds: int
+    train: Dataset, *, protocol: str, test_ratio: float, seed: int, folds: int, max_users: int | None = None
 ) -> list[ValidationFold]:
     """`folds` inner splits of the training part (seeds seed+1, seed+2...; temporal has just one)."""
     count = 1 if protocol == "temporal" else max(1, folds)
     return [
-        ValidationFold(*split_dataset(train, protocol=protocol, test_ratio=test_ratio, seed=seed + 1 + index))
+        ValidationFold(
+            *split_dataset(train, protocol=protocol, test_ratio=test_ratio, seed=seed + 1 + index),
+            max_users=max_users,
+            seed=seed + 1 + index,
+        )
         for index in range(count)
     ]
+
+
+def validation_ndcg(name: str, params: dict[str, Any], folds: Sequence[ValidationFold], *, k: int) -> float:
+    """Mean over the folds of nDCG@k on the validation users of `name` fitted with `params` on inner train."""
+    values = []
+    for fold in folds:
+        model, _seconds = _fit(name, params, fold.inner_train)
+        history = _input_matrix(name, fold.inner_train)[fold.users]
+        items = recommend_for_test(model, history, None, k=k, exclude=fold.train_positives[fold.users])
+        values.append(ranking_metrics(items, fold.valid_positives[fold.users], k=k)["ndcg"])
+    return float(np.mean(values))
+
+
+def search_algorithm(
+    name: str,
+    folds: Sequence[ValidationFold],
+    *,
+    k: int,
+    seed: int = 0,
+    grid: Sequence[dict[str, Any]] | None = None,
+    deadline: float | None = None,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> SearchResult:
+    """The setting of `name` with the best validation nDCG@k, by successive halving over a space scaled to
+    the folds' data (or over `grid` when given, each point scored once)."""
+    fold_matrix = _input_matrix(name, folds[0].inner_train)
+    shape = DataShape.of(fold_matrix)
+    with_values = fold_matrix.nnz > 0 and float(fold_matrix.data.min()) != float(fold_matrix.data.max())
+    if grid is not None:
+        space, levels = list(grid) or [{}], (None,)
+    else:
+        space, levels = candidates(name, shape, seed=seed, with_values=with_values), levels_for(name)
+
+    def evaluate(params: dict[str, Any]) -> float:
+        return validation_ndcg(name, params, folds, k=k)
+
+    if name == "ease" and grid is None:
+        # One line search over l2 per way of reading the cells (0/1, and the weights when there are any).
+        found = [
+            line_search_log(start, "l2", start["l2"], evaluate, deadline=deadline, log=log, label=name)
+            for start in space
+        ]
+        best = max(found, key=lambda result: result.value)
+        best.tried = [trial for result in found for trial in result.tried]
+        best.cut_short = any(result.cut_short for result in found)
+        best.seconds = sum(result.seconds for result in found)
+        return best
+    return successive_halving(space, evaluate, levels=levels, deadline=deadline, log=log, label=name)
 
 
 def tune_algorithm(
@@ -310,16 +380,20 @@ def tune_algorithm(
     return best
 
 
-def _ndcg_from_scores(scores: np.ndarray, history: sp.csr_matrix, relevant: sp.csr_matrix, *, k: int) -> float:
+def _top_from_scores(scores: np.ndarray, history: sp.csr_matrix, *, k: int) -> np.ndarray:
     from recommender.ml.base import top_n
 
-    masked = scores.copy()
+    masked = np.array(scores, dtype=np.float64)
     rows, cols = history.nonzero()
     masked[rows, cols] = -np.inf
     items, values = top_n(masked, k)
     items = items.copy()
     items[~np.isfinite(values)] = -1
-    return ranking_metrics(items, relevant, k=k)["ndcg"]
+    return items
+
+
+def _ndcg_from_scores(scores: np.ndarray, history: sp.csr_matrix, relevant: sp.csr_matrix, *, k: int) -> float:
+    return ranking_metrics(_top_from_scores(scores, history, k=k), relevant, k=k)["ndcg"]
 
 
 def weight_grid(names: Sequence[str], *, step: float = 0.1) -> Iterable[dict[str, float]]:
@@ -328,6 +402,29 @@ def weight_grid(names: Sequence[str], *, step: float = 0.1) -> Iterable[dict[str
     for combo in itertools.product(range(units + 1), repeat=len(names)):
         if sum(combo) == units:
             yield {name: round(c * step, 6) for name, c in zip(names, combo, strict=True)}
+
+
+def _normalised(
+    validation_scores: dict[str, list[np.ndarray]], folds: Sequence[ValidationFold], method: str
+) -> list[dict[str, np.ndarray]]:
+    # float32: a blend of four parts over 10,000 users x thousands of items stays within a few hundred MB.
+    return [
+        {
+            n: normalise_scores(validation_scores[n][index], fold.train_positives[fold.users], method=method).astype(
+                np.float32
+            )
+            for n in validation_scores
+        }
+        for index, fold in enumerate(folds)
+    ]
+
+
+def _blend_total(parts: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    total = np.zeros_like(next(iter(parts.values())))
+    for name, weight in weights.items():
+        if weight:
+            total += np.float32(weight) * parts[name]
+    return total
 
 
 def tune_blend_weights(
@@ -342,17 +439,11 @@ def tune_blend_weights(
     names = list(validation_scores)
     best: tuple[dict[str, float], str, float] | None = None
     for method in normalisers:
-        normalised = [
-            {
-                n: normalise_scores(validation_scores[n][index], fold.train_positives[fold.users], method=method)
-                for n in names
-            }
-            for index, fold in enumerate(folds)
-        ]
+        normalised = _normalised(validation_scores, folds, method)
         for weights in weight_grid(names, step=step):
             values = []
             for index, fold in enumerate(folds):
-                total = sum(weights[n] * normalised[index][n] for n in names if weights[n])
+                total = _blend_total(normalised[index], weights)
                 history, relevant = fold.train_positives[fold.users], fold.valid_positives[fold.users]
                 values.append(_ndcg_from_scores(total, history, relevant, k=k))
             ndcg = float(np.mean(values))
@@ -360,6 +451,90 @@ def tune_blend_weights(
                 best = (weights, method, ndcg)
     assert best is not None
     return best
+
+
+def blend_gain(
+    validation_scores: dict[str, list[np.ndarray]],
+    folds: Sequence[ValidationFold],
+    weights: dict[str, float],
+    *,
+    method: str,
+    k: int,
+) -> tuple[str, float, float]:
+    """(best single part, mean per-user nDCG@k gain of the blend over it, standard error of that gain)."""
+    normalised = _normalised(validation_scores, folds, method)
+
+    def per_user(weights_: dict[str, float]) -> np.ndarray:
+        values = []
+        for index, fold in enumerate(folds):
+            items = _top_from_scores(_blend_total(normalised[index], weights_), fold.train_positives[fold.users], k=k)
+            values.append(ndcg_per_user(items, fold.valid_positives[fold.users], k=k))
+        return np.concatenate(values)
+
+    singles = {name: per_user({name: 1.0}) for name in validation_scores}
+    best_single = max(singles, key=lambda name: singles[name].mean())  # the first on a tie
+    difference = per_user(weights) - singles[best_single]
+    stderr = float(difference.std(ddof=1) / np.sqrt(len(difference))) if len(difference) > 1 else 0.0
+    return best_single, float(difference.mean()), stderr
+
+
+def choose_blend(
+    parts: dict[str, dict[str, Any]],
+    folds: Sequence[ValidationFold],
+    *,
+    k: int,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The blend's parameters (weights tuned on `folds`) and what decided them.
+
+    The mix is kept only when it beats the best single part on these validation users by more than
+    BLEND_MIN_GAIN_SE standard errors; otherwise that part gets all the weight, so the blend is never
+    chosen to be worse than its best component.
+    """
+    kept: dict[str, list[np.ndarray]] = {}
+    for name, params in parts.items():
+        kept[name] = []
+        for fold in folds:
+            model, _seconds = _fit(name, params, fold.inner_train)
+            scores = np.empty((len(fold.users), fold.inner_train.n_items), dtype=np.float32)
+            history = _input_matrix(name, fold.inner_train)[fold.users]
+            for start in range(0, len(fold.users), SCORE_BATCH):
+                scores[start : start + SCORE_BATCH] = model.score(history[start : start + SCORE_BATCH])
+            kept[name].append(scores)
+    weights, method, ndcg = tune_blend_weights(kept, folds, k=k)
+    best_single, gain, stderr = blend_gain(kept, folds, weights, method=method, k=k)
+    mixed = sum(1 for w in weights.values() if w) > 1
+    log(f"  blend weights {weights} ({method}): validation nDCG@{k} {ndcg:.4f}; "
+        f"gain over {best_single} {gain:+.4f} (standard error {stderr:.4f})")  # fmt: skip
+    decision = "mix"
+    if mixed and gain <= BLEND_MIN_GAIN_SE * stderr:
+        weights = {best_single: 1.0}
+        decision = f"all weight to {best_single}: the mix was not clearly better on validation"
+        log(f"  blend: {decision}")
+    elif not mixed:
+        decision = f"all weight to {next(n for n, w in weights.items() if w)}: best on validation alone"
+    params = {
+        "components": {n: parts[n] for n, w in weights.items() if w},
+        "weights": {n: w for n, w in weights.items() if w},
+        "normalise": method,
+    }
+    info = {
+        "validation_ndcg": round(ndcg, 4),
+        "validation_gain_over_best_part": round(gain, 5),
+        "validation_gain_stderr": round(stderr, 5),
+        "best_part": best_single,
+        "decision": decision,
+    }
+    return params, info
+
+
+def _search_deadline(started: float, budget: float | None, remaining: Sequence[str]) -> float | None:
+    """This algorithm's share of what is left of the search budget (CPU seconds), by SEARCH_SHARES."""
+    if budget is None:
+        return None
+    left = max(0.0, started + budget - time.process_time())
+    shares = [SEARCH_SHARES.get(name, 1.0) for name in remaining]
+    return time.process_time() + left * shares[0] / sum(shares)
 
 
 def run_evaluation(
@@ -372,76 +547,96 @@ def run_evaluation(
     algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
     tune: bool = True,
     grids: dict[str, list[dict[str, Any]]] | None = None,
-    validation_splits: int = 2,
+    validation_splits: int | None = None,
+    validation_users: int | None = VALIDATION_USERS,
+    search_seconds: float | None = SEARCH_SECONDS,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> dict[str, Any]:
-    """Split, tune on validation, refit on train, score on test: {"protocol", "k", "results", ...}."""
+    """Split, search on validation, refit on train, score on test: {"protocol", "k", "results", ...}.
+
+    `grids` (algorithm -> list of settings) replaces the scaled search space of the algorithms it
+    names. `validation_splits`: default two, one above LARGE_TRAIN training interactions.
+    `search_seconds`: the whole search's budget in CPU seconds of this process (None: unbounded).
+    """
     unknown = [a for a in algorithms if a not in ALGORITHMS]
     if unknown:
         raise ValueError(f"unknown algorithm(s) {unknown}; choose from {', '.join(ALGORITHMS)}")
-    grids = DEFAULT_GRIDS if grids is None else grids
+    grids = grids or {}
     train, test = split_dataset(data, protocol=protocol, test_ratio=test_ratio, seed=seed)
     test_m = test.positives()
     log(f"{protocol} split (seed {seed}): {len(train):,} train / {len(test):,} test interactions, "
         f"{data.n_users:,} users x {data.n_items:,} items")  # fmt: skip
 
     chosen: dict[str, dict[str, Any]] = {}
-    tuning: dict[str, Any] = {}
-    want_blend = "blend" in algorithms
-    to_tune = [a for a in algorithms if a in grids and tune]
-    if want_blend and tune:
-        to_tune += [a for a in BLEND_PARTS if a not in to_tune]
-    if to_tune:
-        folds = validation_folds(train, protocol=protocol, test_ratio=test_ratio, seed=seed, folds=validation_splits)
-        started = time.perf_counter()
-        for name in to_tune:
-            log(f"tuning {name} on {len(folds)} validation split(s) ({len(grids.get(name, []))} settings)")
-            result = tune_algorithm(name, folds, grid=grids.get(name, [{}]), k=k, log=log)
-            chosen[name] = result.params
+    tuning: dict[str, dict[str, Any]] = {}
+    want_blend = "blend" in algorithms and tune
+    searchable = [a for a in algorithms if a not in ("popularity", "blend", "content")]
+    to_tune = searchable + [a for a in BLEND_PARTS if want_blend and a not in searchable] if tune else []
+    search_started, search_cpu_started = time.perf_counter(), time.process_time()
+    if to_tune or want_blend:
+        splits = validation_splits or (1 if len(train) > LARGE_TRAIN else 2)
+        folds = validation_folds(
+            train, protocol=protocol, test_ratio=test_ratio, seed=seed, folds=splits, max_users=validation_users
+        )
+        log(f"searching on {len(folds)} validation split(s), {len(folds[0].users):,} validation users each")
+        for index, name in enumerate(to_tune):
+            remaining = to_tune[index:] + (["blend"] if want_blend else [])
+            deadline = _search_deadline(search_cpu_started, search_seconds, remaining)
             if _needs_ratings(name):
+                if not all(f.validation.ratings is not None for f in folds):
+                    continue
+                grid = grids.get(name) or candidates(name, DataShape.of(folds[0].train_positives))
+                result = tune_algorithm(name, folds, grid=grid, k=k, log=log)
+                chosen[name] = result.params
                 tuning[name] = {"params": result.params, "validation_rmse": round(-result.validation_ndcg, 4)}
-            else:
-                tuning[name] = {"params": result.params, "validation_ndcg": round(result.validation_ndcg, 4)}
+                continue
+            log(f"searching {name}")
+            found = search_algorithm(name, folds, k=k, seed=seed, grid=grids.get(name), deadline=deadline, log=log)
+            chosen[name] = found.params
+            tuning[name] = {
+                "params": found.params,
+                "validation_ndcg": round(found.value, 4),
+                "search_evaluations": len(found.tried),
+                "search_cpu_seconds": round(found.seconds, 1),
+                "search_cut_short": found.cut_short,
+            }
+            log(f"  {name}: {found.params} (validation nDCG@{k} {found.value:.4f}, {len(found.tried)} evaluations, "
+                f"{found.seconds:.1f} CPU s{', cut short by the time budget' if found.cut_short else ''})")  # fmt: skip
         if want_blend:
-            # Fresh validation splits for the weights: the ones that picked each part's parameters flatter the
-            # parts with the largest grids (the best of many noisy scores), which would then get too much weight.
+            # A fresh split for the weights: the ones that picked each part's parameters flatter the parts
+            # with the largest search spaces (the best of many noisy scores), which would then get too much weight.
             blend_folds = validation_folds(
-                train, protocol=protocol, test_ratio=test_ratio, seed=seed + len(folds), folds=validation_splits
-            )
-            log(f"scoring the blend's parts on {len(blend_folds)} fresh validation split(s)")
-            kept = {
-                name: [
-                    np.asarray(
-                        _fit(name, chosen[name], fold.inner_train)[0].score(
-                            _input_matrix(name, fold.inner_train)[fold.users]
-                        ),
-                        dtype=np.float64,
-                    )
-                    for fold in blend_folds
-                ]
-                for name in BLEND_PARTS
+                train, protocol=protocol, test_ratio=test_ratio, seed=seed + len(folds), folds=1,
+                max_users=validation_users,
+            )  # fmt: skip
+            log("scoring the blend's parts on a fresh validation split")
+            started = time.perf_counter()
+            chosen["blend"], info = choose_blend({n: chosen[n] for n in BLEND_PARTS}, blend_folds, k=k, log=log)
+            tuning["blend"] = {
+                "params": chosen["blend"],
+                **info,
+                "search_seconds": round(time.perf_counter() - started, 1),
             }
-            weights, method, ndcg = tune_blend_weights(kept, blend_folds, k=k)
-            chosen["blend"] = {
-                "components": {n: chosen[n] for n in BLEND_PARTS if weights.get(n)},
-                "weights": {n: w for n, w in weights.items() if w},
-                "normalise": method,
-            }
-            tuning["blend"] = {"params": chosen["blend"], "validation_ndcg": round(ndcg, 4)}
-            log(f"  blend weights {weights} ({method}): validation nDCG@{k} {ndcg:.4f}")
-        log(f"tuning took {time.perf_counter() - started:.1f} s")
+        log(f"search took {time.perf_counter() - search_started:.1f} s")
 
     results: dict[str, dict[str, Any]] = {}
+    fitted: dict[str, tuple[Recommender, float, float]] = {}
     for name in algorithms:
         params = chosen.get(name, {})
         log(f"fitting {name} {params or '(defaults)'}")
-        model, seconds = _fit(name, params, train)
+        if name == "blend":
+            model, seconds, cpu = _fit_blend(params, train, fitted)
+        else:
+            model, seconds = _fit(name, params, train)
+            cpu = model.fit_cpu_seconds
+            fitted[name] = (model, seconds, cpu)
         history = _input_matrix(name, train)
         metrics = evaluate_fitted(model, history, test_m, k=k)
         metrics["train_seconds"] = seconds
-        metrics["train_cpu_seconds"] = model.fit_cpu_seconds
+        metrics["train_cpu_seconds"] = cpu
         metrics["params"] = model.get_params()
-        metrics.update({key: value for key, value in tuning.get(name, {}).items() if key.startswith("validation_")})
+        extra = tuning.get(name, {})
+        metrics.update({key: value for key, value in extra.items() if key != "params"})
         if _needs_ratings(name) and test.ratings is not None:
             predicted = model.predict(test.users, test.items)
             metrics["rmse"], metrics["mae"] = rmse(test.ratings, predicted), mae(test.ratings, predicted)
@@ -452,13 +647,41 @@ def run_evaluation(
         "k": k,
         "seed": seed,
         "test_ratio": test_ratio,
-        "tuned": bool(to_tune),
+        "tuned": bool(tuning),
+        "search_seconds": round(time.perf_counter() - search_started, 1) if tuning else 0.0,
+        "search_cpu_seconds": round(time.process_time() - search_cpu_started, 1) if tuning else 0.0,
+        "search_budget_cpu_seconds": search_seconds,
         "n_users": data.n_users,
         "n_items": data.n_items,
         "n_train": len(train),
         "n_test": len(test),
         "results": results,
     }
+
+
+def _fit_blend(
+    params: dict[str, Any], train: Dataset, fitted: dict[str, tuple[Recommender, float, float]]
+) -> tuple[Recommender, float, float]:
+    """A blend whose parts reuse the models already fitted on train with the same settings.
+
+    Its fit time is that of all its parts, reused or not: what training the blend alone costs.
+    """
+    blend = make_recommender("blend", **params)
+    models: dict[str, Recommender] = {}
+    seconds = cpu = 0.0
+    for name in blend._active():
+        reusable = fitted.get(name)
+        part_params = make_recommender(name, **blend.components[name]).get_params()
+        if reusable is not None and reusable[0].get_params() == part_params:
+            models[name], part_seconds, part_cpu = reusable
+        else:
+            models[name], part_seconds = _fit(name, blend.components[name], train)
+            part_cpu = models[name].fit_cpu_seconds
+        seconds += part_seconds
+        cpu += part_cpu
+    blend.models = models
+    blend.n_items = train.n_items
+    return blend, seconds, cpu
 
 
 def cross_validate_ratings(
@@ -476,7 +699,7 @@ def cross_validate_ratings(
     """
     if data.ratings is None:
         raise ValueError("rating prediction needs ratings")
-    grid = DEFAULT_GRIDS["biased_mf"] if grid is None else grid
+    grid = candidates("biased_mf", DataShape(data.n_users, data.n_items, len(data))) if grid is None else grid
     rng = np.random.default_rng(seed)
     assignment = rng.permutation(len(data)) % folds
     errors: list[tuple[float, float]] = []

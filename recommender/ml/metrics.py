@@ -71,6 +71,19 @@ def ranking_metrics(recommended: np.ndarray, relevant: sp.csr_matrix, *, k: int)
     }
 
 
+def ndcg_per_user(recommended: np.ndarray, relevant: sp.csr_matrix, *, k: int) -> np.ndarray:
+    """nDCG@k of each user with at least one relevant item (the values `ranking_metrics` averages)."""
+    recommended = np.asarray(recommended, dtype=np.int64)[:, :k]
+    n_relevant = np.diff(sp.csr_matrix(relevant).indptr)
+    users = np.flatnonzero(n_relevant > 0)
+    if len(users) == 0 or recommended.shape[1] == 0:
+        return np.zeros(len(users))
+    hits = hit_matrix(recommended[users], sp.csr_matrix(relevant)[users]).astype(np.float64)
+    discounts = 1.0 / np.log(1.0 + np.arange(1, hits.shape[1] + 1, dtype=np.float64))
+    ideal_cum = np.cumsum(1.0 / np.log(1.0 + np.arange(1, k + 1, dtype=np.float64)))
+    return (hits @ discounts) / ideal_cum[np.minimum(n_relevant[users], k) - 1]
+
+
 def catalog_coverage(recommended: np.ndarray, n_items: int) -> float:
     """Share of the n_items catalog recommended to at least one user."""
     items = np.asarray(recommended).ravel()

@@ -48,7 +48,7 @@ def test_json_output_is_one_document_with_every_algorithms_metrics(ratings_csv):
     assert {"rmse", "mae"} <= set(report["results"]["biased_mf"])
     # Tuned on validation; the progress goes to stderr, never into the JSON on stdout.
     assert "validation_ndcg" in report["results"]["ease"]
-    assert "tuning ease" in err
+    assert "searching ease" in err
 
 
 def test_default_output_is_a_table(ratings_csv):
@@ -114,3 +114,26 @@ def test_unreadable_input_is_a_clear_error(ratings_csv, tmp_path):
         _run("--csv", str(bad), *base, "--rating-col", "stars")
     with pytest.raises(CommandError, match=r"--time-col when: 4 of 320 rows cannot be read as times"):
         _run("--csv", str(bad), *base, "--time-col", "when", "--protocol", "temporal")
+
+
+def test_a_compressed_invoice_file_is_read_as_implicit_purchases(tmp_path):
+    """Online Retail's shape: gzip, stock codes with letters, customer ids as floats with gaps, date strings."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for customer in range(30):
+        codes = (
+            ["85123A", "71053", "84406B", "22752", "21730"] if customer % 2 else ["22633", "22632", "84879", "21754"]
+        )
+        for code in rng.choice(codes, 3, replace=False):
+            rows.append((f"5363{customer:02d}", code, float(12000 + customer), f"2011-0{1 + customer % 9}-01 08:26:00"))
+    rows.append(("536400", "POST", None, "2011-01-01 09:00:00"))  # no customer: left out
+    path = tmp_path / "invoices.csv.gz"
+    pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "CustomerID", "InvoiceDate"]).to_csv(path, index=False)
+    out, _ = _run(
+        "--csv", str(path), "--user-col", "CustomerID", "--item-col", "StockCode", "--time-col", "InvoiceDate",
+        "--algorithms", "popularity,ease", "--k", "3", "--json",
+    )  # fmt: skip
+    report = json.loads(out)
+    assert (report["n_users"], report["n_items"]) == (30, 9)
+    assert report["n_train"] + report["n_test"] == 90
+    assert report["results"]["ease"]["ndcg"] > report["results"]["popularity"]["ndcg"]
