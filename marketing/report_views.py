@@ -1,7 +1,8 @@
-"""Staff pages of the measurement: campaign reports (chart and table, CSV) and the next-best campaign per segment.
+"""Staff pages of the measurement: campaign reports (charts and tables, CSV) and the next-best campaign per segment.
 
-Views hold no logic: the report comes from `marketing.reports`, suggestions from `marketing.suggestions`; this
-module only draws the chart (an inline SVG built here, so the page needs no script and no CDN).
+Views hold no logic: the report comes from `marketing.reports`, suggestions from `marketing.suggestions`, the
+funnel and revenue per day from the staff selectors; this module turns them into rows and chart specifications
+(`marketing.staff.charts`, drawn in the browser by Chart.js from the pinned package).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from statsmodels.stats.proportion import proportion_confint
 
@@ -29,6 +31,7 @@ from marketing.reports import (
     report_csv,
     report_power,
 )
+from marketing.staff import charts, selectors
 from marketing.suggestions import create_draft_from_suggestion, suggestions
 from segments.models import Segment
 
@@ -46,46 +49,48 @@ def report_list(request):
         )
         .order_by("-created_at", "-id")
     )
-    rows = suggestions()
-    for row in rows:
-        ci = row["expected_uplift_ci"]
-        row["uplift_text"] = (
-            f"{100 * row['expected_uplift']:+.1f} points [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
-            if row["expected_uplift"] is not None and ci
-            else ""
-        )
     context = {
-        "title": "Campaign reports",
+        "title": _("Campaign reports"),
         "campaigns": campaigns,
-        "suggestions": rows,
+        "suggestions": suggestions(),
         "can_draft": request.user.has_perm("marketing.add_campaign"),
     }
     return render(request, "marketing/report_list.html", context)
 
 
-def _by(request, campaign: Campaign) -> tuple[str | None, list[str]]:
+def _by(request, campaign: Campaign, *, default: str | None = None) -> tuple[str | None, list[str]]:
+    """The breakdown asked for (`?by=`; an empty value is the overall report only), else `default`."""
     choices = [SEGMENT, *attribute_keys(campaign)]
-    by = request.GET.get("by") or None
+    by = (request.GET["by"] or None) if "by" in request.GET else default
     if by is not None and by not in choices:
-        raise Http404(f"no breakdown {by!r} for this campaign")
+        raise Http404(_("no breakdown %(by)r for this campaign") % {"by": by})
     return by, choices
 
 
 @staff_member_required
 def report_detail(request, pk: int):
     campaign = get_object_or_404(Campaign, pk=pk)
-    by, choices = _by(request, campaign)
+    # Per segment unless asked otherwise, when the audience was built from segments.
+    has_segments = campaign.recipients.exclude(segment_name="").exists()
+    by, choices = _by(request, campaign, default=SEGMENT if has_segments else None)
     report, problem = campaign_report_or_none(campaign, by=by)
     groups = _chart_groups(report) if report else []
+    funnel = selectors.campaign_funnel(campaign_id=campaign.pk)
+    revenue = _revenue_rows(selectors.campaign_revenue_by_day(campaign_id=campaign.pk), funnel)
     context = {
-        "title": f"Report: {campaign.name}",
+        "title": _("Report: %(campaign)s") % {"campaign": campaign.name},
         "campaign": campaign,
         "report": report,
         "problem": problem,
         "by": by,
         "choices": choices,
         "groups": groups,
-        "chart": uplift_chart_svg(groups) if groups else "",
+        "variants_chart": _variants_chart(report) if report else None,
+        "groups_chart": _groups_chart(groups, by=by) if report and by else None,
+        "funnel": _funnel_rows(funnel),
+        "funnel_chart": _funnel_chart(funnel),
+        "revenue": revenue,
+        "revenue_chart": _revenue_chart(revenue),
         "power": report_power(report) if report else campaign_power(campaign),
     }
     return render(request, "marketing/report_detail.html", context)
@@ -108,7 +113,7 @@ def report_export(request, pk: int):
 @require_POST
 def draft_from_suggestion(request, segment_id: int):
     if not request.user.has_perm("marketing.add_campaign"):
-        raise PermissionDenied("creating campaigns needs the 'add campaign' permission")
+        raise PermissionDenied(_("creating campaigns needs the 'add campaign' permission"))
     try:
         campaign = create_draft_from_suggestion(segment_id, request.user)
     except Segment.DoesNotExist as exc:
@@ -116,14 +121,29 @@ def draft_from_suggestion(request, segment_id: int):
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
         return redirect("marketing-reports:list")
-    messages.success(request, f"Draft campaign {campaign.name!r} created: review it before scheduling.")
+    messages.success(
+        request, _("Draft campaign %(name)r created: review it before scheduling.") % {"name": campaign.name}
+    )
     try:
         return redirect(reverse("admin:marketing_campaign_change", args=[campaign.pk]))
     except NoReverseMatch:
         return redirect("marketing-reports:list")
 
 
-# --- the chart ------------------------------------------------------------------------------------------
+# --- rows and charts -------------------------------------------------------------------------------------
+
+FUNNEL_LABELS = {
+    "audience": gettext_lazy("audience"),
+    "sent": gettext_lazy("sent"),
+    "opened": gettext_lazy("opened or shown"),
+    "clicked": gettext_lazy("clicked"),
+    "converted": gettext_lazy("converted"),
+}
+VERDICTS = {
+    "worked": gettext_lazy("worked"),
+    "backfired": gettext_lazy("backfired"),
+    "unclear": gettext_lazy("cannot be told from chance"),
+}
 
 
 def _wilson(conversions: int, recipients: int) -> list[float] | None:
@@ -133,27 +153,31 @@ def _wilson(conversions: int, recipients: int) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
+def _verdict(ci: list[float] | None) -> str:
+    if ci and ci[0] > 0:
+        return "worked"
+    if ci and ci[1] < 0:
+        return "backfired"
+    return "unclear"
+
+
 def _chart_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows of the chart and its table: per group (or overall) and variant, both rates with their intervals."""
+    """Rows of the breakdown's chart and table: per group (or overall) and variant, both rates with their
+    intervals and the uplift's verdict."""
     breakdown = report.get("breakdown")
     sections = (
         [
-            ("(none)" if g["value"] is None else str(g["value"]), g["control"], g["variants"])
+            (_("(none)") if g["value"] is None else str(g["value"]), g["control"], g["variants"])
             for g in breakdown["groups"]
         ]
         if breakdown
-        else [("All recipients", report["control"], report["variants"])]
+        else [(_("All recipients"), report["control"], report["variants"])]
     )
     several = len(report["variants"]) > 1
     rows = []
     for label, control, variants in sections:
         for variant in variants:
-            ci = variant["uplift_ci"]
-            verdict = "unclear"
-            if ci and ci[0] > 0:
-                verdict = "worked"
-            elif ci and ci[1] < 0:
-                verdict = "backfired"
+            verdict = _verdict(variant["uplift_ci"])
             rows.append(
                 {
                     "label": f"{label} · {variant['name']}" if several else label,
@@ -162,68 +186,91 @@ def _chart_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "variant": variant,
                     "variant_ci": _wilson(variant["conversions"], variant["recipients"]),
                     "verdict": verdict,
+                    "verdict_label": VERDICTS[verdict],
                 }
             )
     return rows
 
 
-def uplift_chart_svg(rows: list[dict[str, Any]]) -> SafeString:
-    """Per row: control and treatment conversion rate with 95 % Wilson intervals (left), and the uplift with
-    its 95 % Newcombe interval against a zero line (right). Labels are escaped; numbers are formatted here."""
-    row_h, top, label_w, panel_w, gap = 34, 34, 190, 300, 40
-    width = label_w + 2 * panel_w + gap + 20
-    height = top + row_h * len(rows) + 30
-    rates = [x for r in rows for x in (r["control_ci"] or []) + (r["variant_ci"] or [])]
-    rate_max = min(1.0, max(rates, default=0.1) * 1.1) or 0.1
-    uplifts = [x for r in rows for x in (r["variant"]["uplift_ci"] or [])] + [0.0]
-    u_lo, u_hi = min(uplifts), max(uplifts)
-    pad = (u_hi - u_lo) * 0.08 or 0.01
-    u_lo, u_hi = u_lo - pad, u_hi + pad
-    x_rate = lambda v: label_w + v / rate_max * panel_w  # noqa: E731
-    x_up = lambda v: label_w + panel_w + gap + (v - u_lo) / (u_hi - u_lo) * panel_w  # noqa: E731
-    colours = {"worked": "#1a7f37", "backfired": "#c62828", "unclear": "#6e7781"}
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        'role="img" aria-labelledby="chart-title" style="font: 12px sans-serif; max-width: 100%">',
-        '<title id="chart-title">Conversion rate of treatment against control, and the uplift, per group, '
-        "with 95 % intervals</title>",
-        f'<text x="{label_w}" y="14" font-weight="bold">Conversion rate (95 % interval)</text>',
-        f'<text x="{label_w}" y="28" fill="#6e7781">● control</text>',
-        f'<text x="{label_w + 80}" y="28" fill="#0969da">● treatment</text>',
-        f'<text x="{label_w + panel_w + gap}" y="14" font-weight="bold">Uplift, points (95 % interval)</text>',
-    ]
-    zero = x_up(0.0)
-    parts.append(f'<line x1="{zero:.1f}" y1="{top - 4}" x2="{zero:.1f}" y2="{height - 24}" stroke="#999" />')
-    for i, row in enumerate(rows):
-        y = top + i * row_h + row_h / 2
-        if i % 2 == 0:
-            parts.append(f'<rect x="0" y="{y - row_h / 2:.1f}" width="{width}" height="{row_h}" fill="#f6f8fa" />')
-        parts.append(f'<text x="4" y="{y + 4:.1f}">{escape(row["label"][:30])}</text>')
-        for offset, rate, ci, colour in (
-            (-6, row["control"]["conversion_rate"], row["control_ci"], "#6e7781"),
-            (6, row["variant"]["conversion_rate"], row["variant_ci"], "#0969da"),
-        ):
-            if rate is None or ci is None:
-                continue
-            yy = y + offset
-            parts.append(
-                f'<line x1="{x_rate(ci[0]):.1f}" y1="{yy:.1f}" x2="{x_rate(ci[1]):.1f}" y2="{yy:.1f}" '
-                f'stroke="{colour}" stroke-width="2" />'
-                f'<circle cx="{x_rate(rate):.1f}" cy="{yy:.1f}" r="4" fill="{colour}" />'
-            )
-        uplift, ci = row["variant"]["uplift"], row["variant"]["uplift_ci"]
-        if uplift is not None and ci is not None:
-            colour = colours[row["verdict"]]
-            parts.append(
-                f'<line x1="{x_up(ci[0]):.1f}" y1="{y:.1f}" x2="{x_up(ci[1]):.1f}" y2="{y:.1f}" '
-                f'stroke="{colour}" stroke-width="3" />'
-                f'<rect x="{x_up(uplift) - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" fill="{colour}" />'
-            )
-    axis_y = height - 10
-    for value in (0.0, rate_max / 2, rate_max):
-        parts.append(f'<text x="{x_rate(value):.1f}" y="{axis_y}" text-anchor="middle">{100 * value:.1f}%</text>')
-    for value in (u_lo, 0.0, u_hi):
-        parts.append(f'<text x="{x_up(value):.1f}" y="{axis_y}" text-anchor="middle">{100 * value:+.1f}</text>')
-    parts.append("</svg>")
-    # Every label above is escaped; everything else is a number formatted here.
-    return mark_safe("".join(parts))
+def _variants_chart(report: dict[str, Any]) -> dict[str, Any]:
+    variants = report["variants"]
+    return charts.interval_chart(
+        [v["name"] for v in variants],
+        [v["uplift"] for v in variants],
+        [v["uplift_ci"] for v in variants],
+        title=_("Conversion uplift of each variant over the control group, with 95 % intervals"),
+        x_title=_("uplift in percentage points"),
+    )
+
+
+def _groups_chart(groups: list[dict[str, Any]], *, by: str) -> dict[str, Any]:
+    return charts.interval_chart(
+        [row["label"] for row in groups],
+        [row["variant"]["uplift"] for row in groups],
+        [row["variant"]["uplift_ci"] for row in groups],
+        title=_("Conversion uplift per %(by)s, with 95 %% intervals") % {"by": _label_of(by)},
+        x_title=_("uplift in percentage points"),
+    )
+
+
+def _label_of(by: str) -> str:
+    return _("segment") if by == SEGMENT else by
+
+
+def _funnel_rows(funnel: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """Per step: each arm's count and its share of the arm's audience (control: audience and converted only)."""
+    rows = []
+    for step, label in FUNNEL_LABELS.items():
+        row: dict[str, Any] = {"step": step, "label": label}
+        for arm in ("treatment", "control"):
+            audience = funnel[arm]["audience"]
+            applies = arm == "treatment" or step in ("audience", "converted")
+            row[arm] = funnel[arm][step] if applies else None
+            row[f"{arm}_share"] = funnel[arm][step] / audience if applies and audience else None
+        rows.append(row)
+    return rows
+
+
+def _funnel_chart(funnel: dict[str, dict[str, int]]) -> dict[str, Any] | None:
+    if not funnel["treatment"]["audience"] and not funnel["control"]["audience"]:
+        return None
+    rows = _funnel_rows(funnel)
+    return charts.bar_chart(
+        [row["label"] for row in rows],
+        [
+            (_("treatment"), [row["treatment_share"] for row in rows]),
+            (_("control (held out: never sent)"), [row["control_share"] for row in rows]),
+        ],
+        title=_("Funnel of treatment and control, as shares of each group's audience"),
+        fmt="percent",
+    )
+
+
+def _revenue_rows(days: list[dict[str, Any]], funnel: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """Each day's attributed revenue per arm, and the running total per measured recipient (comparable across
+    arms of different sizes)."""
+    sizes = {arm: funnel[arm]["measured"] for arm in ("treatment", "control")}
+    totals = {"treatment": 0.0, "control": 0.0}
+    rows = []
+    for day in days:
+        row = dict(day)
+        for arm in ("treatment", "control"):
+            totals[arm] += day[arm]
+            row[f"{arm}_per_recipient"] = totals[arm] / sizes[arm] if sizes[arm] else None
+        rows.append(row)
+    return rows
+
+
+def _revenue_chart(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not rows:
+        return None
+    return charts.line_chart(
+        [date_format(row["day"], "MONTH_DAY_FORMAT") for row in rows],
+        [
+            (_("treatment"), [row["treatment_per_recipient"] for row in rows]),
+            (_("control"), [row["control_per_recipient"] for row in rows]),
+        ],
+        title=_("Attributed revenue per recipient, running total by day"),
+        fmt="money",
+        y_title=_("revenue per recipient"),
+    )

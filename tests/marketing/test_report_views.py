@@ -13,6 +13,7 @@ from marketing.models import Campaign, Recipient
 from segments.models import Membership, Segment, SegmentationDefinition, SegmentationRun
 from tests.factories import CustomerFactory
 from tests.marketing.factories import CampaignFactory, VariantFactory
+from tests.staff.data import chart_islands, visible_text
 
 pytestmark = pytest.mark.django_db
 
@@ -65,11 +66,13 @@ def test_report_page_draws_the_chart_and_the_table(client, staff, campaign):
     response = client.get(reverse("marketing-reports:detail", args=[campaign.pk]), {"by": "segment"})
     assert response.status_code == 200
     page = response.content.decode()
-    assert "<svg" in page and "Uplift, points (95 % interval)" in page
-    assert page.count('stroke-width="3"') == 2  # one uplift interval per segment
-    assert "&lt;b&gt;New&lt;/b&gt;" in page and "<b>New</b>" not in page  # labels escaped
+    groups = chart_islands(page)["chart-groups"]
+    assert groups["type"] == "interval" and groups["labels"] == ["<b>New</b>", "Loyal"]  # one interval per segment
+    assert [r["verdict"] for r in groups["rows"]] == ["unclear", "above"]
+    assert "<b>New</b>" not in visible_text(page) and "&lt;b&gt;New&lt;/b&gt;" in page  # labels escaped
     table = page[page.index('id="chart-table"') :]
-    assert "Loyal" in table and "worked" in table and "unclear" in table
+    assert "Loyal" in table and "worked" in table and "cannot be told from chance" in table
+    assert "+25.00 points" in table  # Loyal: 30 % against 5 %, in points rather than a raw fraction
     assert "Power:" in page and "800 recipients and a 50 % holdout" in page
     assert f'href="/staff/marketing/reports/{campaign.pk}/export.csv?by=segment"' in page
 

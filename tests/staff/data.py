@@ -149,6 +149,8 @@ def build_shop(*, scale: int = 1) -> dict:
             opened_at=now - timedelta(days=2) if i % 4 == 0 else None,
             conversions=1 if i % 3 == 0 else 0,
             revenue=Decimal("10.00") if i % 3 == 0 else Decimal("0"),
+            segment=segments[i % 3],
+            segment_name=segments[i % 3].name,
         )
         for i, c in enumerate(customers)
     )

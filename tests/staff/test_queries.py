@@ -23,6 +23,9 @@ PINNED = {
     "jobs": 5,
     "job-status": 5,
     "jobs-live": 5,
+    "km-run": 7,
+    "reports": 6,
+    "report": 9,  # the report, its funnel and its revenue per day: one query each
 }
 
 
@@ -52,6 +55,9 @@ def test_query_counts_are_pinned_and_do_not_grow_with_rows(staff, scale, django_
         "jobs": reverse("staff:jobs"),
         "job-status": reverse("staff:job-status"),
         "jobs-live": reverse("staff:jobs-live"),
+        "km-run": reverse("staff:segmentation-run", args=[shop["km_run"].pk]),
+        "reports": reverse("marketing-reports:list"),
+        "report": reverse("marketing-reports:detail", args=[shop["campaign"].pk]),
     }
     measured = {}
     for name, url in urls.items():
