@@ -160,7 +160,7 @@ def release_next_wave(*, campaign_id: int, now: datetime | None = None, force: b
         return None
     attribution.attribute_campaign(campaign_id)  # conversions up to now, for the posterior
     with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().select_related("offer").get(pk=campaign_id)
+        campaign = Campaign.objects.select_for_update(of=("self",)).select_related("offer").get(pk=campaign_id)
         if not _due(campaign, now=now, force=force):  # another release got there first
             return None
         wave = (
