@@ -176,3 +176,46 @@ def test_last_purchase_is_the_latest_one():
     assert last_purchases([buyer.pk]) == {buyer.pk: new.product_id}
     assert old.product_id != new.product_id
     assert last_purchases([]) == {}
+
+
+def test_embedded_recommendations_are_in_the_recommenders_served_log_and_leave_it_on_rebuild(settings):
+    from recommender.models import ServedRecommendation
+    from recommender.serving import engine
+    from tests.marketing.campaign_helpers import popular_products
+
+    settings.RECOMMENDER_LOG_SERVED = True
+    popular_products(3)
+    campaign = campaign_for(active_segment(customers(6)), holdout=0.5)
+    build_audience(campaign=campaign, now=NOON)
+
+    treated = list(campaign.recipients.filter(status="pending").values_list("recommendation_id", "customer_id"))
+    assert treated and campaign.recipients.filter(is_control=True).exists()
+    logged = {s.recommendation_id: s for s in ServedRecommendation.objects.all()}
+    # Every treated recipient's list, and nothing for control or left-out rows.
+    assert set(logged) == {rid for rid, _ in treated}
+    for row in campaign.recipients.filter(status="pending").select_related("customer"):
+        served = logged[row.recommendation_id]
+        assert served.customer_id == row.customer_id and served.served_at == NOON
+        assert served.skus == row.recommended_skus
+        # The same products, in the same order, as the recommender answers that customer itself.
+        answer = engine.recommend(external_id=row.customer.external_id, n=campaign.recommendations_count)
+        assert served.skus == [r["sku"] for r in answer.results]
+        assert served.reasons == [r["reason"] for r in answer.results]
+        assert served.run_id == answer.run_id
+
+    build_audience(campaign=campaign, now=NOON + timedelta(hours=1))
+    rebuilt = set(campaign.recipients.filter(status="pending").values_list("recommendation_id", flat=True))
+    assert set(ServedRecommendation.objects.values_list("recommendation_id", flat=True)) == rebuilt
+    assert not rebuilt & set(logged)
+
+
+def test_served_log_switched_off_writes_nothing(settings):
+    from recommender.models import ServedRecommendation
+    from tests.marketing.campaign_helpers import popular_products
+
+    settings.RECOMMENDER_LOG_SERVED = False
+    popular_products(2)
+    campaign = campaign_for(active_segment(customers(2)))
+    build_audience(campaign=campaign, now=NOON)
+    assert campaign.recipients.exclude(recommendation_id="").count() == 2
+    assert not ServedRecommendation.objects.exists()

@@ -112,3 +112,45 @@ def test_cart_is_known_to_every_template_and_empty_outside_triggers():
     variant.save()
     preview = preview_message(campaign=campaign, variant=variant, customer=person)
     assert preview["body_text"] == "cart: 0"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ customer.first_name }} {{ customer['city'] }} {{ products[0].url }}",
+        "{{ customer.items() | list | length }} {{ customer.keys() | list | first }}",  # dict methods stay methods
+        "{{ customer.get('email') }} {{ offer.code if offer else '' }}",
+        "{% for p in products %}{{ loop.index }}:{{ p.name | upper }}{% endfor %}",
+        "{{ customer.frist_name }}",  # unknown key: the same StrictUndefined error
+        "{{ customer.__class__ }}",  # unsafe: still refused
+        "{{ customer.clear() }}",  # a dict-modifying method: still refused by the immutable sandbox
+        "{{ products.append(1) }}",
+    ],
+)
+def test_placeholder_lookup_answers_exactly_as_the_stock_sandbox(source):
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from marketing.rendering import CampaignSandbox
+
+    context = sample_context(offer={"code": "TEN", "description": "10% off"})
+
+    def outcome(environment):
+        try:
+            return environment.from_string(source).render(context)
+        except Exception as exc:  # noqa: BLE001 - the error itself is compared
+            return type(exc), str(exc)
+
+    stock = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+    ours = CampaignSandbox(autoescape=True, undefined=StrictUndefined)
+    assert outcome(ours) == outcome(stock)
+
+
+def test_open_pixel_goes_before_the_last_body_end_in_any_case():
+    from marketing.rendering import with_open_pixel
+
+    tag = '<img src="P" width="1" height="1" alt="" style="display:none">'
+    assert with_open_pixel("<body>a</body></html>", "P") == f"<body>a{tag}</body></html>"
+    assert with_open_pixel("<BODY>a</BODY>", "P") == f"<BODY>a{tag}</BODY>"
+    assert with_open_pixel("<body>a</body><p>b</Body>", "P") == f"<body>a</body><p>b{tag}</Body>"
+    assert with_open_pixel("no body", "P") == f"no body{tag}"

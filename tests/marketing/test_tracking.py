@@ -11,10 +11,14 @@ from marketing.models import Campaign, Recipient
 from marketing.tracking import (
     BadToken,
     RecipientKey,
+    RecipientLinks,
+    click_url,
     make_click_token,
     make_open_token,
     make_unsubscribe_token,
+    open_url,
     read_click_token,
+    unsubscribe_url,
 )
 from tests.marketing.campaign_helpers import active_segment, campaign_for, customers, fresh_serving, popular_products  # noqa: F401
 
@@ -129,3 +133,25 @@ def test_tokens_are_django_signatures():
     target = "https://shop.example.com/p?x=1"
     assert signing.Signer(salt="marketing.click").unsign_object(make_click_token(key, target)) == [3, 7, 1, target]
     assert read_click_token(make_click_token(key, target)) == (key, target)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://shop.example.com/p?x=1&rec=18c8a7b2a3f.3.3039",
+        'https://shop.example.com/café/ünïcode?q="quoted"\\',
+        "http://shop.example.com/" + "long/" * 200,
+    ],
+)
+def test_fast_tokens_are_byte_for_byte_what_django_signs(settings, target):
+    settings.MARKETING_BASE_URL = "https://track.example.com/"
+    key = RecipientKey(12, 345678, 2)
+    parts = [12, 345678, 2]
+    assert make_click_token(key, target) == signing.Signer(salt="marketing.click").sign_object([*parts, target])
+    assert make_open_token(key) == signing.Signer(salt="marketing.open").sign_object(parts)
+    assert make_unsubscribe_token(key) == signing.Signer(salt="marketing.unsubscribe").sign_object(parts)
+    links = RecipientLinks(key)
+    assert links.click(target) == click_url(key, target)
+    assert links.click(target).startswith("https://track.example.com/m/c/")
+    assert links.open() == open_url(key) and links.unsubscribe() == unsubscribe_url(key)
+    assert read_click_token(urlsplit(links.click(target)).path.rsplit("/", 1)[1]) == (key, target)
