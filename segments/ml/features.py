@@ -188,7 +188,8 @@ def customer_features(inputs: FeatureInputs, *, as_of: datetime, top_categories:
     out["avg_order_value"] = np.where(frequency > 0, gross / frequency.where(frequency > 0, 1), 0.0)
     signed_up = pd.to_datetime(customers["signed_up_at"], utc=True)
     first_seen = pd.to_datetime(activity["first_seen"], utc=True)
-    start = pd.concat([signed_up, first_seen, orders["first_order"]], axis=1).min(axis=1)
+    # As datetimes even when every value is missing (one customer with no sign-up date and no events).
+    start = pd.to_datetime(pd.concat([signed_up, first_seen, orders["first_order"]], axis=1).min(axis=1), utc=True)
     out["tenure_days"] = ((as_of_ts - start) / day).clip(lower=0).fillna(0.0)
     out["days_between_orders"] = orders["days_between_orders"].astype(float)
     out["return_rate"] = np.where(gross > 0, (returned / gross.where(gross > 0, 1)).clip(0, 1), 0.0)

@@ -145,3 +145,25 @@ def test_category_shares_include_named_categories_outside_the_top():
     assert list(shares.columns) == ["share_Shoes", "share_Bags", "share_Hats"]
     assert shares.loc[1, "share_Bags"] == pytest.approx(1 / 3)
     assert (shares["share_Hats"] == 0).all()
+
+
+def test_a_customer_with_no_sign_up_date_and_no_events_has_zero_tenure():
+    alone = FeatureInputs(
+        customers=pd.DataFrame({"customer_id": [7], "gender": [""], "birth_year": [None], "signed_up_at": [None]}),
+        orders=pd.DataFrame(columns=["customer_id", "order_key", "occurred_at", "amount"]),
+        activity=pd.DataFrame(
+            columns=[
+                "customer_id",
+                "views",
+                "carts",
+                "purchases",
+                "returned_amount",
+                "view_seconds",
+                "rating_mean",
+                "first_seen",
+            ]
+        ),
+    )
+    row = customer_features(alone, as_of=AS_OF).loc[7]
+    assert row["tenure_days"] == 0.0 and row["frequency"] == 0.0
+    assert np.isnan(row["recency_days"])
