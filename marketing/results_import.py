@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import math
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -20,6 +22,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from tqdm import tqdm
 
 from marketing.models import Campaign, Recipient, Variant
 from segments.selectors import customer_ids_by_external_id
@@ -28,6 +31,7 @@ from shop.bulk import insert_columns
 TRUE = {"true", "yes", "y", "t"}
 FALSE = {"false", "no", "n", "f"}
 MAX_HOLDOUT = 0.9  # the campaign's holdout_share bound; the true control share is kept in audience_counts
+TICK_ROWS = 5000  # the reading bar moves every this many rows
 
 
 @dataclass
@@ -54,17 +58,22 @@ class ImportedResults:
 
 
 def _open(path: Path):
+    """(text handle, the file's raw handle): the raw one's position is how far the reading got, in file bytes
+    (compressed bytes for .gz), for the progress bar."""
     if path.is_dir():
         raise ValidationError(f"{path} is a directory, not a CSV file")
     try:
-        if path.name.lower().endswith(".gz"):
-            handle = gzip.open(path, "rt", newline="", encoding="utf-8-sig")  # noqa: SIM115 (returned to a with)
-        else:
-            handle = path.open(newline="", encoding="utf-8-sig")
-        handle.read(0)
+        raw = path.open("rb")
+        try:
+            binary = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
+            handle = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+            handle.read(0)
+        except BaseException:
+            raw.close()
+            raise
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError(f"cannot read {path}: {exc}") from exc
-    return handle
+    return handle, raw
 
 
 def _number(text: str) -> float:
@@ -131,8 +140,11 @@ def import_campaign_results(
     customer_col: str | None = None,
     attribute_cols: list[str] | None = None,
     replace: bool = False,
+    progress: bool = False,
 ) -> ImportedResults:
-    """Create a completed, imported Campaign with a Variant per group value and a Recipient per good row."""
+    """Create a completed, imported Campaign with a Variant per group value and a Recipient per good row.
+
+    `progress` shows bars on stderr: the file read (in bytes) and the rows written."""
     name = name.strip()
     if not name:
         raise ValidationError("the campaign needs a name (--name)")
@@ -149,7 +161,8 @@ def import_campaign_results(
     attribute_cols = [c for c in (attribute_cols or []) if c]
     control = str(control).strip()
 
-    with _open(path) as handle:
+    handle, raw = _open(path)
+    with handle, raw:  # a GzipFile leaves the file it reads open
         try:
             reader = csv.reader(handle)
             header = next(reader, None)
@@ -163,9 +176,21 @@ def import_campaign_results(
                     f"{path.name} has no column {', '.join(repr(c) for c in missing)}; its columns: {', '.join(header)}"
                 )
             at = {column: header.index(column) for column in dict.fromkeys(c for c in named if c)}
-            good, malformed = _parse_rows(
-                reader, at, group_col, conversion_col, revenue_col, customer_col, attribute_cols
-            )
+            size = path.stat().st_size
+            with tqdm(
+                total=size, desc="reading", unit="B", unit_scale=True, file=sys.stderr, disable=not progress
+            ) as bar:
+                good, malformed = _parse_rows(
+                    reader,
+                    at,
+                    group_col,
+                    conversion_col,
+                    revenue_col,
+                    customer_col,
+                    attribute_cols,
+                    tick=lambda: bar.update(min(raw.tell(), size) - bar.n),
+                )
+                bar.update(size - bar.n)
         except (OSError, UnicodeDecodeError, EOFError, csv.Error) as exc:
             raise _read_failure(path, exc) from exc
 
@@ -244,7 +269,7 @@ def import_campaign_results(
         data["revenue"].append(row["revenue"])
         data["converted_at"].append(None)
         lines.append(row["line"])
-    written = insert_columns(Recipient, data, label="recipients")
+    written = insert_columns(Recipient, data, label="writing recipients", progress=progress)
     for position, problem in sorted(written.rejected.items()):
         result.malformed.append({"line": lines[position], "error": str(problem)})
     result.malformed.sort(key=lambda m: m["line"])
@@ -262,14 +287,17 @@ def import_campaign_results(
     return result
 
 
-def _parse_rows(reader, at, group_col, conversion_col, revenue_col, customer_col, attribute_cols):
-    """(good rows as dicts, malformed as [{"line", "error"}]); line numbers count the header as line 1."""
+def _parse_rows(reader, at, group_col, conversion_col, revenue_col, customer_col, attribute_cols, *, tick=None):
+    """(good rows as dicts, malformed as [{"line", "error"}]); line numbers count the header as line 1.
+    `tick` is called every TICK_ROWS rows (the progress bar)."""
     good: list[dict] = []
     malformed: list[dict] = []
     seen: dict[str, int] = {}
     width = max(at.values()) + 1
-    for row in reader:
+    for count, row in enumerate(reader, start=1):
         line = reader.line_num
+        if tick is not None and count % TICK_ROWS == 0:
+            tick()
         if not row or all(not cell.strip() for cell in row):
             continue
         if len(row) < width:

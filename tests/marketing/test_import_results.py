@@ -193,3 +193,30 @@ def test_artea_reproduces_the_published_facts():
         assert 2 <= len(groups) <= 12, attribute
         assert sum(g["control"]["recipients"] + g["variants"][0]["recipients"] for g in groups) == 5000
         assert all(g["q_value"] is not None for g in groups)
+
+
+def _long_file(path, rows: int):
+    lines = ["id,group,bought"] + [f"r{i},{'control' if i % 5 == 0 else 'A'},{int(i % 7 == 0)}" for i in range(rows)]
+    with gzip.open(path, "wt") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def test_a_long_file_shows_reading_and_writing_progress_on_stderr(tmp_path, capsys):
+    path = tmp_path / "long.csv.gz"
+    _long_file(path, 12_000)
+    out = io.StringIO()
+    args = ["--group-col", "group", "--control", "control", "--conversion-col", "bought", "--name", "Long"]
+    call_command("import_campaign_results", str(path), *args, stdout=out)
+    bars = capsys.readouterr().err
+    assert "reading: 100%" in bars  # the file, in bytes
+    assert "writing recipients: 100%" in bars and "12000/12000" in bars
+    assert "Imported 12000 of 12000 rows" in out.getvalue()
+
+
+def test_json_output_is_the_document_alone_with_no_progress(tmp_path, capsys):
+    path = tmp_path / "long.csv.gz"
+    _long_file(path, 12_000)
+    summary = run(path, "--name", "Long")
+    captured = capsys.readouterr()
+    assert summary["imported"] == 12_000
+    assert captured.err == "" and captured.out == ""

@@ -2,7 +2,8 @@
 [--revenue-col C] [--customer-col C] [--attribute-cols C,C] [--replace] [--json]
 
 Imports a finished experiment run elsewhere (one row per recipient, .csv or .csv.gz) as a completed campaign,
-so `campaign_report` and `train_uplift` work on it as on a campaign sent here.
+so `campaign_report` and `train_uplift` work on it as on a campaign sent here. Long files show progress bars
+on stderr (reading, then writing); with --json nothing but the JSON document is printed.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class Command(BaseCommand):
                 customer_col=options["customer_col"],
                 attribute_cols=[c.strip() for c in options["attribute_cols"].split(",") if c.strip()],
                 replace=options["replace"],
+                # Bars on stderr for long files; --json (or -v 0) keeps the command silent but for its document.
+                progress=not options["json"] and options["verbosity"] > 0,
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
