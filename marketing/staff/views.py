@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from config.admin_display import value_text
@@ -32,7 +33,7 @@ from recommender.services import promote_model, rollback_model
 from segments.models import Membership, Segment, SegmentationDefinition, SegmentationMethod, SegmentationRun
 from segments.naming import segment_name, translate_segment_name
 from segments.selectors import customer_segments
-from shop.models import Customer, Interaction
+from shop.models import Customer
 
 TZ_COOKIE = "staff_tz"
 TRENDS_SECONDS = 300
@@ -166,8 +167,26 @@ def dashboard(request):
     return render(request, "staff/dashboard.html", context)
 
 
+# What the dashboard calls the active model's offline measures (held-out purchases of evaluated customers).
+MODEL_MEASURES = {
+    "ndcg@10": gettext_lazy("ranking quality of the top 10 (NDCG@10)"),
+    "recall@10": gettext_lazy("later purchases found in the top 10 (recall@10)"),
+    "precision@10": gettext_lazy("top-10 suggestions bought (precision@10)"),
+    "map": gettext_lazy("mean average precision"),
+    "coverage": gettext_lazy("share of the catalogue recommended"),
+    "eval_users": gettext_lazy("customers evaluated"),
+}
+# A segmentation run's quality measures, as the segment explorer names them.
+RUN_MEASURES = {
+    "silhouette": gettext_lazy("separation of the segments (silhouette, −1 to 1)"),
+    "davies_bouldin": gettext_lazy("overlap of the segments (Davies–Bouldin, lower is better)"),
+    "ari_previous": gettext_lazy("agreement with the previous run (adjusted Rand, 1 = same)"),
+    "noise_share": gettext_lazy("share left as outliers"),
+}
+
+
 def _metrics(metrics: dict) -> list[tuple[str, Any]]:
-    known = [(k, metrics[k]) for k in METRIC_ORDER if k in metrics]
+    known = [(MODEL_MEASURES[k], metrics[k]) for k in METRIC_ORDER if k in metrics]
     rest = [(k, v) for k, v in sorted(metrics.items()) if k not in METRIC_ORDER and isinstance(v, int | float)]
     return known + rest
 
@@ -406,7 +425,7 @@ def segmentation_run(request, pk: int):
         "movement": movement,
         "movement_chart": _movement_chart(movement) if movement else None,
         "quality": [
-            (k, run.metrics.get(k))
+            (RUN_MEASURES[k], run.metrics.get(k))
             for k in ("silhouette", "davies_bouldin", "ari_previous", "noise_share")
             if isinstance(run.metrics.get(k), int | float)
         ],
@@ -433,31 +452,57 @@ def customer_search(request):
     return render(request, "staff/customer_search.html", {"title": _("Customers"), "query": query, "found": found})
 
 
+# The profile features a customer is compared on, as the segmentations compute them; shares shown as percentages.
+CUSTOMER_FEATURES = [
+    "recency_days",
+    "frequency",
+    "monetary",
+    "avg_order_value",
+    "days_between_orders",
+    "tenure_days",
+    "views",
+    "carts",
+    "purchases",
+    "browsing_minutes",
+    "conversion",
+    "return_rate",
+    "mean_rating",
+]
+SHARE_FEATURES = {"conversion", "return_rate"}
+
+
 def _features_vs_average(customer: Customer, segments: list[Segment]) -> list[dict[str, Any]]:
-    """The customer's own purchase figures beside the average of all customers (from the segment profile)."""
-    own = Interaction.objects.filter(customer=customer).aggregate(
-        views=Count("pk", filter=Q(kind="view")),
-        carts=Count("pk", filter=Q(kind="cart")),
-        purchases=Count("pk", filter=Q(kind="purchase")),
-        orders=Count("order_ref", filter=Q(kind="purchase"), distinct=True),
-    )
-    overall: dict[str, float] = {}
+    """The customer's features, computed by the segmentations' own feature code, beside the average customer's
+    (the 'overall' the active segment profiles stored): a few aggregate queries for this one customer."""
+    from segments.ml.features import FEATURE_LABELS, customer_features
+    from segments.selectors import feature_inputs, latest_event_time
+
+    overall: dict[str, float | None] = {}
+    labels: dict[str, str] = {}
     for segment in segments:
         for key, f in (segment.profile.get("features") or {}).items():
             overall.setdefault(key, f.get("overall"))
-    rows = [
-        ("views", _("product views"), own["views"]),
-        ("carts", _("add-to-carts"), own["carts"]),
-        ("purchases", _("items bought"), own["purchases"]),
-        ("frequency", _("orders"), own["orders"]),
-    ]
-    out = []
-    for key, label, value in rows:
+            labels.setdefault(key, f.get("label") or key)
+    inputs = feature_inputs(customer_ids=Customer.objects.filter(pk=customer.pk).values("pk"))
+    frame = customer_features(inputs, as_of=latest_event_time() or timezone.now())
+    own = frame.iloc[0].to_dict() if len(frame) else {}
+    rows = []
+    for key in CUSTOMER_FEATURES:
+        if key not in own and key not in overall:
+            continue
+        value = own.get(key)
+        value = None if value is None or value != value else float(value)  # NaN: unknown (no order yet)
         average = overall.get(key)
-        out.append(
-            {"label": label, "value": value, "average": average, "ratio": (value / average) if average else None}
+        rows.append(
+            {
+                "label": labels.get(key) or FEATURE_LABELS.get(key, key),
+                "value": value,
+                "average": average,
+                "ratio": value / average if value is not None and average else None,
+                "share": key in SHARE_FEATURES,
+            }
         )
-    return out
+    return rows
 
 
 @staff_page
