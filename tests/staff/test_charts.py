@@ -73,11 +73,9 @@ def test_dashboard_charts_carry_the_tables_figures(staff, shop):
 
     metrics = found["chart-model"]
     assert metrics["format"] == "percent"
-    assert dict(zip(metrics["labels"], metrics["series"][0]["data"], strict=True)) == {
-        "ndcg@10": 0.25,
-        "recall@10": 0.3,
-        "coverage": 0.4,
-    }  # eval_users is a count: table only
+    assert metrics["series"][0]["data"] == [0.25, 0.3, 0.4]  # eval_users is a count: table only
+    assert ["NDCG@10" in metrics["labels"][0], "recall@10" in metrics["labels"][1]] == [True, True]
+    assert "share of the catalogue recommended" in metrics["labels"][2]
 
 
 def test_segment_explorer_draws_grid_movement_profiles_and_categories(staff, shop):
