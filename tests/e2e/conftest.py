@@ -87,7 +87,7 @@ class PageWatch:
         self.shots: list[Path] = []
         page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}"))
+        page.on("requestfailed", self._failed)
         page.on("response", lambda r: self.problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
         page.on("request", lambda r: None if r.url.startswith(LOCAL) else self.outside.append(r.url))
         page.on(
@@ -98,6 +98,13 @@ class PageWatch:
                 else None
             ),
         )
+
+    def _failed(self, request) -> None:
+        # The browser cancels what is in flight when the page is left (the shop client's event batch, a poll):
+        # not a failure, the client keeps unacknowledged events and resends them from the next page.
+        if request.failure == "net::ERR_ABORTED" and request.resource_type in ("fetch", "xhr", "ping", "beacon"):
+            return
+        self.problems.append(f"failed: {request.url} {request.failure}")
 
     def audit(self, name: str, *, exclude: tuple[str, ...] = ()) -> Path:
         """Settle, screenshot (saved as <name>.png in the test's folder) and run the accessibility check."""
