@@ -116,8 +116,8 @@ def format_table(report: dict[str, Any]) -> str:
             f"{r['coverage']:>8.4f}{r['train_seconds']:>9.2f}{rating}"
         )
     lines.append("")
-    lines.append("MAP: recommenders' `map` (AP over the relevant items); hyperparameters tuned on a validation")
-    lines.append("split of the training part only. Chosen parameters: --json.")
+    lines.append("MAP: recommenders' `map` (AP over the relevant items); hyperparameters searched on validation")
+    lines.append("splits of the training part only, in spaces scaled to this data. Chosen parameters: --json.")
     return "\n".join(lines)
 
 
@@ -137,7 +137,8 @@ class Command(BaseCommand):
     help = (
         "Offline evaluation of the recommendation algorithms (microsoft/recommenders protocol by default: "
         "each user's interactions split 75/25 at random, items seen in training excluded, every held-out item "
-        "relevant). Hyperparameters are tuned on a validation split of the training part, never on the test split."
+        "relevant). Every algorithm's hyperparameters come from a search on validation splits of the training "
+        "part (spaces scaled to the data, successive halving, a CPU-time budget), never from the test split."
     )
 
     def add_arguments(self, parser):
