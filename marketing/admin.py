@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from config.admin_display import ReadOnlyAdminMixin, mapping_table, value_text
 from marketing import (
@@ -207,7 +208,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     # --- display -------------------------------------------------------------------------------------------
 
-    @admin.display(description="audience")
+    @admin.display(description=_("audience"))
     def audience(self, obj: Campaign) -> str:
         counts = obj.audience_counts or {}
         if counts.get("built_at"):
@@ -215,7 +216,7 @@ class CampaignAdmin(admin.ModelAdmin):
         estimate = obj.estimate or {}
         return f"≈ {estimate['treated']:,} (estimate)" if "treated" in estimate else "—"
 
-    @admin.display(description="progress")
+    @admin.display(description=_("progress"))
     def progress_text(self, obj: Campaign) -> str:
         return f"{obj.progress} % — {obj.stage}" if obj.stage else "—"
 
@@ -235,7 +236,7 @@ class CampaignAdmin(admin.ModelAdmin):
         at = counts.get("at") or counts.get("built_at") or ""
         return format_html("<table><caption>{} {}</caption>{}</table>", title, at[:16].replace("T", " "), body)
 
-    @admin.display(description="estimate")
+    @admin.display(description=_("estimate"))
     def estimate_table(self, obj: Campaign) -> str:
         table = self._counts_table(obj.estimate or {}, title="Estimated")
         if obj.pk:
@@ -243,11 +244,11 @@ class CampaignAdmin(admin.ModelAdmin):
             return format_html('{}<p><a class="button" href="{}">Estimate now</a></p>', table, url)
         return table
 
-    @admin.display(description="built audience")
+    @admin.display(description=_("built audience"))
     def audience_table(self, obj: Campaign) -> str:
         return self._counts_table(obj.audience_counts or {}, title="Built")
 
-    @admin.display(description="history")
+    @admin.display(description=_("history"))
     def recent_actions(self, obj: Campaign) -> str:
         if not obj.pk:
             return "—"
@@ -261,7 +262,7 @@ class CampaignAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.display(description="waves")
+    @admin.display(description=_("waves"))
     def wave_table(self, obj: Campaign) -> str:
         status = wave_status(obj) if obj.pk else None
         if not status:
@@ -466,18 +467,18 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
 
-    @admin.display(description="attributes at send time")
+    @admin.display(description=_("attributes at send time"))
     def attributes_table(self, obj):
         return mapping_table(obj.attributes, key_header="attribute")
 
-    @admin.display(description="recommended products")
+    @admin.display(description=_("recommended products"))
     def recommended_products(self, obj):
         return value_text(obj.recommended_skus)
 
 
 class SuppressionUploadForm(forms.Form):
     file = forms.FileField(
-        help_text="CSV with a header: email, address, phone or external_id; optional channel, reason."
+        help_text=_("CSV with a header: email, address, phone or external_id; optional channel, reason.")
     )
     channel = forms.ChoiceField(choices=[("", "Every channel"), *Campaign.Channel.choices], required=False)
     reason = forms.CharField(max_length=200, required=False)
@@ -563,10 +564,10 @@ class UpliftModelAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ["campaign", "variant_name", "outcome", "learner", "created_at", "metrics_table", "feature_list"]
     readonly_fields = fields
 
-    @admin.display(description="metrics")
+    @admin.display(description=_("metrics"))
     def metrics_table(self, obj):
         return mapping_table(obj.metrics, key_header="metric")
 
-    @admin.display(description="features")
+    @admin.display(description=_("features"))
     def feature_list(self, obj):
         return value_text(obj.features)

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
+from django.utils.translation import gettext_lazy as _
 
 from marketing.models import Coupon, Offer
 from marketing.offers import validate_offer
@@ -52,11 +53,11 @@ class OfferAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="Coupons issued", ordering="_issued")
+    @admin.display(description=_("Coupons issued"), ordering="_issued")
     def issued(self, obj):
         return obj._issued
 
-    @admin.display(description="Redeemed", ordering="_redeemed")
+    @admin.display(description=_("Redeemed"), ordering="_redeemed")
     def redeemed(self, obj):
         return obj._redeemed
 

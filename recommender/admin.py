@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from config.admin_display import ReadOnlyAdminMixin, mapping_table, seconds_text, value_text
 from config.jobs import QueueUnavailable
@@ -76,35 +77,35 @@ class TrainingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description="metrics")
+    @admin.display(description=_("metrics"))
     def metrics_table(self, run: TrainingRun):
         return mapping_table(run.metrics, key_header="metric")
 
-    @admin.display(description="parameters")
+    @admin.display(description=_("parameters"))
     def parameters_table(self, run: TrainingRun):
         return mapping_table(run.parameters)
 
-    @admin.display(description="took", ordering="duration_seconds")
+    @admin.display(description=_("took"), ordering="duration_seconds")
     def took(self, run: TrainingRun) -> str:
         return seconds_text(run.duration_seconds)
 
-    @admin.display(boolean=True, description="active", ordering="is_active")
+    @admin.display(boolean=True, description=_("active"), ordering="is_active")
     def serving(self, run: TrainingRun) -> bool:
         return run.is_active
 
-    @admin.display(description="took", ordering="duration_seconds")
+    @admin.display(description=_("took"), ordering="duration_seconds")
     def duration(self, run: TrainingRun) -> str:
         return seconds_text(run.duration_seconds)
 
-    @admin.display(description="serving")
+    @admin.display(description=_("serving"))
     def state(self, run: TrainingRun) -> str:
         return run.serving_state
 
-    @admin.display(description="champion gate (at training)", ordering="decision")
+    @admin.display(description=_("champion gate (at training)"), ordering="decision")
     def gate_decision(self, run: TrainingRun) -> str:
         return run.decision or "—"
 
-    @admin.display(description="model switches (who, when, from, to, why)")
+    @admin.display(description=_("model switches (who, when, from, to, why)"))
     def switch_history(self, run: TrainingRun):
         switches = (
             ModelSwitch.objects.filter(Q(from_run=run) | Q(to_run=run))
@@ -134,11 +135,11 @@ class TrainingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             rows,
         )
 
-    @admin.action(description="Promote the selected run (make it the served model)")
+    @admin.action(description=_("Promote the selected run (make it the served model)"))
     def promote(self, request, queryset):
         return self._switch(request, queryset, kind=ModelSwitch.Kind.PROMOTE)
 
-    @admin.action(description="Roll back to the selected run (or, if the active run is selected, to the one before)")
+    @admin.action(description=_("Roll back to the selected run (or, if the active run is selected, to the one before)"))
     def roll_back(self, request, queryset):
         return self._switch(request, queryset, kind=ModelSwitch.Kind.ROLLBACK)
 
@@ -228,15 +229,15 @@ class ModelSwitchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "switched_at"
     readonly_fields = ("switched_at", "kind", "acting_user", "acting_user_name", "from_run", "to_run", "reason")
 
-    @admin.display(description="by", ordering="acting_user_name")
+    @admin.display(description=_("by"), ordering="acting_user_name")
     def actor(self, switch: ModelSwitch) -> str:
         return switch.actor
 
-    @admin.display(description="from", ordering="from_run")
+    @admin.display(description=_("from"), ordering="from_run")
     def from_link(self, switch: ModelSwitch):
         return _run_link(switch.from_run) if switch.from_run else "no model"
 
-    @admin.display(description="to", ordering="to_run")
+    @admin.display(description=_("to"), ordering="to_run")
     def to_link(self, switch: ModelSwitch):
         return _run_link(switch.to_run) if switch.to_run else "—"
 
@@ -257,7 +258,7 @@ class ServedRecommendationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
     date_hierarchy = "served_at"
 
-    @admin.display(description="products, with the reason each was shown")
+    @admin.display(description=_("products, with the reason each was shown"))
     def products(self, served: ServedRecommendation):
         reasons = list(served.reasons or [])
         reasons += [None] * (len(served.skus or []) - len(reasons))
@@ -267,7 +268,7 @@ class ServedRecommendationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
         )
 
-    @admin.display(description="customer", ordering="customer__external_id")
+    @admin.display(description=_("customer"), ordering="customer__external_id")
     def customer_link(self, served: ServedRecommendation):
         if served.customer is None:
             return "—"

@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
 
 from config.admin_display import ReadOnlyAdminMixin, mapping_table, seconds_text, value_text
 from config.jobs import QueueUnavailable
@@ -48,30 +49,34 @@ class SegmentationDefinitionForm(forms.ModelForm):
     )
     as_of = forms.DateField(
         required=False,
-        help_text="Measure recency and tenure from the end of this day; empty: now (for historical data with no "
-        "event in the last 30 days, its last event).",
+        help_text=_(
+            "Measure recency and tenure from the end of this day; empty: now (for historical data with no "
+            "event in the last 30 days, its last event)."
+        ),
     )
     k = forms.IntegerField(
-        required=False, min_value=2, max_value=50, help_text="K-means: empty chooses k by silhouette and stability."
+        required=False, min_value=2, max_value=50, help_text=_("K-means: empty chooses k by silhouette and stability.")
     )
     k_max = forms.IntegerField(
-        required=False, min_value=2, max_value=30, initial=10, help_text="K-means: largest k tried."
+        required=False, min_value=2, max_value=30, initial=10, help_text=_("K-means: largest k tried.")
     )
     sample_size = forms.IntegerField(
         required=False,
         min_value=100,
-        help_text="K-means: sample for choosing k; DBSCAN: sample the model is fitted on.",
+        help_text=_("K-means: sample for choosing k; DBSCAN: sample the model is fitted on."),
     )
     seed = forms.IntegerField(required=False, min_value=0, initial=42)
-    eps = forms.FloatField(required=False, min_value=0.0, help_text="DBSCAN: empty takes eps from the k-distance knee.")
-    min_samples = forms.IntegerField(required=False, min_value=2, initial=10, help_text="DBSCAN.")
+    eps = forms.FloatField(
+        required=False, min_value=0.0, help_text=_("DBSCAN: empty takes eps from the k-distance knee.")
+    )
+    min_samples = forms.IntegerField(required=False, min_value=2, initial=10, help_text=_("DBSCAN."))
     rules = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 12, "cols": 100}), help_text=RULES_HELP
     )
     customer_csv = forms.FileField(
         required=False,
-        label="Customer ids (CSV)",
-        help_text="Static list: a CSV with a column external_id / customer_id (or ids in the first column).",
+        label=_("Customer ids (CSV)"),
+        help_text=_("Static list: a CSV with a column external_id / customer_id (or ids in the first column)."),
     )
 
     class Meta:
@@ -182,22 +187,22 @@ class SegmentationDefinitionAdmin(admin.ModelAdmin):
         ("State", {"fields": ["active_run_link", "saved_parameters", "runs_link"]}),
     ]
 
-    @admin.display(description="active run")
+    @admin.display(description=_("active run"))
     def active_run_link(self, obj):
         if not obj.active_run_id:
             return "—"
         url = reverse("admin:segments_segmentationrun_change", args=[obj.active_run_id])
         return format_html('<a href="{}">run #{}</a>', url, obj.active_run_id)
 
-    @admin.display(description="active since")
+    @admin.display(description=_("active since"))
     def active_run_finished(self, obj):
         return obj.active_run.finished_at if obj.active_run else None
 
-    @admin.display(description="parameters")
+    @admin.display(description=_("parameters"))
     def saved_parameters(self, obj):
         return mapping_table(obj.parameters)
 
-    @admin.display(description="RFM groups (R = recency score, FM = rounded mean of frequency and monetary scores)")
+    @admin.display(description=_("RFM groups (R = recency score, FM = rounded mean of frequency and monetary scores)"))
     def rfm_score_rules(self, obj):
         rows = [[r["group"], r["r"], r["fm"], r["meaning"]] for r in rfm_rules_table()]
         note = mark_safe(
@@ -206,14 +211,14 @@ class SegmentationDefinitionAdmin(admin.ModelAdmin):
         )
         return format_html("{}{}", note, _table(["group", "R", "FM", "meaning"], rows))
 
-    @admin.display(description="runs")
+    @admin.display(description=_("runs"))
     def runs_link(self, obj):
         if not obj.pk:
             return "—"
         url = reverse("admin:segments_segmentationrun_changelist") + "?" + urlencode({"definition__id__exact": obj.pk})
         return format_html('<a href="{}">all runs</a>', url)
 
-    @admin.action(description="Run now")
+    @admin.action(description=_("Run now"))
     def run_now(self, request, queryset):
         for definition in queryset:
             try:
@@ -277,25 +282,25 @@ class SegmentationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description="took")
+    @admin.display(description=_("took"))
     def took(self, obj):
         return seconds_text(obj.duration_seconds)
 
-    @admin.display(description="k")
+    @admin.display(description=_("k"))
     def k(self, obj):
         return obj.metrics.get("k")
 
-    @admin.display(description="silhouette")
+    @admin.display(description=_("silhouette"))
     def silhouette(self, obj):
         value = obj.metrics.get("silhouette")
         return f"{value:.3f}" if isinstance(value, float) else "—"
 
-    @admin.display(description="metrics")
+    @admin.display(description=_("metrics"))
     def metrics_table(self, obj):
         rows = [[k, value_text(v)] for k, v in obj.metrics.items() if not isinstance(v, dict | list)]
         return _table(["metric", "value"], rows) if rows else "—"
 
-    @admin.display(description="scores by k (on a sample)")
+    @admin.display(description=_("scores by k (on a sample)"))
     def silhouette_by_k(self, obj):
         scores = obj.metrics.get("silhouette_by_k") or {}
         stability = obj.metrics.get("stability_by_k") or {}
@@ -305,12 +310,12 @@ class SegmentationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
         return _table(["k", "silhouette", "stability", ""], rows) if scores else "—"
 
-    @admin.display(description="timings")
+    @admin.display(description=_("timings"))
     def timings_table(self, obj):
         rows = [[k, seconds_text(v)] for k, v in obj.timings.items()]
         return _table(["stage", "took"], rows) if rows else "—"
 
-    @admin.display(description="movement from the previous run")
+    @admin.display(description=_("movement from the previous run"))
     def movement_table(self, obj):
         if not obj.movement:
             return "—"
@@ -320,7 +325,7 @@ class SegmentationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
         return _table(["from", "to", "customers"], rows)
 
-    @admin.display(description="parameters")
+    @admin.display(description=_("parameters"))
     def parameters_table(self, obj):
         return mapping_table(obj.parameters)
 
@@ -348,15 +353,15 @@ class SegmentAdmin(admin.ModelAdmin):
         ]
         return urls + super().get_urls()
 
-    @admin.display(description="segmentation", ordering="run__definition__name")
+    @admin.display(description=_("segmentation"), ordering="run__definition__name")
     def definition_name(self, obj):
         return obj.run.definition.name
 
-    @admin.display(description="share", ordering="share")
+    @admin.display(description=_("share"), ordering="share")
     def share_percent(self, obj):
         return f"{obj.share:.1%}"
 
-    @admin.display(description="members")
+    @admin.display(description=_("members"))
     def members(self, obj):
         listing = reverse("admin:segments_membership_changelist") + "?" + urlencode({"segment__id__exact": obj.pk})
         export = reverse("admin:segments_segment_members_csv", args=[obj.pk])
@@ -364,7 +369,7 @@ class SegmentAdmin(admin.ModelAdmin):
             '<a href="{}">browse and search {} members</a> · <a href="{}">CSV</a>', listing, obj.size, export
         )
 
-    @admin.display(description="profile")
+    @admin.display(description=_("profile"))
     def profile_view(self, obj):
         profile = obj.profile or {}
         features = sorted((profile.get("features") or {}).values(), key=lambda f: -abs(f.get("distinctiveness") or 0))
@@ -409,7 +414,7 @@ class SegmentAdmin(admin.ModelAdmin):
             return HttpResponse(status=403)
         return _members_csv([segment], filename=f"{slugify(segment.name) or 'segment'}-{segment.pk}.csv")
 
-    @admin.action(description="Export members as CSV")
+    @admin.action(description=_("Export members as CSV"))
     def export_members(self, request, queryset):
         return _members_csv(list(queryset), filename="segment-members.csv")
 
@@ -456,19 +461,19 @@ class MembershipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     actions = ["export_csv"]
 
-    @admin.display(description="customer", ordering="customer__external_id")
+    @admin.display(description=_("customer"), ordering="customer__external_id")
     def customer_external_id(self, obj):
         return obj.customer.external_id
 
-    @admin.display(description="email")
+    @admin.display(description=_("email"))
     def customer_email(self, obj):
         return obj.customer.email
 
-    @admin.display(description="segmentation")
+    @admin.display(description=_("segmentation"))
     def segmentation(self, obj):
         return obj.segment.run.definition.name
 
-    @admin.action(description="Export selected memberships as CSV")
+    @admin.action(description=_("Export selected memberships as CSV"))
     def export_csv(self, request, queryset):
         writer = csv.writer(_Echo())
         rows = queryset.order_by("segment_id", "customer_id").values_list(

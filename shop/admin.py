@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from shop import admin_api_clients, admin_imports, admin_privacy, admin_sources  # noqa: F401  (registers their admin classes)
 from shop.models import Category, Customer, Interaction, InteractionKind, Product
@@ -102,7 +103,7 @@ def event_date_hierarchy(params: QueryDict, field: str = "occurred_at") -> dict:
 
 
 class StockFilter(admin.SimpleListFilter):
-    title = "stock"
+    title = gettext_lazy("stock")
     parameter_name = "stock_status"
 
     def lookups(self, request, model_admin):
@@ -135,7 +136,7 @@ class CategoryAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_product_count=Count("products"))
 
-    @admin.display(description="products", ordering="_product_count")
+    @admin.display(description=gettext_lazy("products"), ordering="_product_count")
     def product_count(self, obj: Category) -> int:
         return obj._product_count
 
@@ -187,27 +188,27 @@ class ProductAdmin(admin.ModelAdmin):
             )
         return obj._sales
 
-    @admin.display(description="units sold")
+    @admin.display(description=gettext_lazy("units sold"))
     def units_sold(self, obj: Product):
         return self.sales(obj).get("units", "-")
 
-    @admin.display(description="revenue")
+    @admin.display(description=gettext_lazy("revenue"))
     def revenue(self, obj: Product):
         return self._money(obj, self.sales(obj).get("revenue"))
 
-    @admin.display(description="returns")
+    @admin.display(description=gettext_lazy("returns"))
     def returns(self, obj: Product):
         sales = self.sales(obj)
         if not sales:
             return "-"
         return f"{sales['returned_units']} units, {self._money(obj, sales['returned_amount'])}"
 
-    @admin.display(description="net revenue")
+    @admin.display(description=gettext_lazy("net revenue"))
     def net_revenue(self, obj: Product):
         sales = self.sales(obj)
         return self._money(obj, sales["revenue"] - sales["returned_amount"]) if sales else "-"
 
-    @admin.display(description="buyers")
+    @admin.display(description=gettext_lazy("buyers"))
     def buyers(self, obj: Product):
         sales = self.sales(obj)
         if not sales:
@@ -215,11 +216,11 @@ class ProductAdmin(admin.ModelAdmin):
         link = interactions_url(product__id__exact=obj.pk, kind__exact=InteractionKind.PURCHASE)
         return format_html('{} <a href="{}">(purchases)</a>', sales["buyers"], link)
 
-    @admin.display(description="views")
+    @admin.display(description=gettext_lazy("views"))
     def views(self, obj: Product):
         return self.sales(obj).get("views", "-")
 
-    @admin.display(description="average rating")
+    @admin.display(description=gettext_lazy("average rating"))
     def average_rating(self, obj: Product):
         sales = self.sales(obj)
         if not sales or not sales["ratings"]:
@@ -298,7 +299,7 @@ class CustomerAdmin(admin.ModelAdmin):
             ]
         )
 
-    @admin.display(description="totals")
+    @admin.display(description=gettext_lazy("totals"))
     def activity(self, obj: Customer):
         if obj.pk is None:
             return "-"

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from shop import services
 from shop.models import ApiClient, ApiScope, all_api_scopes
@@ -15,7 +16,7 @@ class ApiClientForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         initial=all_api_scopes,
         required=False,
-        help_text="What this key may do (none ticked: nothing). Unticking a scope takes effect on save.",
+        help_text=_("What this key may do (none ticked: nothing). Unticking a scope takes effect on save."),
     )
 
     class Meta:
@@ -70,7 +71,7 @@ class ApiClientAdmin(admin.ModelAdmin):
             "created_at",
         ]
 
-    @admin.display(description="scopes")
+    @admin.display(description=_("scopes"))
     def scope_list(self, obj: ApiClient) -> str:
         return ", ".join(obj.scopes) or "none"
 
@@ -83,14 +84,14 @@ class ApiClientAdmin(admin.ModelAdmin):
         raw_key = services.issue_api_key(client=obj)
         self._show_key_once(request, obj, raw_key)
 
-    @admin.action(description="Deactivate selected clients (their keys stop working)")
+    @admin.action(description=_("Deactivate selected clients (their keys stop working)"))
     def deactivate(self, request, queryset):
         clients = list(queryset.filter(is_active=True))
         for client in clients:
             services.deactivate_api_client(client=client)
         self.message_user(request, f"Deactivated {len(clients)} client(s).", messages.SUCCESS)
 
-    @admin.action(description="Rotate key of selected clients (new key shown once, old key stops working)")
+    @admin.action(description=_("Rotate key of selected clients (new key shown once, old key stops working)"))
     def rotate_key(self, request, queryset):
         for client in queryset:
             raw_key = services.rotate_api_client_key(client=client)

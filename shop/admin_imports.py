@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from shop.importers.jobs import import_job_queue, validate_upload_name
 from shop.models import ImportJob
@@ -61,18 +62,18 @@ class ImportJobAdmin(admin.ModelAdmin):
         import_job_queue(job=obj, user=request.user)
         self.message_user(request, "Import queued: its status and summary appear here when it finishes.")
 
-    @admin.action(description="Run the selected imports again (re-importing adds nothing already stored)")
+    @admin.action(description=_("Run the selected imports again (re-importing adds nothing already stored)"))
     def run_again(self, request, queryset):
         jobs = list(queryset.exclude(status=ImportJob.Status.RUNNING))
         for job in jobs:
             import_job_queue(job=job)
         self.message_user(request, f"Queued {len(jobs)} import(s).", messages.SUCCESS)
 
-    @admin.display(description="Skipped by reason")
+    @admin.display(description=_("Skipped by reason"))
     def skipped_by_reason(self, obj):
         skipped = (obj.summary or {}).get("skipped_by_reason") or {}
         return ", ".join(f"{reason.replace('_', ' ')}: {count:,}" for reason, count in skipped.items()) or "-"
 
-    @admin.display(description="Summary")
+    @admin.display(description=_("Summary"))
     def summary_json(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.summary, indent=2)) if obj.summary else "-"

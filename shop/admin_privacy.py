@@ -7,6 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from shop import privacy
 from shop.models import PrivacyRequest
@@ -15,7 +16,7 @@ from shop.models import PrivacyRequest
 MAX_ERASE_SELECTION = 100
 
 
-@admin.action(description="Export personal data of selected customers (JSON download)")
+@admin.action(description=_("Export personal data of selected customers (JSON download)"))
 def export_personal_data(modeladmin, request, queryset):
     documents = [privacy.export_customer(customer=customer, user=request.user) for customer in queryset]
     response = HttpResponse(json.dumps(documents, cls=DjangoJSONEncoder, indent=2), content_type="application/json")
@@ -24,7 +25,7 @@ def export_personal_data(modeladmin, request, queryset):
     return response
 
 
-@admin.action(description="Erase selected customers and all their data (asks first)")
+@admin.action(description=_("Erase selected customers and all their data (asks first)"))
 def erase_customers(modeladmin, request, queryset):
     count = queryset.count()
     if count > MAX_ERASE_SELECTION:

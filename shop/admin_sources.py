@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from shop import services as shop_services
 from shop.models import ApiScope
@@ -22,9 +23,11 @@ ENDPOINTS = {
 class SourceAddForm(forms.ModelForm):
     secret_given = forms.CharField(
         required=False,
-        label="Signing secret",
-        help_text="Webhooks: the secret the shop signs with (Shopify shows it under Notifications > Webhooks; "
-        "WooCommerce lets you type one). Blank: a new random secret, shown once, to paste into the shop.",
+        label=_("Signing secret"),
+        help_text=_(
+            "Webhooks: the secret the shop signs with (Shopify shows it under Notifications > Webhooks; "
+            "WooCommerce lets you type one). Blank: a new random secret, shown once, to paste into the shop."
+        ),
     )
 
     class Meta:
@@ -119,7 +122,7 @@ class SourceAdmin(admin.ModelAdmin):
         if not given:
             self._show_once(request, obj, "Signing secret", obj.secret)
 
-    @admin.action(description="New signing secret / write key for selected sources (shown once)")
+    @admin.action(description=_("New signing secret / write key for selected sources (shown once)"))
     def rotate_secret(self, request, queryset):
         for source in queryset.select_related("api_client"):
             if source.kind == SourceKind.SEGMENT:
@@ -141,14 +144,14 @@ class SourceAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
-    @admin.display(description="endpoint")
+    @admin.display(description=_("endpoint"))
     def endpoint(self, obj: Source) -> str:
         url = self.request_url(reverse(ENDPOINTS[obj.kind]))
         if obj.kind == SourceKind.SEGMENT:
             url = url.removesuffix("/v1/batch")
         return format_html("<code>{}</code>", url)
 
-    @admin.display(description="how to connect")
+    @admin.display(description=_("how to connect"))
     def how_to_connect(self, obj: Source) -> str:
         if obj.kind == SourceKind.SEGMENT:
             return "SDK host = the endpoint above; write key = this source's API key (sent as HTTP Basic user name)."
@@ -156,14 +159,14 @@ class SourceAdmin(admin.ModelAdmin):
             return "Shopify admin > Settings > Notifications > Webhooks: JSON format, URL = the endpoint above."
         return "WooCommerce > Settings > Advanced > Webhooks: delivery URL = the endpoint above, secret = this secret."
 
-    @admin.display(description="write key / secret")
+    @admin.display(description=_("write key / secret"))
     def key_or_secret(self, obj: Source) -> str:
         if obj.kind == SourceKind.SEGMENT:
             prefix = obj.api_client.key_prefix if obj.api_client else "?"
             return f"API key {prefix}… (shown once when made; rotate with the action to get a new one)"
         return "set (shown once when made; rotate with the action to get a new one)" if obj.secret else "not set"
 
-    @admin.display(description="last deliveries")
+    @admin.display(description=_("last deliveries"))
     def last_deliveries(self, obj: Source) -> str:
         rows = SourceDelivery.objects.filter(source=obj).order_by("-received_at")[:LAST_DELIVERIES]
         body = format_html_join(
