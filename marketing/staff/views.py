@@ -16,6 +16,7 @@ from django.db.models import Count, Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -475,7 +476,7 @@ def _features_vs_average(customer: Customer, segments: list[Segment]) -> list[di
     """The customer's features, computed by the segmentations' own feature code, beside the average customer's
     (the 'overall' the active segment profiles stored): a few aggregate queries for this one customer."""
     from segments.ml.features import FEATURE_LABELS, customer_features
-    from segments.selectors import feature_inputs, latest_event_time
+    from segments.selectors import feature_inputs
 
     overall: dict[str, float | None] = {}
     labels: dict[str, str] = {}
@@ -483,8 +484,11 @@ def _features_vs_average(customer: Customer, segments: list[Segment]) -> list[di
         for key, f in (segment.profile.get("features") or {}).items():
             overall.setdefault(key, f.get("overall"))
             labels.setdefault(key, f.get("label") or key)
+    # Measured at the moment the segment profiles were (their run's as_of): recency and tenure compare like with like.
+    stamps = [s.run.metrics.get("as_of") for s in segments if s.run.metrics.get("as_of")]
+    as_of = parse_datetime(max(stamps)) if stamps else None
     inputs = feature_inputs(customer_ids=Customer.objects.filter(pk=customer.pk).values("pk"))
-    frame = customer_features(inputs, as_of=latest_event_time() or timezone.now())
+    frame = customer_features(inputs, as_of=as_of or timezone.now())
     own = frame.iloc[0].to_dict() if len(frame) else {}
     rows = []
     for key in CUSTOMER_FEATURES:

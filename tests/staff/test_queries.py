@@ -18,7 +18,7 @@ PINNED = {
     "dashboard": 10,  # its trends and totals come from the cache on a warm request
     "segmentations": 4,
     "rfm-run": 7,
-    "customer": 15,  # its features computed by the segmentations' own code: five aggregate queries
+    "customer": 14,  # its features computed by the segmentations' own code: four aggregate queries
     "models": 4,
     "jobs": 5,
     "job-status": 5,
