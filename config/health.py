@@ -3,7 +3,8 @@
 `/health/ready` checks each dependency and names the one that is down: the database, the broker, the
 Celery result backend and the cache answer 503 when unreachable. Workers are reported too ("workers":
 when none answered a ping recently), as `"status": "degraded"` with 200: the web process still serves
-events and recommendations without them, so a load balancer must not take it out.
+events and recommendations without them, so a load balancer must not take it out. So are static files in
+production ("static_files": collectstatic has not run): pages still render, without their styles.
 """
 
 from __future__ import annotations
@@ -41,7 +42,11 @@ def ready(request):
     else:
         checks["broker"] = "eager (no broker configured)"
         workers_ok = True
-    status = "unavailable" if down else ("ok" if workers_ok else "degraded")
+    degraded = not workers_ok
+    if _collected_static_expected():
+        checks["static_files"], static_ok = _run(_static_files)
+        degraded |= not static_ok
+    status = "unavailable" if down else ("degraded" if degraded else "ok")
     return JsonResponse({"status": status, "checks": checks}, status=503 if down else 200)
 
 
@@ -84,6 +89,25 @@ def _result_backend() -> tuple[str, bool]:
         return "ok", True
     # django-db shares the database checked above; cache+memory lives in this process.
     return f"ok ({type(backend).__name__})", True
+
+
+def _collected_static_expected() -> bool:
+    """Production serves collected, hashed static files (a manifest storage); dev and tests the apps' own."""
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    return hasattr(staticfiles_storage, "manifest_name")
+
+
+def _static_files() -> tuple[str, bool]:
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    if staticfiles_storage.exists(staticfiles_storage.manifest_name):
+        return "ok", True
+    return (
+        f"error: static files are not collected (no {staticfiles_storage.manifest_name} in STATIC_ROOT): "
+        "run collectstatic; pages show without their styles",
+        False,
+    )
 
 
 def _workers() -> tuple[str, bool]:

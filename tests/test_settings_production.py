@@ -212,3 +212,26 @@ def test_campaign_email_goes_out_by_smtp_unless_another_backend_is_named(tmp_pat
     assert run(show, production_env(tmp_path)).stdout.strip() == "django.core.mail.backends.smtp.EmailBackend"
     named = production_env(tmp_path, EMAIL_BACKEND="anymail.backends.test.EmailBackend")
     assert run(show, named).stdout.strip() == "anymail.backends.test.EmailBackend"
+
+
+READY = """
+import json, django
+django.setup()
+from django.test import Client
+response = Client(HTTP_HOST="shop.example.com", HTTP_X_FORWARDED_PROTO="https").get("/health/ready")
+print(json.dumps([response.status_code, response.json()]))
+"""
+
+
+def test_ready_reports_static_files_never_collected_and_then_collected(proxied_env, tmp_path):
+    static_root = tmp_path / "static"
+    env = {**proxied_env, "DJANGO_STATIC_ROOT": str(static_root)}
+
+    status, body = json.loads(run(READY, env).stdout.strip().splitlines()[-1])
+    assert status == 200 and body["status"] == "degraded"
+    assert body["checks"]["static_files"].startswith("error: static files are not collected")
+
+    static_root.mkdir()
+    (static_root / "staticfiles.json").write_text('{"paths": {}, "version": "1.1", "hash": ""}')
+    status, body = json.loads(run(READY, env).stdout.strip().splitlines()[-1])
+    assert (status, body["status"], body["checks"]["static_files"]) == (200, "ok", "ok")
