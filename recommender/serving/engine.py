@@ -147,7 +147,7 @@ def current_state() -> ServingState:
 
 def _refresh(state: ServingState, now: float) -> ServingState:
     """A copy of `state` with new events (read incrementally, by interaction id) and, less often, a fresh
-    catalog and customer map; `state` itself is left as it was for the requests still using it."""
+    catalog; `state` itself is left as it was for the requests still using it."""
     changes: dict = {}
     with connection.cursor() as cursor:
         cursor.execute(LAST_EVENT_SQL)
