@@ -156,3 +156,17 @@ def test_webhook_body_is_signed():
     import hmac
 
     assert signature == "sha256=" + hmac.new(b"secret", body, hashlib.sha256).hexdigest()
+
+
+def test_a_batch_of_only_withdrawn_customers_does_not_end_the_send():
+    campaign = _sending(5)
+    rows = list(campaign.recipients.select_related("customer").order_by("pk"))
+    for row in rows[:2]:  # the whole first batch of two
+        row.customer.email_consent = False
+        row.customer.save()
+    Suppression.objects.create(address=rows[3].customer.email)  # one in a later batch
+    summary = delivery.send_campaign_messages(campaign=campaign, batch_size=2)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([rows[2].customer.email, rows[4].customer.email])
+    assert summary.sent == 2
+    statuses = dict(campaign.recipients.values_list("pk", "exclusion"))
+    assert [statuses[r.pk] for r in rows] == ["unsubscribed", "unsubscribed", "", "suppressed", ""]
