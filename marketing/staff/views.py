@@ -550,7 +550,15 @@ def _served(customer: Customer):
 # --- Model registry -------------------------------------------------------------------------------------
 
 
-METRIC_LABELS = {"ndcg@10": "NDCG@10", "recall@10": "Recall@10", "precision@10": "Precision@10", "map": "MAP"}
+# Short names for column headers and the chart's legend; the comparison's rows use MODEL_MEASURES' words.
+METRIC_LABELS = {
+    "ndcg@10": "NDCG@10",
+    "recall@10": "Recall@10",
+    "precision@10": "Precision@10",
+    "map": "MAP",
+    "coverage": gettext_lazy("Coverage"),
+    "eval_users": gettext_lazy("Customers evaluated"),
+}
 RATE_METRICS = ["ndcg@10", "recall@10", "precision@10", "map", "coverage"]
 COMPARE_MAX = 6
 
@@ -571,7 +579,7 @@ def _compare(runs: list[TrainingRun], ids: list[int], serving: TrainingRun | Non
             if key in RATE_METRICS and isinstance(value, int | float) and isinstance(base, int | float):
                 delta = value - base if run.pk != serving.pk else None
             cells.append({"value": value, "delta": delta})
-        rows.append({"key": METRIC_LABELS.get(key, key), "cells": cells, "rate": key in RATE_METRICS})
+        rows.append({"key": MODEL_MEASURES.get(key, key), "cells": cells, "rate": key in RATE_METRICS})
     return {
         "runs": chosen,
         "rows": rows,
