@@ -338,8 +338,11 @@ class CampaignAdmin(admin.ModelAdmin):
         else:
             self.message_user(
                 request,
-                f"Estimated audience: {estimate['audience']:,}; {estimate['eligible']:,} reachable "
-                f"({estimate['treated']:,} treated, {estimate['control']:,} control) in {estimate['seconds']} s.",
+                _(
+                    "Estimated audience: %(audience)s; %(eligible)s reachable (%(treated)s treated, %(control)s "
+                    "control) in %(seconds)s s."
+                )
+                % {key: f"{estimate[key]:,}" for key in ("audience", "eligible", "treated", "control", "seconds")},
             )
         return HttpResponseRedirect(reverse("admin:marketing_campaign_change", args=[pk]))
 
@@ -522,7 +525,9 @@ class SuppressionAdmin(admin.ModelAdmin):
                 form.add_error("file", getattr(exc, "messages", [str(exc)]))
             else:
                 self.message_user(
-                    request, f"Added {result['added']:,} to the suppression list; {result['skipped']:,} already there."
+                    request,
+                    _("Added %(added)s to the suppression list; %(skipped)s already there.")
+                    % {"added": f"{result['added']:,}", "skipped": f"{result['skipped']:,}"},
                 )
                 for error in result["errors"][:20]:
                     self.message_user(request, error, messages.WARNING)

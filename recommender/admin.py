@@ -172,15 +172,20 @@ class TrainingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 was_active = run.is_active
                 run = promote_model(run=run, acting_user=request.user, reason=reason)
                 if was_active:
-                    self.message_user(request, f"Run #{run.pk} is already the active model.", messages.WARNING)
+                    self.message_user(
+                        request, _("Run #%(run)s is already the active model.") % {"run": run.pk}, messages.WARNING
+                    )
                     return None
             else:
                 run = rollback_model(run=run, acting_user=request.user, reason=reason)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return None
-        done = "Promoted" if kind == ModelSwitch.Kind.PROMOTE else "Rolled back"
-        self.message_user(request, f"{done}: run #{run.pk} is the active model.", messages.SUCCESS)
+        if kind == ModelSwitch.Kind.PROMOTE:
+            done = _("Promoted: run #%(run)s is the active model.") % {"run": run.pk}
+        else:
+            done = _("Rolled back: run #%(run)s is the active model.") % {"run": run.pk}
+        self.message_user(request, done, messages.SUCCESS)
         return None
 
     def get_urls(self):
@@ -203,7 +208,10 @@ class TrainingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(request, str(exc), messages.ERROR)
             return redirect(changelist)
         self.message_user(
-            request, f"Training run #{run.pk} queued ({algorithm or 'algorithm chosen by size'}).", messages.SUCCESS
+            request,
+            _("Training run #%(run)s queued (%(algorithm)s).")
+            % {"run": run.pk, "algorithm": algorithm or _("algorithm chosen by size")},
+            messages.SUCCESS,
         )
         return redirect(changelist)
 

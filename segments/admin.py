@@ -229,7 +229,11 @@ class SegmentationDefinitionAdmin(admin.ModelAdmin):
             except QueueUnavailable as exc:  # the broker is down: the run was failed, say so and stop trying
                 self.message_user(request, f"{definition}: {exc}", messages.ERROR)
                 return
-            self.message_user(request, f"{definition}: run #{run.pk} queued.", messages.SUCCESS)
+            self.message_user(
+                request,
+                _("%(definition)s: run #%(run)s queued.") % {"definition": definition, "run": run.pk},
+                messages.SUCCESS,
+            )
 
 
 class SegmentInline(admin.TabularInline):

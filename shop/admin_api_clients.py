@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from shop import services
 from shop.models import ApiClient, ApiScope, all_api_scopes
@@ -89,7 +90,11 @@ class ApiClientAdmin(admin.ModelAdmin):
         clients = list(queryset.filter(is_active=True))
         for client in clients:
             services.deactivate_api_client(client=client)
-        self.message_user(request, f"Deactivated {len(clients)} client(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Deactivated %(n)d client.", "Deactivated %(n)d clients.", len(clients)) % {"n": len(clients)},
+            messages.SUCCESS,
+        )
 
     @admin.action(description=_("Rotate key of selected clients (new key shown once, old key stops working)"))
     def rotate_key(self, request, queryset):
@@ -101,8 +106,10 @@ class ApiClientAdmin(admin.ModelAdmin):
         self.message_user(
             request,
             format_html(
-                "API key for <strong>{}</strong>: <code>{}</code> — copy it now, it is not stored and will not be "
-                "shown again. Send it as <code>Authorization: Api-Key &lt;key&gt;</code>.",
+                _(
+                    "API key for <strong>{}</strong>: <code>{}</code> — copy it now, it is not stored and will not "
+                    "be shown again. Send it as <code>Authorization: Api-Key &lt;key&gt;</code>."
+                ),
                 client.name,
                 raw_key,
             ),

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from shop.importers.jobs import import_job_queue, validate_upload_name
 from shop.models import ImportJob
@@ -60,14 +61,18 @@ class ImportJobAdmin(admin.ModelAdmin):
         if change:
             return  # a job's file and kind are what it ran on; upload a new one instead
         import_job_queue(job=obj, user=request.user)
-        self.message_user(request, "Import queued: its status and summary appear here when it finishes.")
+        self.message_user(request, _("Import queued: its status and summary appear here when it finishes."))
 
     @admin.action(description=_("Run the selected imports again (re-importing adds nothing already stored)"))
     def run_again(self, request, queryset):
         jobs = list(queryset.exclude(status=ImportJob.Status.RUNNING))
         for job in jobs:
             import_job_queue(job=job)
-        self.message_user(request, f"Queued {len(jobs)} import(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Queued %(n)d import.", "Queued %(n)d imports.", len(jobs)) % {"n": len(jobs)},
+            messages.SUCCESS,
+        )
 
     @admin.display(description=_("Skipped by reason"))
     def skipped_by_reason(self, obj):

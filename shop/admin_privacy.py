@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from shop import privacy
 from shop.models import PrivacyRequest
@@ -30,7 +31,10 @@ def erase_customers(modeladmin, request, queryset):
     count = queryset.count()
     if count > MAX_ERASE_SELECTION:
         modeladmin.message_user(
-            request, f"Select at most {MAX_ERASE_SELECTION} customers to erase at once; got {count}.", messages.ERROR
+            request,
+            _("Select at most %(max)d customers to erase at once; got %(count)d.")
+            % {"max": MAX_ERASE_SELECTION, "count": count},
+            messages.ERROR,
         )
         return None
     if request.POST.get("confirm") != "yes":
@@ -44,7 +48,12 @@ def erase_customers(modeladmin, request, queryset):
         return TemplateResponse(request, "admin/shop/customer/erase_confirmation.html", context)
     for customer in queryset:
         privacy.erase_customer(customer=customer, user=request.user)
-    modeladmin.message_user(request, f"Erased {count} customer(s) and their data.", messages.SUCCESS)
+    modeladmin.message_user(
+        request,
+        ngettext("Erased %(n)d customer and their data.", "Erased %(n)d customers and their data.", count)
+        % {"n": count},
+        messages.SUCCESS,
+    )
     return None
 
 

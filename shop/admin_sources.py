@@ -136,7 +136,7 @@ class SourceAdmin(admin.ModelAdmin):
         self.message_user(
             request,
             format_html(
-                "{} for <strong>{}</strong>: <code>{}</code> — copy it now, it will not be shown again.",
+                _("{} for <strong>{}</strong>: <code>{}</code> — copy it now, it will not be shown again."),
                 what,
                 source.name,
                 value,
