@@ -198,6 +198,7 @@ def _variants_chart(report: dict[str, Any]) -> dict[str, Any]:
         [v["name"] for v in variants],
         [v["uplift"] for v in variants],
         [v["uplift_ci"] for v in variants],
+        # xgettext:no-python-format
         title=_("Conversion uplift of each variant over the control group, with 95 % intervals"),
         x_title=_("uplift in percentage points"),
     )
