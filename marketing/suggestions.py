@@ -21,10 +21,14 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from marketing.ml.stats import compare_proportions
 from marketing.models import Campaign, CampaignAction, Offer, Recipient, Variant
 from segments.models import Membership, Segment
+from segments.naming import segment_description, segment_name
 
 MEASURED_STATUSES = (Campaign.Status.RUNNING, Campaign.Status.COMPLETED)
 MIN_PER_ARM = 30  # fewer treated or control recipients in the segment: not evidence either way
@@ -34,42 +38,42 @@ HOLDOUT = 0.10
 # kind -> what the draft campaign is
 PLAYBOOK: dict[str, dict[str, Any]] = {
     "win_back_discount": {
-        "title": "Win-back with 15 % off",
+        "title": gettext_lazy("Win-back with 15 % off"),
         "objective": Campaign.Objective.WIN_BACK,
         "offer": {"kind": Offer.Kind.PERCENT, "value": Decimal("15"), "code": "COMEBACK"},
         "subject": "{{ customer.first_name or 'Hello' }}, we miss you: 15 % off your next order",
         "intro": "It has been a while. Here is 15 % off to welcome you back, with picks chosen for you.",
     },
     "win_back": {
-        "title": "Win-back reminder with recommendations",
+        "title": gettext_lazy("Win-back reminder with recommendations"),
         "objective": Campaign.Objective.WIN_BACK,
         "offer": None,
         "subject": "{{ customer.first_name or 'Hello' }}, new things picked for you",
         "intro": "A lot has arrived since your last visit. These are picked for you.",
     },
     "welcome": {
-        "title": "Welcome with 10 % off the first order",
+        "title": gettext_lazy("Welcome with 10 % off the first order"),
         "objective": Campaign.Objective.WELCOME,
         "offer": {"kind": Offer.Kind.PERCENT, "value": Decimal("10"), "code": "WELCOME"},
         "subject": "Welcome, {{ customer.first_name or 'friend' }}: 10 % off your first order",
         "intro": "Welcome! Here is 10 % off your first order and a few favourites to start with.",
     },
     "browse_abandonment": {
-        "title": "Browse abandonment: what you looked at",
+        "title": gettext_lazy("Browse abandonment: what you looked at"),
         "objective": Campaign.Objective.CONVERSION,
         "offer": None,
         "subject": "{{ customer.first_name or 'Hello' }}, still thinking about these?",
         "intro": "You had a look around recently. These are the products we think you will like most.",
     },
     "cross_sell": {
-        "title": "Cross-sell: goes well with the last order",
+        "title": gettext_lazy("Cross-sell: goes well with the last order"),
         "objective": Campaign.Objective.CROSS_SELL,
         "offer": None,
         "subject": "{{ customer.first_name or 'Hello' }}, goes well with your last order",
         "intro": "Thank you for shopping with us again. These go well with what you bought.",
     },
     "recommendations": {
-        "title": "Recommendations newsletter",
+        "title": gettext_lazy("Recommendations newsletter"),
         "objective": Campaign.Objective.CONVERSION,
         "offer": None,
         "subject": "{{ customer.first_name or 'Hello' }}, picked for you",
@@ -98,16 +102,16 @@ def profile_kind(segment: Segment) -> tuple[str, str]:
     conversion = _trait(profile, "conversion")
     no_purchases = segment.key == "no_purchases"
     if recency >= STRONG and spend >= STRONG / 2 and not no_purchases:
-        return "win_back_discount", "lapsed customers who spent well above average: worth a discount to win back"
+        return "win_back_discount", _("lapsed customers who spent well above average: worth a discount to win back")
     if tenure <= -STRONG or (no_purchases and browsing < STRONG):
-        return "welcome", "new customers (or not yet buying): a welcome offer to make the first order"
+        return "welcome", _("new customers (or not yet buying): a welcome offer to make the first order")
     if browsing >= STRONG and (conversion <= -STRONG / 2 or no_purchases):
-        return "browse_abandonment", "they browse a lot but rarely buy: remind them of what they looked at"
+        return "browse_abandonment", _("they browse a lot but rarely buy: remind them of what they looked at")
     if frequency >= STRONG and recency <= 0:
-        return "cross_sell", "loyal, regular buyers: cross-sell products bought together with their last order"
+        return "cross_sell", _("loyal, regular buyers: cross-sell products bought together with their last order")
     if recency >= STRONG:
-        return "win_back", "lapsed customers with modest spend: a reminder with recommendations, no discount"
-    return "recommendations", "no trait stands out: personalised recommendations"
+        return "win_back", _("lapsed customers with modest spend: a reminder with recommendations, no discount")
+    return "recommendations", _("no trait stands out: personalised recommendations")
 
 
 def _evidence(segments: list[Segment]) -> dict[int, list[dict]]:
@@ -203,12 +207,15 @@ def _suggest(segment: Segment, evidence: list[dict], reachable: int) -> dict[str
             **base,
             "basis": "measured",
             "kind": kind,
-            "title": f"Repeat {best['campaign']!r}",
+            "title": _("Repeat %(campaign)r") % {"campaign": best["campaign"]},
             "objective": best["objective"],
-            "reason": (
-                f"{best['campaign']!r} raised conversion here by {100 * best['uplift']:+.1f} points "
-                f"(95 % interval {100 * lo:+.1f} to {100 * hi:+.1f})"
-            ),
+            "reason": _("%(campaign)r raised conversion here by %(uplift)s points (95 %% interval %(low)s to %(high)s)")
+            % {
+                "campaign": best["campaign"],
+                "uplift": f"{100 * best['uplift']:+.1f}",
+                "low": f"{100 * lo:+.1f}",
+                "high": f"{100 * hi:+.1f}",
+            },
             "source_campaign": best["campaign_id"],
             "expected_uplift": best["uplift"],
             "expected_uplift_ci": best["uplift_ci"],
@@ -218,17 +225,18 @@ def _suggest(segment: Segment, evidence: list[dict], reachable: int) -> dict[str
     kind, why = profile_kind(segment)
     playbook = PLAYBOOK[kind]
     note = (
-        " No past campaign has measured evidence on it yet."
+        _("No past campaign has measured evidence on it yet.")
         if not evidence
-        else (" Past campaigns on it showed no clear effect either way.")
+        else _("Past campaigns on it showed no clear effect either way.")
     )
     return {
         **base,
         "basis": "profile",
         "kind": kind,
-        "title": playbook["title"],
+        "title": str(playbook["title"]),
         "objective": playbook["objective"],
-        "reason": f"{segment.description or segment.name}: {why}.{note}",
+        "reason": _("%(segment)s: %(why)s. %(note)s")
+        % {"segment": segment_description(segment) or segment_name(segment), "why": why, "note": note},
         "source_campaign": None,
         "expected_uplift": None,
         "expected_uplift_ci": None,
@@ -323,6 +331,12 @@ def create_draft_from_suggestion(segment_id: int, user=None) -> Campaign:
     """A draft campaign for the segment, prefilled from its suggestion: objective, the segment as audience, a
     10 % holdout, the offer (created once per playbook) or the measured campaign's offer, and one variant with
     subject, HTML and text templates. The marketer reviews it in the editor before scheduling it."""
+    # What is stored (the campaign's and offer's names, the action's note) stays in English, whoever clicks.
+    with translation.override("en"):
+        return _create_draft(segment_id, user)
+
+
+def _create_draft(segment_id: int, user) -> Campaign:
     suggestion = suggest_campaign(segment_id)
     segment = Segment.objects.get(pk=segment_id)
     source = (
