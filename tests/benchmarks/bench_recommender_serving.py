@@ -7,9 +7,15 @@
 4. Closed loop: C connections each sending the next request when the last answered, 10 s each for the
    recommendations endpoint and for /health/live (a plain Django view, no database), in alternating
    one-second slices of the same run so the machine's other load weighs on both alike.
+5. Memory: each worker's resident set (VmRSS) once started, and after the load (model, catalog, the sampled
+   customers served). Customers' lists are read per request from the database, so it should not depend on
+   the number of customers: `--customers N` (e.g. 100000, 1000000) adds synthetic customers to a copy of the
+   trained database, each given a precomputed list copied from a trained customer's (no training at that
+   size: the lists are synthesised; the model, catalog and trained customers stay as trained).
 Each measurement is repeated 3 times; the table reports medians.
 
     .venv/bin/python tests/benchmarks/bench_recommender_serving.py [--json] [--rate 200] [--seconds 30]
+        [--customers N]
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import asyncio
 import collections
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -30,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.benchmarks.common import PYTHON, ROOT, emit, median, row
+from tests.benchmarks.common import PYTHON, ROOT, WORK, emit, median, row
 
 BENCH = "recommendations API (gunicorn)"
 
@@ -249,12 +256,100 @@ def stop_gunicorn(proc: subprocess.Popen) -> None:
 # --- data ---------------------------------------------------------------------------------------------
 
 
-def trained_database() -> dict[str, str]:
-    """The environment of the trained benchmark database (trains it via the training benchmark if needed)."""
+def trained_database(customers: int = 0) -> dict[str, str]:
+    """The environment of the trained benchmark database (trains it via the training benchmark if needed), its
+    active run's lists published; with `customers` above its own count, a copy grown to that many."""
     from tests.benchmarks import bench_recommender_train as train_bench
 
     env = train_bench.trained_env()
-    return env
+    manage_shell(env, PUBLISH_LISTS)
+    if not customers:
+        return env
+    source = Path(env["DATABASE_URL"].removeprefix("sqlite:///"))
+    target = WORK / f"serving-{customers}.sqlite3"
+    done = WORK / f"serving-{customers}.done"
+    grown = dict(env, DATABASE_URL=f"sqlite:///{target}")  # the same artifact folder: read only
+    if target.exists() and done.exists():
+        subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=grown, check=True)
+        return grown
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    with sqlite3.connect(source) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copyfile(source, target)
+    manage_shell(grown, GROW_CUSTOMERS.replace("TARGET", str(customers)))
+    done.write_text("ok\n")
+    return grown
+
+
+# Lists of a run trained before they were kept in the database: written from its artifact.
+PUBLISH_LISTS = """
+from recommender.models import TrainingRun
+from recommender.services import load_run_artifact
+from recommender.serving.lists import publish_lists
+run = TrainingRun.objects.get(is_active=True)
+if run.lists_published_at is None:
+    a = load_run_artifact(run=run)
+    publish_lists(run=run, customer_ids=a.user_customer_ids, top_items=a.top_items, top_scores=a.top_scores,
+                  top_because=a.top_because, top_because_kind=a.top_because_kind)
+"""
+# Synthetic customers up to TARGET, each with a copy of a trained customer's list in the active run.
+GROW_CUSTOMERS = """
+from django.db import transaction
+from django.db.models import Max
+from recommender.models import PrecomputedList, TrainingRun
+from shop.bulk import insert_columns
+from shop.models import Customer
+run = TrainingRun.objects.get(is_active=True)
+lists = [bytes(p) for p in PrecomputedList.objects.filter(run=run).values_list("payload", flat=True)[:20000]]
+have = Customer.objects.count()
+while have < TARGET:
+    k = min(50000, TARGET - have)
+    with transaction.atomic():
+        last = Customer.objects.aggregate(m=Max("id"))["m"] or 0
+        insert_columns(Customer, {"external_id": [f"synth-{have + i}" for i in range(k)]})
+        pks = list(Customer.objects.filter(id__gt=last).order_by("id").values_list("id", flat=True))
+        insert_columns(PrecomputedList, {"run_id": [run.pk] * len(pks), "customer_id": pks,
+                                         "payload": [lists[i % len(lists)] for i in range(len(pks))]})
+    have += k
+"""
+
+
+def manage_shell(env: dict[str, str], code: str) -> None:
+    subprocess.run([PYTHON, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def worker_rss_mb(master_pid: int) -> list[float]:
+    """Each gunicorn worker's resident set size, MB."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    sizes = []
+    for pid in children:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                sizes.append(int(line.split()[1]) / 1024)
+    return sizes
+
+
+def booted_worker_rss_mb(master_pid: int, workers: int, *, timeout: float = 120) -> list[float]:
+    """Each worker's RSS once every worker has imported the application (unchanged over 1.5 s): the master
+    listens before its workers are ready, which takes a while on a loaded machine."""
+    deadline = time.monotonic() + timeout
+    samples: list[list[float]] = []
+    while time.monotonic() < deadline:
+        samples.append(worker_rss_mb(master_pid))
+        recent = samples[-4:]
+        if len(recent) == 4 and len(recent[0]) == workers and all(s == recent[0] for s in recent):
+            return recent[0]
+        time.sleep(0.5)
+    raise RuntimeError(f"gunicorn workers still starting after {timeout:.0f} s: {samples[-4:]}")
+
+
+def database_figures(database: Path) -> tuple[int, int]:
+    """(customers, bytes of precomputed-list payloads) in the served database."""
+    with sqlite3.connect(database) as conn:
+        customers = conn.execute("SELECT COUNT(*) FROM shop_customer").fetchone()[0]
+        payload = conn.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM recommender_precomputedlist").fetchone()
+    return customers, payload[0]
 
 
 def make_api_key(env: dict[str, str]) -> str:
@@ -288,10 +383,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4, help="gthread workers keep connections alive")
+    parser.add_argument("--customers", type=int, default=0, help="grow the served database to this many customers")
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="only the workers' memory: boot, first request, then --seconds of closed-loop requests (no latency runs)",
+    )
     args = parser.parse_args()
 
-    env = trained_database()
+    env = trained_database(args.customers)
     database = Path(env["DATABASE_URL"].removeprefix("sqlite:///"))
+    n_customers, list_bytes = database_figures(database)
     key = make_api_key(env)
     server_env = dict(
         env,
@@ -313,8 +415,29 @@ def main() -> None:
     p50s, p99s, errs, rec_rps, live_rps, ratios, live_cpu, rec_cpu = [], [], [], [], [], [], [], []
     proc, port = start_gunicorn(server_env, workers=args.workers, threads=args.threads)
     try:
+        rss_started = booted_worker_rss_mb(proc.pid, args.workers)
+        first_started = time.perf_counter()
+        first = asyncio.run(open_loop("127.0.0.1", port, rec_paths[:1], headers, rate=1, seconds=1))
+        first_ms = (time.perf_counter() - first_started) * 1000
+        if first[1]:
+            print(f"the first request failed; server log: {list(proc.server_log)}", file=sys.stderr)
         # Warm both workers (model load, connections) before measuring.
         asyncio.run(closed_loop("127.0.0.1", port, rec_paths, headers, concurrency=4, seconds=3))
+        if args.memory_only:
+            rps, errors = asyncio.run(
+                closed_loop("127.0.0.1", port, rec_paths, headers, concurrency=4, seconds=args.seconds)
+            )
+            rss_loaded = worker_rss_mb(proc.pid)
+            size = f"{n_customers:,} customers ({list_bytes / 1e6:.0f} MB of lists in the database)"
+            served = f"{rps * args.seconds:,.0f} requests over {len(rec_paths):,} sampled customers, {errors} errors"
+            emit(
+                [
+                    row(BENCH, "worker RSS once started", max(rss_started), "MB", "", None, size),
+                    row(BENCH, "worker RSS after the load", max(rss_loaded), "MB", "", None, f"{size}; {served}"),
+                    row(BENCH, "first request (loads the model)", first_ms, "ms", "", None, size),
+                ]
+            )
+            return
         for _ in range(args.repeats):
             lat, err = asyncio.run(
                 open_loop("127.0.0.1", port, rec_paths, headers, rate=args.rate, seconds=args.seconds)
@@ -338,10 +461,13 @@ def main() -> None:
                 f"server CPU/request live {live_cpu[-1]:.0f} us rec {rec_cpu[-1]:.0f} us",
                 file=sys.stderr,
             )
+        rss_loaded = worker_rss_mb(proc.pid)
     finally:
         stop_gunicorn(proc)
 
     load = os.getloadavg()[0]
+    size = f"{n_customers:,} customers ({list_bytes / 1e6:.0f} MB of lists in the database)"
+    print(f"worker RSS started {rss_started} MB, after the load {rss_loaded} MB; {size}", file=sys.stderr)
     setup = f"{args.workers} workers x {args.threads} threads, median of {args.repeats}; load average {load:.1f}"
     emit(
         [
@@ -353,6 +479,17 @@ def main() -> None:
             row(BENCH, "recommendations / live", median(ratios), "ratio", ">= 0.70", median(ratios) >= 0.70),
             row(BENCH, "server CPU per request /health/live", median(live_cpu), "us", "", None, "gunicorn processes"),
             row(BENCH, "server CPU per request recommendations", median(rec_cpu), "us", "", None, "gunicorn processes"),
+            row(BENCH, "worker RSS once started", max(rss_started), "MB", "", None, size),
+            row(
+                BENCH,
+                "worker RSS after the load",
+                max(rss_loaded),
+                "MB",
+                "",
+                None,
+                f"largest of {args.workers}; {size}",
+            ),
+            row(BENCH, "first request (loads the model)", first_ms, "ms", "", None, size),
             row(
                 BENCH,
                 "live / recommendations CPU per request",
