@@ -659,7 +659,10 @@ def model_switch(request, pk: int):
 
 @staff_page
 def job_monitor(request):
-    return render(request, "staff/jobs.html", {"title": _("Jobs"), "jobs": selectors.jobs()})
+    from marketing.schedules import schedule_rows
+
+    scheduled = sorted((r for r in schedule_rows()[0] if r.next_run), key=lambda r: r.next_run)[:5]
+    return render(request, "staff/jobs.html", {"title": _("Jobs"), "jobs": selectors.jobs(), "scheduled": scheduled})
 
 
 @staff_page

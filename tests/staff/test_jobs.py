@@ -48,3 +48,18 @@ def test_the_partial_shows_progress_as_it_moves_and_failures_with_reasons(staff)
 def test_the_partial_is_for_staff_only(client):
     response = client.get(reverse("staff:jobs-live"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_monitor_lists_the_next_scheduled_runs_soonest_first(staff):
+    from django_celery_beat.models import PeriodicTask
+
+    PeriodicTask.objects.filter(name="Nightly segmentation").update(enabled=False)
+    page = staff.get(reverse("staff:jobs")).content.decode()
+    upcoming = page.split("Next scheduled", 1)[1]
+    assert "Hourly triggered-campaign check" in upcoming and "Nightly recommender retraining" in upcoming
+    assert "Nightly segmentation" not in upcoming  # paused: no next run
+    from marketing.schedules import next_run
+
+    names = ["Hourly triggered-campaign check", "Nightly recommender retraining"]
+    by_time = sorted(names, key=lambda name: next_run(PeriodicTask.objects.get(name=name)))
+    assert sorted(names, key=upcoming.index) == by_time

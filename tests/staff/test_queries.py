@@ -20,7 +20,7 @@ PINNED = {
     "rfm-run": 7,
     "customer": 14,  # its features computed by the segmentations' own code: four aggregate queries
     "models": 4,
-    "jobs": 5,
+    "jobs": 6,  # and the schedules' next runs
     "job-status": 5,
     "jobs-live": 5,
     "km-run": 7,
