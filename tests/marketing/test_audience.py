@@ -8,7 +8,13 @@ from marketing import services
 from marketing.audience import build_audience, estimate_audience, is_control
 from marketing.models import Campaign, Recipient, Suppression
 from tests.factories import CustomerFactory
-from tests.marketing.campaign_helpers import active_segment, campaign_for, customers
+from tests.marketing.campaign_helpers import (  # noqa: F401
+    active_segment,
+    campaign_for,
+    customers,
+    fresh_serving,
+    popular_products,
+)
 from tests.marketing.factories import CampaignFactory, RecipientFactory
 
 pytestmark = pytest.mark.django_db
@@ -181,7 +187,6 @@ def test_last_purchase_is_the_latest_one():
 def test_embedded_recommendations_are_in_the_recommenders_served_log_and_leave_it_on_rebuild(settings):
     from recommender.models import ServedRecommendation
     from recommender.serving import engine
-    from tests.marketing.campaign_helpers import popular_products
 
     settings.RECOMMENDER_LOG_SERVED = True
     popular_products(3)
@@ -211,7 +216,6 @@ def test_embedded_recommendations_are_in_the_recommenders_served_log_and_leave_i
 
 def test_served_log_switched_off_writes_nothing(settings):
     from recommender.models import ServedRecommendation
-    from tests.marketing.campaign_helpers import popular_products
 
     settings.RECOMMENDER_LOG_SERVED = False
     popular_products(2)
