@@ -84,7 +84,10 @@ def child(step: str, env: dict[str, str], *extra: str) -> dict:
     load = os.getloadavg()[0]
     result = run_measured([PYTHON, str(Path(__file__).resolve()), "--child", step, *extra], env=env)
     out = json.loads(result["stdout"].strip().splitlines()[-1])
-    return {**out, "wall": result["seconds"], "peak_mb": result["peak_mb"], "load": load}
+    out = {**out, "wall": result["seconds"], "peak_mb": result["peak_mb"], "load": load}
+    # Each step's figures as soon as it ends: a long run stopped midway still tells what it measured.
+    print(f"{step}: {json.dumps(out, default=str)}", file=sys.stderr, flush=True)
+    return out
 
 
 # --- the child processes ---------------------------------------------------------------------------------------
