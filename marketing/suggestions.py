@@ -38,6 +38,7 @@ HOLDOUT = 0.10
 # kind -> what the draft campaign is
 PLAYBOOK: dict[str, dict[str, Any]] = {
     "win_back_discount": {
+        # xgettext:no-python-format
         "title": gettext_lazy("Win-back with 15 % off"),
         "objective": Campaign.Objective.WIN_BACK,
         "offer": {"kind": Offer.Kind.PERCENT, "value": Decimal("15"), "code": "COMEBACK"},
@@ -52,6 +53,7 @@ PLAYBOOK: dict[str, dict[str, Any]] = {
         "intro": "A lot has arrived since your last visit. These are picked for you.",
     },
     "welcome": {
+        # xgettext:no-python-format
         "title": gettext_lazy("Welcome with 10 % off the first order"),
         "objective": Campaign.Objective.WELCOME,
         "offer": {"kind": Offer.Kind.PERCENT, "value": Decimal("10"), "code": "WELCOME"},
