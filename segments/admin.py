@@ -155,8 +155,17 @@ class SegmentationDefinitionForm(forms.ModelForm):
         return segments
 
 
-def _json(value) -> str:
-    return format_html("<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
+def _rule_text(rule) -> str:
+    """A stored rule in words: {"all": [{"field": "monetary", "op": ">", "value": 1000}, ...]} ->
+    'monetary > 1,000 and ...'; groups in parentheses."""
+    if isinstance(rule, dict) and ("all" in rule or "any" in rule):
+        joiner = " and " if "all" in rule else " or "
+        parts = [_rule_text(r) for r in rule.get("all") or rule.get("any") or []]
+        return "(" + joiner.join(parts) + ")" if len(parts) > 1 else "".join(parts)
+    if isinstance(rule, dict) and "field" in rule:
+        op = str(rule.get("op", "")).replace("_", " ")
+        return f"{rule['field']} {op} {value_text(rule.get('value'))}".strip()
+    return value_text(rule)
 
 
 def _table(headers: list[str], rows: list[list]) -> str:
@@ -401,9 +410,8 @@ class SegmentAdmin(admin.ModelAdmin):
             rule = profile["rfm_rule"]
             parts.append(format_html("<p>RFM rule: R {}, FM {} — {}.</p>", rule["r"], rule["fm"], rule["meaning"]))
         if profile.get("rule"):
-            parts.append(
-                format_html("<p>Rule (evaluated in the {}):</p>{}", profile.get("evaluated_in"), _json(profile["rule"]))
-            )
+            rule = _rule_text(profile["rule"])
+            parts.append(format_html("<p>Rule (evaluated in the {}): {}</p>", profile.get("evaluated_in"), rule))
         return format_html_join("", "{}", ((p,) for p in parts))
 
     def save_model(self, request, obj, form, change):

@@ -107,3 +107,15 @@ def test_values_for_people():
     assert value_text(["a", 2]) == "a, 2"
     assert value_text({"k": 4, "seed": None}) == "k: 4; seed: —"
     assert value_text(timedelta(seconds=3)) == "0:00:03"  # anything else: its own text
+
+
+def test_a_rule_segment_shows_its_rule_in_words(staff):
+    from segments.models import Segment
+
+    shop = build_shop()
+    segment = Segment.objects.filter(run=shop["km_run"]).first()
+    rule = {"all": [{"field": "monetary", "op": ">", "value": 1000}, {"field": "city", "op": "in", "value": ["Rome"]}]}
+    Segment.objects.filter(pk=segment.pk).update(profile={**segment.profile, "rule": rule, "evaluated_in": "database"})
+    page = staff.get(reverse("admin:segments_segment_change", args=[segment.pk])).content.decode()
+    assert "Rule (evaluated in the database): (monetary &gt; 1,000 and city in Rome)" in page
+    assert "&quot;field&quot;" not in page
