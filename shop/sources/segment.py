@@ -19,8 +19,11 @@ by name. `messageId` plus the line index is the event's idempotency key, so a re
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -43,13 +46,21 @@ from shop.sources.services import (
     record_source_events,
 )
 
+# Plain strings (the choices' values): this runs for every message.
+VIEW, CART, PURCHASE, RETURN = (
+    InteractionKind.VIEW.value,
+    InteractionKind.CART.value,
+    InteractionKind.PURCHASE.value,
+    InteractionKind.RETURN.value,
+)
+APP, WEB = InteractionSource.APP.value, InteractionSource.WEB.value
 EVENT_KINDS = {
-    "Product Viewed": InteractionKind.VIEW,
-    "Product Clicked": InteractionKind.VIEW,
-    "Product List Viewed": InteractionKind.VIEW,
-    "Product Added": InteractionKind.CART,
-    "Order Completed": InteractionKind.PURCHASE,
-    "Order Refunded": InteractionKind.RETURN,
+    "Product Viewed": VIEW,
+    "Product Clicked": VIEW,
+    "Product List Viewed": VIEW,
+    "Product Added": CART,
+    "Order Completed": PURCHASE,
+    "Order Refunded": RETURN,
 }
 LINE_EVENTS = frozenset({"Product List Viewed", "Order Completed", "Order Refunded"})
 MESSAGE_TYPES = frozenset({"track", "identify", "alias", "page", "screen", "group"})
@@ -87,7 +98,7 @@ def _message_id(message: Mapping[str, Any]) -> str:
 
 
 def _product_key(product: Any) -> str:
-    if not isinstance(product, Mapping):
+    if not isinstance(product, dict):
         raise MessageError("a product is not an object")
     for name in ("product_id", "sku", "id"):
         value = product.get(name)
@@ -133,16 +144,16 @@ def interaction_events(message: Mapping[str, Any], *, customer_id: str, message_
     if kind is None:
         return []
     properties = message.get("properties") or {}
-    if not isinstance(properties, Mapping):
+    if not isinstance(properties, dict):
         raise MessageError("properties is not an object")
     common = {
         "customer_id": customer_id,
-        "kind": kind.value,
+        "kind": kind,
         "occurred_at": _occurred_at(message),
         "source": _source(message),
     }
     if name not in LINE_EVENTS:
-        quantity = _quantity(properties) if kind == InteractionKind.CART else 1
+        quantity = _quantity(properties) if kind == CART else 1
         return [{**common, "event_id": _event_id(message_id, 0), "sku": _product_key(properties), "quantity": quantity}]
     products = properties.get("products") or []
     if not isinstance(products, list):
@@ -153,7 +164,7 @@ def interaction_events(message: Mapping[str, Any], *, customer_id: str, message_
     for index, product in enumerate(products):
         sku = _product_key(product)
         event = {**common, "event_id": _event_id(message_id, index), "sku": sku}
-        if kind in (InteractionKind.PURCHASE, InteractionKind.RETURN):
+        if kind in (PURCHASE, RETURN):
             quantity = _quantity(product)
             coupon = product.get("coupon") or properties.get("coupon") or ""
             event.update(
@@ -164,7 +175,7 @@ def interaction_events(message: Mapping[str, Any], *, customer_id: str, message_
                 coupon=_text(coupon, "coupon", required=False),
             )
         events.append(event)
-    if not events and kind == InteractionKind.RETURN and order_ref:
+    if not events and kind == RETURN and order_ref:
         events = _whole_order_returns(order_ref=order_ref, common=common, message_id=message_id)
     if not events:
         raise MessageError(f"{name} names no products")
@@ -198,11 +209,15 @@ def _event_id(message_id: str, line: int) -> str:
 
 def _source(message: Mapping[str, Any]) -> str:
     context = message.get("context")
-    library = context.get("library") if isinstance(context, Mapping) else None
-    name = library.get("name", "") if isinstance(library, Mapping) else ""
-    if isinstance(name, str) and ("ios" in name or "android" in name or "react-native" in name):
-        return InteractionSource.APP.value
-    return InteractionSource.WEB.value
+    library = context.get("library") if isinstance(context, dict) else None
+    name = library.get("name", "") if isinstance(library, dict) else ""
+    return _library_source(name) if isinstance(name, str) else WEB
+
+
+@functools.lru_cache(maxsize=256)
+def _library_source(name: str) -> str:
+    """App for the mobile SDKs, web for the others (a batch names the same library a hundred times)."""
+    return APP if "ios" in name or "android" in name or "react-native" in name else WEB
 
 
 def _traits(message: Mapping[str, Any]) -> Any:
@@ -261,50 +276,51 @@ def customer_data(traits: Any) -> dict[str, Any]:
     return data
 
 
+@dataclass
+class _Batch:
+    """A batch translated, before anything is stored: the events and profile changes it asks for."""
+
+    size: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    # (message position, first event, end) for track calls
+    owners: list[tuple[int, int, int]] = field(default_factory=list)
+    # events of visitors known by their anonymous id only: (event index, anonymous id); the customer is looked up
+    anonymous_events: list[tuple[int, str]] = field(default_factory=list)
+    identifies: dict[str, dict[str, Any]] = field(default_factory=dict)  # userId -> traits, merged in order
+    identify_positions: dict[str, list[int]] = field(default_factory=dict)
+    joins: dict[str, str] = field(default_factory=dict)  # anonymousId -> userId
+    outcomes: dict[int, tuple[Outcome, str]] = field(default_factory=dict)
+    topics: Counter = field(default_factory=Counter)
+
+
 def record_segment_batch(*, messages: list[Any], source: Source, client: ApiClient | None) -> Tally:
     """Store a batch of Segment messages; returns what became of each (counted on `source` too).
 
-    The events, profiles, customers and the source's counts are written in one writer turn and one transaction:
-    one commit per batch, and a batch that fails leaves nothing behind (the SDK retries it whole).
+    The messages are translated first, outside any lock; then the events, profiles, customers and the source's
+    counts are written in one writer turn and one transaction: one commit per batch, and a batch that fails leaves
+    nothing behind (the SDK retries it whole).
     """
+    batch = _translate(messages)
     with sqlite_writer_turn(), transaction.atomic():
-        return _record_segment_batch(messages=messages, source=source, client=client)
+        return _store(batch, source=source, client=client)
 
 
-def _record_segment_batch(*, messages: list[Any], source: Source, client: ApiClient | None) -> Tally:
-    tally = Tally()
-    events: list[dict[str, Any]] = []
-    owners: list[tuple[int, int, int]] = []  # (message position, first event, end) for track calls
-    identifies: dict[str, dict[str, Any]] = {}  # userId -> traits, merged in order
-    identify_positions: dict[str, list[int]] = {}
-    joins: dict[str, str] = {}  # anonymousId -> userId
-    outcomes: dict[int, tuple[Outcome, str]] = {}
-
-    anonymous = {
-        str(message["anonymousId"])
-        for message in messages
-        if isinstance(message, Mapping)
-        and not message.get("userId")
-        and isinstance(message.get("anonymousId"), str | int)
-        and str(message.get("anonymousId"))
-    }
-    anonymous_customers = customer_ids_for_anonymous(
-        anonymous_ids={a for a in anonymous if len(a) <= 100 and "\x00" not in a}
-    )
-
+def _translate(messages: list[Any]) -> _Batch:
+    batch = _Batch(size=len(messages))
+    events, outcomes = batch.events, batch.outcomes
     for position, message in enumerate(messages):
         try:
-            if not isinstance(message, Mapping):
+            if not isinstance(message, dict):
                 raise MessageError("message is not an object")
             kind = message.get("type")
-            tally.topics[str(message.get("event") if kind == "track" else kind)[:40].replace("\x00", "")] += 1
+            batch.topics[str(message.get("event") if kind == "track" else kind)[:40].replace("\x00", "")] += 1
             if kind not in MESSAGE_TYPES:
                 raise MessageError(f"unknown type {str(kind)[:40]!r}")
             user_id = _text(message.get("userId"), "userId", required=False)
             anonymous_id = _text(message.get("anonymousId"), "anonymousId", max_length=100, required=False)
             if kind == "alias":
                 previous = _text(message.get("previousId"), "previousId", max_length=100)
-                joins[previous] = _text(user_id, "userId")
+                batch.joins[previous] = _text(user_id, "userId")
                 outcomes[position] = (Outcome.ACCEPTED, "")
                 continue
             if not user_id and not anonymous_id:
@@ -314,40 +330,51 @@ def _record_segment_batch(*, messages: list[Any], source: Source, client: ApiCli
                     outcomes[position] = (Outcome.IGNORED, "identify of an anonymous visitor")
                     continue
                 data = customer_data(_traits(message))
-                stored = identifies.setdefault(user_id, {})
+                stored = batch.identifies.setdefault(user_id, {})
                 attributes = {**stored.get("attributes", {}), **data.pop("attributes", {})}
                 stored.update(data)
                 if attributes:
                     stored["attributes"] = attributes
-                identify_positions.setdefault(user_id, []).append(position)
+                batch.identify_positions.setdefault(user_id, []).append(position)
                 if anonymous_id:
-                    joins[anonymous_id] = user_id
+                    batch.joins[anonymous_id] = user_id
                 outcomes[position] = (Outcome.ACCEPTED, "")
                 continue
             if kind != "track":
                 outcomes[position] = (Outcome.IGNORED, f"{kind} call")
                 continue
-            customer_id = user_id or anonymous_customers[anonymous_id]
-            lines = interaction_events(message, customer_id=customer_id, message_id=_message_id(message))
+            lines = interaction_events(message, customer_id=user_id, message_id=_message_id(message))
             if not lines:
                 name = message.get("event")
                 outcomes[position] = (Outcome.IGNORED, f"event {name!r}"[:150] if name else "track without event")
                 continue
-            owners.append((position, len(events), len(events) + len(lines)))
+            first = len(events)
+            if not user_id:
+                batch.anonymous_events.extend((index, anonymous_id) for index in range(first, first + len(lines)))
+            batch.owners.append((position, first, first + len(lines)))
             events.extend(lines)
         except MessageError as error:
             outcomes[position] = (Outcome.REJECTED, str(error))
+    return batch
 
+
+def _store(batch: _Batch, *, source: Source, client: ApiClient | None) -> Tally:
+    events, outcomes = batch.events, batch.outcomes
+    if batch.anonymous_events:
+        customers = customer_ids_for_anonymous(anonymous_ids={anonymous for _, anonymous in batch.anonymous_events})
+        for index, anonymous_id in batch.anonymous_events:
+            events[index]["customer_id"] = customers[anonymous_id]
     results = record_source_events(events=events, client=client) if events else []
-    for position, start, end in owners:
+    for position, start, end in batch.owners:
         outcomes[position] = event_outcome(results[start:end])
 
-    _upsert_identified(identifies, identify_positions, outcomes)
-    if joins:
-        for user_id in set(joins.values()) - set(identifies):
+    _upsert_identified(batch.identifies, batch.identify_positions, outcomes)
+    if batch.joins:
+        for user_id in set(batch.joins.values()) - set(batch.identifies):
             Customer.objects.get_or_create(external_id=user_id, defaults={"is_stub": True})
-        join_anonymous_visitors(pairs=joins)
-    for position in range(len(messages)):
+        join_anonymous_visitors(pairs=batch.joins)
+    tally = Tally(topics=batch.topics)
+    for position in range(batch.size):
         tally.add(*outcomes[position])
     topic = ", ".join(f"{name} ×{count}" for name, count in tally.topics.most_common(5))
     count_delivery(source=source, tally=tally, topic=topic)
