@@ -23,9 +23,23 @@ class EventSerializer(serializers.Serializer):
     so that a bad event is rejected with its reason while the rest of its batch is stored."""
 
     event_id = serializers.CharField(max_length=100, help_text="Client-generated idempotency key (e.g. a UUID).")
-    customer_id = serializers.CharField(max_length=64, help_text="The shop's customer id; unknown ids become stubs.")
-    sku = serializers.CharField(max_length=64, help_text="The product's SKU; unknown SKUs become stubs.")
-    kind = serializers.ChoiceField(choices=InteractionKind.choices)
+    customer_id = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="The shop's customer id; unknown ids become stubs. Required unless `anonymous_id` is sent.",
+    )
+    anonymous_id = serializers.CharField(
+        max_length=100,
+        required=False,
+        help_text="A visitor not signed in yet (the browser client's visitor id): the event goes to the visitor's "
+        "profile, which a `login` event joins to the customer. Ignored when `customer_id` is sent, but by `login`.",
+    )
+    sku = serializers.CharField(
+        max_length=64, required=False, help_text="The product's SKU; unknown SKUs become stubs. Not for `login`."
+    )
+    kind = serializers.ChoiceField(
+        choices=[*InteractionKind.choices, ("login", "login: joins `anonymous_id`'s history to `customer_id`")]
+    )
     value = serializers.FloatField(
         required=False, allow_null=True, help_text="A rating's value (0.5-5, required for ratings); a view's seconds."
     )

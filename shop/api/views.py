@@ -17,6 +17,7 @@ from shop.api import (
 from shop.api import serializers as s
 from shop.api.fastjson import ORJSONParser, ORJSONRenderer
 from shop.models import ApiClient, ApiScope
+from shop.sources.services import record_site_events
 
 BAD_REQUEST = OpenApiResponse(description="Malformed JSON or invalid fields: an object of field errors.")
 NOT_FOUND = OpenApiResponse(description="No such record.")
@@ -58,7 +59,10 @@ class EventBatchView(ShopAPIView):
             "answered in order: `accepted`, `duplicate` (its `event_id` is already stored, or repeated earlier in "
             "the batch) or `rejected` with the reason and the bad fields. The good events of a batch are stored "
             "even when others are rejected; resending a batch is safe. Unknown customers and products are created "
-            "as stubs, completed later by the customer and product upserts."
+            "as stubs, completed later by the customer and product upserts. A visitor not signed in yet is sent "
+            "as `anonymous_id` (the browser client's visitor id) instead of `customer_id`; an event of kind "
+            '`login` carrying both (`{"event_id", "kind": "login", "customer_id", "anonymous_id"}`, no sku) '
+            "joins that visitor's history to the customer, once."
         ),
         request=s.EventSerializer(many=True),
         responses={200: OutputSerializer, 400: BAD_REQUEST, **REFUSED},
@@ -88,7 +92,7 @@ class EventBatchView(ShopAPIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         client = request.auth if isinstance(request.auth, ApiClient) else None
-        results = services.record_events(events=serializer.validated_data["events"], client=client)
+        results = record_site_events(events=serializer.validated_data["events"], client=client)
         # Built by hand rather than by OutputSerializer (which documents it): 1,000 results per request.
         counts = dict.fromkeys(services.EventStatus, 0)
         answers = []

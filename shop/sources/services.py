@@ -7,6 +7,7 @@ log) and the anonymous profiles.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections import Counter
@@ -265,6 +266,91 @@ def join_anonymous_visitors(*, pairs: Mapping[str, str]) -> int:
         if customer is not None:
             moved += join_anonymous_visitor(anonymous_id=anonymous_id, customer=customer)
     return moved
+
+
+# --- our own events API: visitors known by the browser client's visitor id ---------------------------------------
+
+LOGIN = "login"
+
+
+def _visitor_field(raw: Mapping[str, Any], name: str, max_length: int, errors: dict[str, str]) -> str:
+    value = raw.get(name)
+    if value is None or value == "":
+        errors[name] = "This field is required."
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        errors[name] = "Must be a string."
+        return ""
+    value = str(value)
+    if len(value) > max_length:
+        errors[name] = f"At most {max_length} characters."
+    elif "\x00" in value:
+        errors[name] = "Must not contain null characters."
+    return value
+
+
+def record_site_events(*, events: list[Any], client: ApiClient | None) -> list[services.EventResult]:
+    """`record_events` for our own events API, which also takes visitors not signed in yet.
+
+    An event with `anonymous_id` (the browser client's visitor id) and no `customer_id` goes to that visitor's
+    profile: the customer it was joined to, else its anonymous stub. An event of kind `login` with both ids joins
+    the visitor to the customer, once, as Segment's identify and alias do: its history moves to the customer. A
+    login stores no interaction; it is answered accepted, or duplicate when the visitor was joined before. The
+    batch's interactions are stored before its logins, so a visitor's views sent with the login move too.
+    """
+    if not any(isinstance(raw, dict) and ("anonymous_id" in raw or raw.get("kind") == LOGIN) for raw in events):
+        return services.record_events(events=events, client=client)
+    results: list[services.EventResult | None] = [None] * len(events)
+    interactions: list[tuple[int, Any]] = []
+    visitors: dict[int, str] = {}  # position -> anonymous id, for events with no customer id
+    logins: list[tuple[int, str, str, str]] = []
+    for position, raw in enumerate(events):
+        is_login = isinstance(raw, dict) and raw.get("kind") == LOGIN
+        if not is_login and (not isinstance(raw, dict) or "anonymous_id" not in raw or raw.get("customer_id")):
+            interactions.append((position, raw))  # a customer's event (the customer id wins over a visitor id)
+            continue
+        errors: dict[str, str] = {}
+        anonymous_id = _visitor_field(raw, "anonymous_id", 100, errors)
+        if is_login:
+            event_id = _visitor_field(raw, "event_id", 100, errors)
+            customer_id = _visitor_field(raw, "customer_id", 64, errors)
+            if errors:
+                results[position] = _rejected(position, event_id, errors)
+            else:
+                logins.append((position, event_id, customer_id, anonymous_id))
+            continue
+        if errors:
+            results[position] = _rejected(position, str(raw.get("event_id") or ""), errors)
+            continue
+        visitors[position] = anonymous_id
+        interactions.append((position, raw))
+    holders = customer_ids_for_anonymous(anonymous_ids=set(visitors.values())) if visitors else {}
+    batch = [
+        {**raw, "customer_id": holders[visitors[position]]} if position in visitors else raw
+        for position, raw in interactions
+    ]
+    stored = services.record_events(events=batch, client=client) if batch else []
+    for (position, _), result in zip(interactions, stored, strict=True):
+        results[position] = dataclasses.replace(result, index=position)
+    for position, event_id, customer_id, anonymous_id in logins:
+        results[position] = _login(position, event_id, customer_id=customer_id, anonymous_id=anonymous_id)
+    return results  # type: ignore[return-value]  # every slot is filled above
+
+
+def _rejected(position: int, event_id: str, errors: dict[str, str]) -> services.EventResult:
+    reason = "; ".join(f"{name}: {message}" for name, message in errors.items())
+    return services.EventResult(position, event_id, services.EventStatus.REJECTED, reason, errors)
+
+
+def _login(position: int, event_id: str, *, customer_id: str, anonymous_id: str) -> services.EventResult:
+    with sqlite_writer_turn(), transaction.atomic():
+        if AnonymousProfile.objects.filter(anonymous_id=anonymous_id, customer__isnull=False).exists():
+            return services.EventResult(
+                position, event_id, services.EventStatus.DUPLICATE, "This visitor was joined to a customer before."
+            )
+        customer, _ = Customer.objects.get_or_create(external_id=customer_id, defaults={"is_stub": True})
+        join_anonymous_visitor(anonymous_id=anonymous_id, customer=customer)
+    return services.EventResult(position, event_id, services.EventStatus.ACCEPTED)
 
 
 def upsert_source_product(*, sku: str, data: dict[str, Any], tally: Tally) -> None:
