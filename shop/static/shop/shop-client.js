@@ -4,6 +4,9 @@
  *   <script src="https://PRODUCT/static/shop/shop-client.js"></script>
  *   <script>
  *     const shop = ShopClient.init({apiBase: "https://PRODUCT/api/v1", apiKey: "PUBLIC_KEY", customerId: "c-42"});
+ *     // customerId may be left out until the shopper signs in: events then carry the browser's visitor id, and
+ *     // shop.identify("c-42") at sign-in (or init with customerId) sends one login event joining them to c-42.
+ *     shop.reset();                                  // on sign-out: a new visitor id for whoever comes next
  *     shop.startView("SKU-1");                       // the view's duration is sent when the page is left
  *     shop.addToCart("SKU-1", {quantity: 1, amount: "19.90", currency: "EUR"});
  *     shop.purchase({orderRef: "o-1", coupon: "SAVE10", items: [{sku: "SKU-1", quantity: 1, amount: "19.90"}]});
@@ -47,7 +50,7 @@
     }
     this.apiBase = options.apiBase.replace(/\/+$/, "");
     this.apiKey = options.apiKey;
-    this.customerId = options.customerId || null;
+    this.customerId = null;
     this.currency = options.currency || null;
     this.batchSize = Math.min(options.batchSize || 20, MAX_BATCH);
     this.flushInterval = options.flushInterval || 3000;
@@ -55,10 +58,12 @@
     this.onSent = options.onSent || null;
     this._store = storage();
     this._memoryQueue = [];
+    this._memorySettings = {};
     this._sending = null;
     this._failures = 0;
     this._retryTimer = null;
     this._view = null;
+    if (options.customerId) this.identify(options.customerId);
     var self = this;
     this._interval = global.setInterval(function () {
       self.flush();
@@ -77,8 +82,67 @@
 
   // --- identity and remembered attribution -------------------------------------------------------
 
+  /** The browser's visitor id: made once, kept in localStorage, sent as anonymous_id until the shopper signs in. */
+  ShopClient.prototype.visitorId = function () {
+    var id = this._setting("visitor");
+    if (!id) {
+      id = newId();
+      this._setSetting("visitor", id);
+    }
+    return id;
+  };
+
+  /**
+   * The shopper is this customer from now on. The first time a visitor id meets a customer id, one login event
+   * joins the visitor's history (what was browsed before signing in) to the customer; later pages send nothing.
+   */
   ShopClient.prototype.identify = function (customerId) {
+    if (!customerId) return;
+    customerId = String(customerId);
     this.customerId = customerId;
+    var visitor = this.visitorId();
+    if (this._setting("joined:" + visitor) === customerId) return;
+    this._enqueue({
+      event_id: newId(),
+      kind: "login",
+      customer_id: customerId,
+      anonymous_id: visitor,
+      occurred_at: new Date().toISOString(),
+    });
+    this._setSetting("joined:" + visitor, customerId);
+    this.flush();
+  };
+
+  /** Sign-out: forget the customer and start a new visitor, so the next shopper's browsing is not joined to them. */
+  ShopClient.prototype.reset = function () {
+    this.customerId = null;
+    this._removeSetting("visitor");
+  };
+
+  ShopClient.prototype._setting = function (name) {
+    try {
+      return this._store ? this._store.getItem(STORAGE_PREFIX + name) : this._memorySettings[name] || null;
+    } catch (e) {
+      return null;
+    }
+  };
+
+  ShopClient.prototype._setSetting = function (name, value) {
+    try {
+      if (this._store) this._store.setItem(STORAGE_PREFIX + name, value);
+      else this._memorySettings[name] = value;
+    } catch (e) {
+      this._memorySettings[name] = value;
+    }
+  };
+
+  ShopClient.prototype._removeSetting = function (name) {
+    try {
+      if (this._store) this._store.removeItem(STORAGE_PREFIX + name);
+    } catch (e) {
+      /* nothing stored */
+    }
+    delete this._memorySettings[name];
   };
 
   ShopClient.prototype._remember = function (name, value) {
@@ -126,19 +190,18 @@
     this._store.setItem(STORAGE_PREFIX + "queue", JSON.stringify(queue));
   };
 
-  /** Queue one event (fields as POST /events takes them); returns its event_id. */
+  /** Queue one event (fields as POST /events takes them); returns its event_id. Before sign-in it carries the
+   * visitor id as anonymous_id instead of a customer_id. */
   ShopClient.prototype.track = function (kind, sku, fields) {
-    if (!this.customerId) {
-      throw new Error("ShopClient: call identify(customerId) before sending events.");
-    }
     var event = {
       event_id: newId(),
-      customer_id: this.customerId,
       sku: String(sku),
       kind: kind,
       occurred_at: new Date().toISOString(),
       source: "web",
     };
+    if (this.customerId) event.customer_id = this.customerId;
+    else event.anonymous_id = this.visitorId();
     fields = fields || {};
     for (var name in fields) {
       if (Object.prototype.hasOwnProperty.call(fields, name) && fields[name] !== undefined && fields[name] !== null) {
@@ -149,11 +212,15 @@
       var rec = this.recommendationFor(sku);
       if (rec) event.recommendation_id = rec;
     }
+    this._enqueue(event);
+    return event.event_id;
+  };
+
+  ShopClient.prototype._enqueue = function (event) {
     var queue = this._queue();
     queue.push(event);
     this._saveQueue(queue);
     if (queue.length >= this.batchSize) this.flush();
-    return event.event_id;
   };
 
   /** Start timing a product view; the view is queued with its duration (seconds) by endView() or on leaving. */
