@@ -83,26 +83,37 @@ def publish_lists(
     top_because_kind: np.ndarray,
 ) -> int:
     """Write the run's lists (one row per customer, replacing any it had) and mark the run as published;
-    then drop the lists of older runs beyond the newest KEEP_RUNS and the active one. Returns rows written."""
+    then drop the lists of older runs beyond the newest KEEP_RUNS and the active one. Returns rows written.
+
+    Each batch commits on its own: on SQLite one transaction over millions of rows would hold the database's
+    only write lock (and the events API waiting on it) for minutes. Serving reads a run's lists only once the
+    run is published; a failed write removes what it wrote.
+    """
     payloads = pack_lists(top_items, top_scores, top_because, top_because_kind)
     ids = np.asarray(customer_ids, dtype=np.int64).tolist()
     if len(ids) != len(payloads):
         raise ValueError(f"{len(ids)} customer ids for {len(payloads)} precomputed lists")
-    with transaction.atomic():
-        PrecomputedList.objects.filter(run=run).delete()
-        written = 0
+    TrainingRun.objects.filter(pk=run.pk).update(lists_published_at=None)
+    PrecomputedList.objects.filter(run=run).delete()
+    written = 0
+    try:
         for start in range(0, len(ids), WRITE_BATCH):
-            result = insert_columns(
-                PrecomputedList,
-                {
-                    "run_id": [run.pk] * len(ids[start : start + WRITE_BATCH]),
-                    "customer_id": ids[start : start + WRITE_BATCH],
-                    "payload": payloads[start : start + WRITE_BATCH],
-                },
-            )
+            batch = ids[start : start + WRITE_BATCH]
+            with transaction.atomic():
+                result = insert_columns(
+                    PrecomputedList,
+                    {
+                        "run_id": [run.pk] * len(batch),
+                        "customer_id": batch,
+                        "payload": payloads[start : start + WRITE_BATCH],
+                    },
+                )
             written += result.written
-        run.lists_published_at = timezone.now()
-        TrainingRun.objects.filter(pk=run.pk).update(lists_published_at=run.lists_published_at)
+    except BaseException:
+        PrecomputedList.objects.filter(run=run).delete()
+        raise
+    run.lists_published_at = timezone.now()
+    TrainingRun.objects.filter(pk=run.pk).update(lists_published_at=run.lists_published_at)
     prune_lists()
     return written
 

@@ -163,3 +163,29 @@ def test_artifacts_go_to_the_configured_storage_and_a_remote_one_is_copied_once(
     assert not (Path(settings.MEDIA_ROOT) / run.artifact_path).exists()
     assert answer["strategy"] == "personal" and answer["model"] == run.pk
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [f"{run.artifact_sha256}.npz"]
+
+
+@pytest.mark.django_db
+def test_a_publish_that_fails_midway_leaves_no_lists_and_the_run_unpublished(shop, monkeypatch):
+    from recommender.serving import lists
+
+    run = TrainingRunFactory()
+    customers = np.array([c.pk for c in shop["customers"][:5]])
+    arrays = dict(zip(ARRAY_NAMES, (np.zeros((5, 2), np.int32),) * 4, strict=True))
+    publish_lists(run=run, customer_ids=customers, **arrays)
+    written = []
+    real_insert = lists.insert_columns
+
+    def insert_then_fail(model, data, **options):
+        if written:
+            raise OSError("disk full")
+        written.append(real_insert(model, data, **options))
+        return written[-1]
+
+    monkeypatch.setattr(lists, "WRITE_BATCH", 2)
+    monkeypatch.setattr(lists, "insert_columns", insert_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        publish_lists(run=run, customer_ids=customers, **arrays)
+
+    assert written and not PrecomputedList.objects.filter(run=run).exists()
+    assert TrainingRun.objects.get(pk=run.pk).lists_published_at is None
