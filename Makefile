@@ -51,6 +51,8 @@ services:
 
 e2e-deps:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null)
+	@# A Chinese font, so the Simplified Chinese pages' screenshots show text rather than empty boxes.
+	@fc-list :lang=zh | grep -q . || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-wqy-microhei >/dev/null)
 
 # The interface's translations: .po files in locale/ are the source, the .mo files are built here (not committed).
 gettext-deps:

@@ -8,6 +8,8 @@ console errors, uncaught page errors, failed requests, 4xx/5xx answers and reque
 
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -157,6 +159,13 @@ def page(browser, request, tmp_path):
 @pytest.fixture
 def zh_page(browser, request, tmp_path):
     """A tab whose browser asks for Simplified Chinese (Accept-Language: zh-CN)."""
+    fonts = (
+        subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout
+        if shutil.which("fc-list")
+        else ""
+    )
+    if not fonts.strip():
+        pytest.fail("no Chinese font: screenshots would show empty boxes (make e2e-deps installs fonts-wqy-microhei)")
     context, page, watch = _open_page(browser, request, tmp_path, locale="zh-CN")
     yield page
     _close(request, context, watch)
