@@ -32,7 +32,7 @@ from recommender.models import ModelSwitch, TrainingRun
 from recommender.selectors import customer_history
 from recommender.services import promote_model, rollback_model
 from segments.models import Membership, Segment, SegmentationDefinition, SegmentationMethod, SegmentationRun
-from segments.naming import segment_name, translate_segment_name
+from segments.naming import segment_name, translate_feature_label, translate_segment_name
 from segments.selectors import customer_segments
 from shop.models import Customer
 
@@ -219,7 +219,7 @@ def _profile_bars(profile: dict) -> list[dict[str, Any]]:
         bars.append(
             {
                 "key": key,
-                "label": label or f.get("label", key),
+                "label": label or translate_feature_label(f.get("label", key)),
                 "z": z,
                 "mean": f.get("mean"),
                 "overall": f.get("overall"),
