@@ -472,7 +472,7 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("attributes at send time"))
     def attributes_table(self, obj):
-        return mapping_table(obj.attributes, key_header="attribute")
+        return mapping_table(obj.attributes, key_header=_("attribute"))
 
     @admin.display(description=_("recommended products"))
     def recommended_products(self, obj):
@@ -571,7 +571,7 @@ class UpliftModelAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("metrics"))
     def metrics_table(self, obj):
-        return mapping_table(obj.metrics, key_header="metric")
+        return mapping_table(obj.metrics, key_header=_("metric"))
 
     @admin.display(description=_("features"))
     def feature_list(self, obj):

@@ -79,7 +79,7 @@ class TrainingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("metrics"))
     def metrics_table(self, run: TrainingRun):
-        return mapping_table(run.metrics, key_header="metric")
+        return mapping_table(run.metrics, key_header=_("metric"))
 
     @admin.display(description=_("parameters"))
     def parameters_table(self, run: TrainingRun):
@@ -272,7 +272,9 @@ class ServedRecommendationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         reasons += [None] * (len(served.skus or []) - len(reasons))
         rows = ((i + 1, sku, value_text(reasons[i])) for i, sku in enumerate(served.skus or []))
         return format_html(
-            "<table><thead><tr><th>#</th><th>product</th><th>why</th></tr></thead><tbody>{}</tbody></table>",
+            "<table><thead><tr><th>#</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            _("product"),
+            _("why"),
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
         )
 

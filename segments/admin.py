@@ -326,7 +326,7 @@ class SegmentationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("timings"))
     def timings_table(self, obj):
         rows = [[k, seconds_text(v)] for k, v in obj.timings.items()]
-        return _table(["stage", "took"], rows) if rows else "—"
+        return _table([_("stage"), _("took")], rows) if rows else "—"
 
     @admin.display(description=_("movement from the previous run"))
     def movement_table(self, obj):
@@ -411,7 +411,9 @@ class SegmentAdmin(admin.ModelAdmin):
             parts.append(format_html("<p>RFM rule: R {}, FM {} — {}.</p>", rule["r"], rule["fm"], rule["meaning"]))
         if profile.get("rule"):
             rule = _rule_text(profile["rule"])
-            parts.append(format_html("<p>Rule (evaluated in the {}): {}</p>", profile.get("evaluated_in"), rule))
+            where = profile.get("evaluated_in")
+            text = _("Rule (evaluated in the %(where)s): %(rule)s") % {"where": where, "rule": rule}
+            parts.append(format_html("<p>{}</p>", text))
         return format_html_join("", "{}", ((p,) for p in parts))
 
     def save_model(self, request, obj, form, change):
