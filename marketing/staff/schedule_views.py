@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from django_celery_beat.models import PeriodicTask
 
 from marketing import schedules
-from marketing.staff.forms import ScheduleForm
+from marketing.staff.forms import ScheduleForm, timezone_datalist
 from marketing.staff.views import staff_page
 
 
@@ -87,7 +87,8 @@ def schedule_create(request):
         if task is not None:
             messages.success(request, _("Schedule “%(name)s” saved.") % {"name": task.name})
             return redirect("staff:schedules")
-    return render(request, "staff/schedule_form.html", {"title": _("New schedule"), "form": form, "task": None})
+    context = {"title": _("New schedule"), "form": form, "task": None, "timezones": timezone_datalist()}
+    return render(request, "staff/schedule_form.html", context)
 
 
 @staff_page
@@ -111,6 +112,7 @@ def schedule_edit(request, pk: int):
         "task": task,
         "words": schedules.schedule_words(task),
         "next_run": schedules.next_run(task),
+        "timezones": timezone_datalist(),
     }
     return render(request, "staff/schedule_form.html", context)
 

@@ -239,3 +239,12 @@ def test_the_demo_pauses_the_default_schedules(monkeypatch):
     again = StringIO()
     call_command("setup_demo", customers=5, stdout=again, stderr=StringIO())
     assert "already paused" in again.getvalue()
+
+
+def test_the_time_zone_is_typed_from_a_list_and_checked(staff):
+    page = staff.get(reverse("staff:schedule-new")).content.decode()
+    assert 'list="timezones"' in page and '<datalist id="timezones">' in page
+    assert '<option value="Europe/Berlin">' in page
+    response = staff.post(reverse("staff:schedule-new"), form_data(timezone="Mars/Olympus"))
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert not PeriodicTask.objects.exclude(name__in=DEFAULT_SCHEDULE_NAMES).exists()
