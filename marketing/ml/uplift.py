@@ -39,7 +39,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from marketing.ml.uplift_metrics import qini_auc_score, uplift_metrics
+from marketing.ml.uplift_metrics import qini_auc_score, qini_interval, uplift_metrics
 
 Outcome = Literal["conversion", "revenue"]
 MISSING_LEVEL = "(missing)"
@@ -287,7 +287,8 @@ class UpliftResult:
     model: UpliftModel
     learner: str
     outcome: Outcome
-    metrics: dict[str, float | int | None]  # qini, auuc, uplift_at_10, uplift_at_30, random_uplift, holdout_recipients
+    # qini, auuc, uplift_at_10, uplift_at_30, random_uplift, holdout_recipients, qini_interval ([low, high])
+    metrics: dict[str, Any]
     validation: list[dict[str, Any]] = field(default_factory=list)  # every candidate's validation Qini
     split_sizes: dict[str, int] = field(default_factory=dict)
     holdout_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # positions in X
@@ -415,11 +416,15 @@ def _fit_uplift(X, treatment, y, *, outcome, seed, validation_share, holdout_sha
     final = type(chosen)(chosen.base, binary=binary, seed=seed).fit(matrix, t_rest, y_rest)
     model = UpliftModel(columns=columns, categorical=categorical, preprocessor=pre, learner=final, outcome=outcome)
     predicted = model.predict(X.iloc[test])
+    metrics = uplift_metrics(y_values[test], predicted, t[test])
+    # A held-out split of a small campaign holds few control recipients: its Qini is mostly the luck of the split.
+    interval = qini_interval(y_values[test], predicted, t[test], rng=seed)
+    metrics["qini_interval"] = list(interval) if interval is not None else None
     return UpliftResult(
         model=model,
         learner=final.name,
         outcome=outcome,
-        metrics=uplift_metrics(y_values[test], predicted, t[test]),
+        metrics=metrics,
         validation=scores,
         holdout_rows=np.sort(test),
         split_sizes={

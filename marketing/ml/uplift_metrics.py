@@ -135,6 +135,34 @@ def random_uplift(y_true, treatment) -> float | None:
     return float(y[t == 1].mean() - y[t == 0].mean())
 
 
+def qini_interval(
+    y_true, uplift, treatment, *, rng: np.random.Generator | int | None, resamples: int = 400, level: float = 0.95
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the Qini coefficient, the ranking held fixed and the recipients resampled
+    within each group: how much of a Qini measured on a few hundred recipients is the luck of the split.
+
+    None when fewer than half the resamples have a Qini (nobody converted in most of them).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level!r}")
+    y, u, t = _arrays(y_true, uplift, treatment)
+    generator = np.random.default_rng(rng)
+    groups = [np.flatnonzero(t == 1), np.flatnonzero(t == 0)]
+    if any(g.size == 0 for g in groups):
+        return None
+    scores = []
+    for _ in range(resamples):
+        rows = np.concatenate([generator.choice(g, size=g.size, replace=True) for g in groups])
+        score = qini_auc_score(y[rows], u[rows], t[rows])
+        if score is not None:
+            scores.append(score)
+    if len(scores) < resamples / 2:
+        return None
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(scores, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def uplift_metrics(y_true, uplift, treatment) -> dict[str, float | int | None]:
     """The evaluation reported for an uplift model on its held-out split."""
     y, u, t = _arrays(y_true, uplift, treatment)

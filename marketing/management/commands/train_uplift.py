@@ -54,9 +54,18 @@ class Command(BaseCommand):
             f"Uplift model {model.pk} of {campaign.name!r} ({model.variant_name} against control, "
             f"{options['outcome']}): {summary['learner']}\n"
             f"  held-out recipients  {summary['holdout_recipients']}\n"
-            f"  Qini coefficient     {_fmt(summary['qini'])}\n"
+            f"  Qini coefficient     {_fmt(summary['qini'])}{_interval(model.metrics.get('qini_interval'))}\n"
             f"  AUUC                 {_fmt(summary['auuc'])}\n"
             f"  uplift, top 10 %     {_fmt(summary['uplift_at_10'], percent)}\n"
             f"  uplift, top 30 %     {_fmt(summary['uplift_at_30'], percent)}\n"
             f"  uplift, everyone     {_fmt(summary['random_uplift'], percent)} (random targeting)"
         )
+
+
+def _interval(bounds) -> str:
+    """The Qini's 95 % bootstrap interval: when it holds 0, the held-out split cannot tell the model from random."""
+    if not bounds:
+        return ""
+    low, high = bounds
+    verdict = "beats random targeting" if low > 0 else "cannot be told from random targeting on this split"
+    return f" (95 % interval {low:.3f} to {high:.3f}: {verdict})"

@@ -53,6 +53,8 @@ def test_model_beats_random_targeting_on_known_effect(campaign, result):
     assert result.learner in {v["learner"] for v in result.validation}
     assert len(result.validation) == 5  # linear T-learner and T / X on two sizes of gradient boosting
     assert result.as_dict()["learner"] == result.learner
+    low, high = metrics["qini_interval"]  # the split's luck around the held-out Qini
+    assert low < metrics["qini"] < high and high - low < 0.3
 
 
 @pytest.mark.slow

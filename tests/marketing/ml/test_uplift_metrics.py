@@ -8,6 +8,7 @@ import pytest
 from marketing.ml.uplift_metrics import (
     qini_auc_score,
     qini_curve,
+    qini_interval,
     random_uplift,
     uplift_at_k,
     uplift_auc_score,
@@ -101,3 +102,33 @@ def test_same_numbers_as_scikit_uplift():
     assert uplift_auc_score(y, u, t) == pytest.approx(0.0346250600599695, rel=1e-10)
     assert uplift_at_k(y, u, t, k=0.1) == pytest.approx(0.09500805152979064, rel=1e-10)
     assert uplift_at_k(y, u, t, k=0.3) == pytest.approx(-0.024345930232558155, rel=1e-10)
+
+
+def _planted(n: int, seed: int):
+    """A randomised campaign whose effect is known: +20 points for half the customers, none for the rest."""
+    rng = np.random.default_rng(seed)
+    t = (rng.random(n) < 0.5).astype(int)
+    effect = np.where(rng.random(n) < 0.5, 0.2, 0.0)
+    y = (rng.random(n) < 0.1 + t * effect).astype(int)
+    return y, effect, t, rng
+
+
+def test_qini_interval_excludes_zero_for_the_true_effect_and_holds_it_for_random_scores():
+    y, effect, t, rng = _planted(4000, seed=5)
+    low, high = qini_interval(y, effect, t, rng=1)
+    assert 0 < low < qini_auc_score(y, effect, t) < high
+    low, high = qini_interval(y, rng.random(len(y)), t, rng=1)
+    assert low < 0 < high
+
+
+def test_qini_interval_narrows_with_more_recipients_and_is_seeded():
+    small = qini_interval(*_planted(500, seed=2)[:3], rng=3)
+    large = qini_interval(*_planted(8000, seed=2)[:3], rng=3)
+    assert large[1] - large[0] < (small[1] - small[0]) / 2
+    assert qini_interval(*_planted(500, seed=2)[:3], rng=3) == small
+
+
+def test_qini_interval_needs_both_groups_and_a_sensible_level():
+    assert qini_interval(Y, SCORE, np.ones(6, dtype=int), rng=0) is None
+    with pytest.raises(ValueError, match="level"):
+        qini_interval(Y, SCORE, T, rng=0, level=95)
