@@ -18,6 +18,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketing.audience import MAX_VARIANTS, estimate_audience, parse_audience_rule
 from marketing.models import LEGAL_TRANSITIONS, Campaign, CampaignAction, Suppression, Variant
@@ -69,11 +70,18 @@ def validate_variant_content(*, variant: Variant, campaign: Campaign) -> None:
 
 def validate_variants(*, campaign: Campaign, variants: list[Variant]) -> None:
     if not variants:
-        raise ValidationError({"variants": "A campaign needs at least one content variant."})
+        raise ValidationError({"variants": gettext("A campaign needs at least one content variant.")})
     if len(variants) > MAX_VARIANTS:
-        raise ValidationError({"variants": f"At most {MAX_VARIANTS} variants; this campaign has {len(variants)}."})
+        raise ValidationError(
+            {
+                "variants": gettext("At most %(max)d variants; this campaign has %(n)d.")
+                % {"max": MAX_VARIANTS, "n": len(variants)}
+            }
+        )
     if sum(v.split_share for v in variants) <= 0:
-        raise ValidationError({"variants": "The variants' split shares add up to 0: give at least one a share."})
+        raise ValidationError(
+            {"variants": gettext("The variants' split shares add up to 0: give at least one a share.")}
+        )
     errors: dict[str, list[str]] = {}
     for variant in variants:
         try:
@@ -162,7 +170,10 @@ def campaign_update(*, campaign: Campaign, user=None, **data: Any) -> Campaign:
     """Edit a draft or scheduled campaign (a scheduled one goes back to draft: it must be scheduled again)."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in (S.DRAFT, S.SCHEDULED):
-        raise ValidationError(f"Campaign {campaign.name!r} is {campaign.status}: only a draft can be edited.")
+        raise ValidationError(
+            gettext("Campaign %(name)r is %(status)s: only a draft can be edited.")
+            % {"name": campaign.name, "status": campaign.get_status_display()}
+        )
     _apply(campaign, data)
     parse_audience_rule(campaign.audience_rule)
     campaign.full_clean()
@@ -186,7 +197,10 @@ def variant_save(*, variant: Variant, user=None) -> Variant:
     """Save a variant after checking its templates (and the campaign's variant count)."""
     campaign = Campaign.objects.select_for_update().get(pk=variant.campaign_id)
     if campaign.status not in (S.DRAFT, S.SCHEDULED):
-        raise ValidationError(f"Campaign {campaign.name!r} is {campaign.status}: its content can no longer change.")
+        raise ValidationError(
+            gettext("Campaign %(name)r is %(status)s: its content can no longer change.")
+            % {"name": campaign.name, "status": campaign.get_status_display()}
+        )
     variant.full_clean()
     others = list(campaign.variants.exclude(pk=variant.pk))
     validate_variants(campaign=campaign, variants=[*others, variant])
@@ -214,7 +228,8 @@ def _transition(campaign: Campaign, to: str, *, user, action: str, note: str = "
     if to not in LEGAL_TRANSITIONS[campaign.status]:
         allowed = ", ".join(sorted(LEGAL_TRANSITIONS[campaign.status])) or "nothing (it is final)"
         raise ValidationError(
-            f"Campaign {campaign.name!r} cannot go from {campaign.status} to {to} (from {campaign.status}: {allowed})."
+            gettext("Campaign %(name)r cannot go from %(status)s to %(to)s (from %(status)s: %(allowed)s).")
+            % {"name": campaign.name, "status": campaign.status, "to": to, "allowed": allowed}
         )
     was = campaign.status
     campaign.status = to
@@ -285,7 +300,10 @@ def campaign_resume(*, campaign: Campaign, user=None) -> Campaign:
     """Paused -> sending when messages are left to send, else running."""
     campaign = _locked(campaign)
     if campaign.status != S.PAUSED:
-        raise ValidationError(f"Campaign {campaign.name!r} cannot go from {campaign.status} to resumed: not paused.")
+        raise ValidationError(
+            gettext("Campaign %(name)r cannot go from %(status)s to resumed: not paused.")
+            % {"name": campaign.name, "status": campaign.status}
+        )
     unsent = campaign.recipients.filter(status__in=["pending", "waiting"]).exists()
     unsent = unsent or not campaign.audience_counts.get("built_at")
     if campaign.channel in MESSAGE_CHANNELS and not campaign.is_triggered and unsent:
@@ -338,7 +356,7 @@ def suppressions_import_csv(*, data: bytes | str, channel: str = "", reason: str
     reader = csv.DictReader(io.StringIO(text))
     columns = {c.strip().lower() for c in (reader.fieldnames or [])}
     if not columns & {"email", "address", "phone", "external_id"}:
-        raise ValidationError("The CSV needs a header with an email, address, phone or external_id column.")
+        raise ValidationError(gettext("The CSV needs a header with an email, address, phone or external_id column."))
     channels = {c.value for c in Campaign.Channel} | {""}
     rows, errors = [], []
     wanted_ids: set[str] = set()

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from config.jobs import Heartbeat, QueueUnavailable, apply_options, fail_stale, publish
 from recommender.ml import toplists
@@ -386,7 +387,8 @@ def rollback_model(*, run: TrainingRun | None = None, acting_user=None, reason: 
         target = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if target.promoted_at is None:
             raise ValidationError(
-                f"Run #{target.pk} has never served, so there is nothing to roll back to; promote it instead."
+                gettext("Run #%(run)s has never served, so there is nothing to roll back to; promote it instead.")
+                % {"run": target.pk}
             )
     else:
         previous = (
@@ -399,16 +401,18 @@ def rollback_model(*, run: TrainingRun | None = None, acting_user=None, reason: 
             previous = previous.filter(promoted_at__lt=current.promoted_at)
         target = previous.select_for_update().first()
         if target is None:
-            raise ValidationError("There is no previously active model to roll back to.")
+            raise ValidationError(gettext("There is no previously active model to roll back to."))
     return _switch_to(target, kind=ModelSwitch.Kind.ROLLBACK, acting_user=acting_user, reason=reason)
 
 
 def _switch_to(run: TrainingRun, *, kind: str, acting_user, reason: str) -> TrainingRun:
     """Deactivate the active model, activate `run` and write the audit row, in the caller's transaction."""
     if run.status != TrainingRun.Status.SUCCEEDED or not run.artifact_path:
-        raise ValidationError("Only a succeeded run with an artifact can be promoted.")
+        raise ValidationError(gettext("Only a succeeded run with an artifact can be promoted."))
     if not artifact_exists(run.artifact_path):
-        raise ValidationError(f"The artifact of run #{run.pk} is missing ({run.artifact_path}).")
+        raise ValidationError(
+            gettext("The artifact of run #%(run)s is missing (%(path)s).") % {"run": run.pk, "path": run.artifact_path}
+        )
     now = timezone.now()
     current = TrainingRun.objects.select_for_update().filter(is_active=True).exclude(pk=run.pk).first()
     if current is not None:

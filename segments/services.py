@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext
 
 from config.jobs import Heartbeat, QueueUnavailable, apply_options, fail_stale, publish
 from segments import selectors
@@ -140,7 +141,10 @@ def segmentation_run_create(*, definition: SegmentationDefinition) -> Segmentati
         with transaction.atomic():
             run.save()
     except IntegrityError:
-        raise ValidationError(f"“{definition}” already has a run queued or running; wait for it to finish.") from None
+        raise ValidationError(
+            gettext("“%(definition)s” already has a run queued or running; wait for it to finish.")
+            % {"definition": definition}
+        ) from None
     return run
 
 
