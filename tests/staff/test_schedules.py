@@ -248,3 +248,18 @@ def test_the_time_zone_is_typed_from_a_list_and_checked(staff):
     response = staff.post(reverse("staff:schedule-new"), form_data(timezone="Mars/Olympus"))
     assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
     assert not PeriodicTask.objects.exclude(name__in=DEFAULT_SCHEDULE_NAMES).exists()
+
+
+def test_a_schedule_of_another_shape_is_listed_apart_and_edited_in_admin(staff):
+    from django_celery_beat.models import IntervalSchedule
+
+    every = IntervalSchedule.objects.create(every=30, period=IntervalSchedule.SECONDS)
+    reaper = PeriodicTask.objects.create(
+        name="fail stale training runs", task="recommender.tasks.fail_stale_training_runs", interval=every
+    )
+    page = staff.get(reverse("staff:schedules")).content.decode()
+    housekeeping = page.split("Housekeeping", 1)[1]
+    assert "fail stale training runs" in housekeeping and "every 30 s" in housekeeping
+    response = staff.get(reverse("staff:schedule", args=[reaper.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:django_celery_beat_periodictask_change", args=[reaper.pk])
