@@ -25,6 +25,13 @@ COMPILED = CATALOGUE.with_suffix(".mo")
 ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.5"}
 
 
+@pytest.fixture(autouse=True)
+def _english_afterwards():
+    """A request in Chinese leaves its language active in this thread: later tests expect the default."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 def _latin_words(text: str) -> list[str]:
     """English words left in a text meant to be Chinese (numbers, symbols and Chinese pass)."""
     return re.findall(r"[A-Za-z]{3,}", text)
