@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext
 
 from segments.ml.features import ALL_BASE_FEATURES, CATEGORY_PREFIX
 from segments.models import SegmentationMethod
@@ -25,26 +26,36 @@ def _int(params: dict, key: str, *, low: int, high: int, optional: bool = False)
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError({"parameters": f"{key} must be a whole number from {low} to {high} (got {value!r})."})
+        raise ValidationError(
+            {
+                "parameters": gettext("%(key)s must be a whole number from %(low)s to %(high)s (got %(value)r).")
+                % {"key": key, "low": low, "high": high, "value": value}
+            }
+        )
 
 
 def clean_parameters(method: str, parameters: Any) -> dict:
     """The parameters with the method's defaults filled in, or a ValidationError saying what is wrong."""
     if not isinstance(parameters, dict):
-        raise ValidationError({"parameters": "Parameters must be a JSON object."})
+        raise ValidationError({"parameters": gettext("Parameters must be a JSON object.")})
     if method not in DEFAULTS:
-        raise ValidationError({"method": f"Unknown method {method!r}."})
+        raise ValidationError({"method": gettext("Unknown method %(method)r.") % {"method": method}})
     params = {**DEFAULTS[method], **parameters}
     unknown = set(params) - set(DEFAULTS[method]) - COMMON
     if unknown:
         allowed = ", ".join(sorted(set(DEFAULTS[method]) | COMMON))
         raise ValidationError(
-            {"parameters": f"Unknown parameter(s) {', '.join(sorted(unknown))} for {method}; allowed: {allowed}."}
+            {
+                "parameters": gettext("Unknown parameter(s) %(unknown)s for %(method)s; allowed: %(allowed)s.")
+                % {"unknown": ", ".join(sorted(unknown)), "method": method, "allowed": allowed}
+            }
         )
     if params.get("as_of") is not None:
         value = params["as_of"]
         if not isinstance(value, str) or not (parse_datetime(value) or parse_date(value)):
-            raise ValidationError({"parameters": f"as_of must be a date like 2025-12-31 (got {value!r})."})
+            raise ValidationError(
+                {"parameters": gettext("as_of must be a date like 2025-12-31 (got %(value)r).") % {"value": value}}
+            )
     if "top_categories" in params:
         _int(params, "top_categories", low=0, high=50)
     if method == SegmentationMethod.KMEANS:
@@ -56,7 +67,10 @@ def clean_parameters(method: str, parameters: Any) -> dict:
         eps = params.get("eps")
         if eps is not None and (isinstance(eps, bool) or not isinstance(eps, int | float) or eps <= 0):
             raise ValidationError(
-                {"parameters": f"eps must be a positive number, or empty to choose it (got {eps!r})."}
+                {
+                    "parameters": gettext("eps must be a positive number, or empty to choose it (got %(eps)r).")
+                    % {"eps": eps}
+                }
             )
         _int(params, "min_samples", low=2, high=10_000)
         _int(params, "sample_size", low=100, high=1_000_000)
@@ -68,17 +82,22 @@ def clean_parameters(method: str, parameters: Any) -> dict:
     elif method == SegmentationMethod.STATIC:
         ids = params.get("external_ids")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
-            raise ValidationError({"parameters": "A static list needs external_ids: a non-empty list of customer ids."})
+            raise ValidationError(
+                {"parameters": gettext("A static list needs external_ids: a non-empty list of customer ids.")}
+            )
     return params
 
 
 def clean_features(features: Any) -> list[str]:
     if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-        raise ValidationError({"features": "Features must be a list of feature names."})
+        raise ValidationError({"features": gettext("Features must be a list of feature names.")})
     known = {*ALL_BASE_FEATURES, "category_shares"}
     for name in features:
         if name not in known and not (name.startswith(CATEGORY_PREFIX) and len(name) > len(CATEGORY_PREFIX)):
             raise ValidationError(
-                {"features": f"Unknown feature {name!r}; known: {', '.join(sorted(known))}, share_<category>."}
+                {
+                    "features": gettext("Unknown feature %(name)r; known: %(known)s, share_<category>.")
+                    % {"name": name, "known": ", ".join(sorted(known))}
+                }
             )
     return features
