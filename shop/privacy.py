@@ -145,8 +145,8 @@ def erase_customer(
 ) -> PrivacyRequest:
     """Delete the customer and everything about them, strip them from admin history; audited.
 
-    Serving stops personalising for them within RECOMMENDER_CATALOG_REFRESH_SECONDS (the customer map is
-    re-read when customers are deleted); their row in the trained model is never served again and is gone
+    Serving stops personalising for them at once: it looks customers up per request, and their precomputed
+    lists are deleted with them; their row in the trained model's artifact is never served again and is gone
     with the next training.
     """
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
