@@ -32,7 +32,7 @@ from marketing.reports import (
     report_power,
 )
 from marketing.staff import charts, selectors
-from marketing.suggestions import create_draft_from_suggestion, suggestions
+from marketing.suggestions import create_draft_from_suggestion
 from segments.models import Segment
 
 REPORTED = (Campaign.Status.SENDING, Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED)
@@ -52,7 +52,7 @@ def report_list(request):
     context = {
         "title": _("Campaign reports"),
         "campaigns": campaigns,
-        "suggestions": suggestions(),
+        "suggestions": selectors.cached_suggestions(),
         "can_draft": request.user.has_perm("marketing.add_campaign"),
     }
     return render(request, "marketing/report_list.html", context)

@@ -223,3 +223,31 @@ def campaign_revenue_by_day(*, campaign_id: int) -> list[dict[str, Any]]:
         day[arm] += float(row["revenue"] or 0)
         day[f"{arm}_conversions"] += row["conversions"]
     return list(days.values())
+
+
+SUGGESTIONS_SECONDS = 300
+
+
+def cached_suggestions() -> list[dict[str, Any]]:
+    """The next-best campaign per active segment (marketing.suggestions), kept for five minutes per language and
+    set of active runs: working it out reads past campaigns' recipients per segment, seconds on a large shop, and
+    it changes only when campaigns are measured or a segmentation runs again (a new run changes the key)."""
+    from django.core.cache import cache
+    from django.utils.translation import get_language
+
+    from marketing.suggestions import suggestions
+    from segments.models import SegmentationDefinition
+
+    runs = sorted(SegmentationDefinition.objects.exclude(active_run=None).values_list("active_run_id", flat=True))
+    key = f"staff:suggestions:{get_language()}:{','.join(map(str, runs))}"
+    return cache.get_or_set(key, suggestions, SUGGESTIONS_SECONDS)
+
+
+def cached_campaign_uplifts(*, campaign_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """campaign_uplifts for the dashboard, kept for five minutes like its other trends (it aggregates every
+    recipient of the campaigns shown)."""
+    from django.core.cache import cache
+    from django.utils.translation import get_language
+
+    key = f"staff:campaign-uplifts:{get_language()}:{','.join(map(str, campaign_ids))}"
+    return cache.get_or_set(key, lambda: campaign_uplifts(campaign_ids=campaign_ids), SUGGESTIONS_SECONDS)

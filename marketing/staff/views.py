@@ -27,7 +27,6 @@ from marketing.models import Campaign, Recipient
 from marketing.report_views import REPORTED
 from marketing.staff import charts, selectors
 from marketing.staff.charts import heat_color
-from marketing.suggestions import suggestions
 from recommender.models import ModelSwitch, TrainingRun
 from recommender.selectors import customer_history
 from recommender.services import promote_model, rollback_model
@@ -66,7 +65,7 @@ def staff_page(view):
 
 
 def _campaign_rows(campaigns: list[Campaign]) -> list[dict[str, Any]]:
-    uplifts = selectors.campaign_uplifts(campaign_ids=[c.pk for c in campaigns])
+    uplifts = selectors.cached_campaign_uplifts(campaign_ids=[c.pk for c in campaigns])
     return [{"campaign": c, **uplifts[c.pk]} for c in campaigns]
 
 
@@ -378,7 +377,7 @@ def segmentation_run(request, pk: int):
     run = get_object_or_404(SegmentationRun.objects.select_related("definition", "previous_run"), pk=pk)
     segments = list(run.segments.order_by("-size", "key"))
     is_active = run.definition.active_run_id == run.pk
-    suggested = {row["segment"]: row for row in suggestions()} if is_active else {}
+    suggested = {row["segment"]: row for row in selectors.cached_suggestions()} if is_active else {}
     cards = []
     for s in segments:
         bars = _profile_bars(s.profile)
