@@ -380,10 +380,10 @@ class CampaignAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/marketing/campaign/preview.html", context)
 
     ACTIONS = {
-        "launch": ("Launch", services.campaign_launch, "Build the audience now and start sending."),
-        "pause": ("Pause", services.campaign_pause, "Stop sending after the current batch (or stop showing)."),
-        "resume": ("Resume", services.campaign_resume, "Carry on where the campaign stopped."),
-        "cancel": ("Cancel", services.campaign_cancel, "Nothing more is sent; this cannot be undone."),
+        "launch": (_("Launch"), services.campaign_launch, _("Build the audience now and start sending.")),
+        "pause": (_("Pause"), services.campaign_pause, _("Stop sending after the current batch (or stop showing).")),
+        "resume": (_("Resume"), services.campaign_resume, _("Carry on where the campaign stopped.")),
+        "cancel": (_("Cancel"), services.campaign_cancel, _("Nothing more is sent; this cannot be undone.")),
     }
 
     def action_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
@@ -401,12 +401,16 @@ class CampaignAdmin(admin.ModelAdmin):
                 self.message_user(request, "; ".join(exc.messages), messages.ERROR)
             else:
                 campaign.refresh_from_db()
-                self.message_user(request, f"{label}: {campaign.name} is now {campaign.get_status_display().lower()}.")
+                self.message_user(
+                    request,
+                    _("%(action)s: %(name)s is now %(status)s.")
+                    % {"action": label, "name": campaign.name, "status": campaign.get_status_display().lower()},
+                )
             return HttpResponseRedirect(change_url)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": f"{label} {campaign.name}?",
+            "title": _("%(action)s %(name)s?") % {"action": label, "name": campaign.name},
             "campaign": campaign,
             "label": label,
             "explanation": explanation,
