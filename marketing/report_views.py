@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -42,14 +42,21 @@ REPORTED = (Campaign.Status.SENDING, Campaign.Status.RUNNING, Campaign.Status.PA
 
 @staff_member_required
 def report_list(request):
-    campaigns = (
-        Campaign.objects.filter(status__in=REPORTED)
-        .annotate(
-            treated=Count("recipients", filter=Q(recipients__is_control=False, recipients__exclusion="")),
-            control=Count("recipients", filter=Q(recipients__is_control=True)),
-            converted=Count("recipients", filter=Q(recipients__conversions__gt=0, recipients__exclusion="")),
-        )
-        .order_by("-created_at", "-id")
+    reported = Campaign.objects.filter(status__in=REPORTED)
+    # Counting every campaign's recipients reads them all (seconds on a large shop): kept for REPORT_PAGE_SECONDS,
+    # and counted again as soon as a campaign is added or changes.
+    latest = reported.aggregate(n=Count("pk"), changed=Max("updated_at"))
+    key = f"staff:report-list:{latest['n']}:{latest['changed'].timestamp() if latest['changed'] else 0}"
+    campaigns = cache.get_or_set(
+        key,
+        lambda: list(
+            reported.annotate(
+                treated=Count("recipients", filter=Q(recipients__is_control=False, recipients__exclusion="")),
+                control=Count("recipients", filter=Q(recipients__is_control=True)),
+                converted=Count("recipients", filter=Q(recipients__conversions__gt=0, recipients__exclusion="")),
+            ).order_by("-created_at", "-id")
+        ),
+        REPORT_PAGE_SECONDS,
     )
     context = {
         "title": _("Campaign reports"),
