@@ -82,7 +82,7 @@ def report_detail(request, pk: int):
     # Per segment unless asked otherwise, when the audience was built from segments.
     has_segments = campaign.recipients.exclude(segment_name="").exists()
     by, choices = _by(request, campaign, default=SEGMENT if has_segments else None)
-    report, problem, funnel, days = _measured(campaign, by=by)
+    report, problem, funnel, days, power = _measured(campaign, by=by)
     groups = _chart_groups(report) if report else []
     revenue = _revenue_rows(days, funnel)
     context = {
@@ -99,7 +99,7 @@ def report_detail(request, pk: int):
         "funnel_chart": _funnel_chart(funnel),
         "revenue": revenue,
         "revenue_chart": _revenue_chart(revenue),
-        "power": report_power(report) if report else campaign_power(campaign),
+        "power": power,
     }
     return render(request, "marketing/report_detail.html", context)
 
@@ -110,13 +110,16 @@ REPORT_PAGE_SECONDS = 300
 
 
 def _measured(campaign: Campaign, *, by: str | None):
-    """(report or None, why not, funnel, revenue per day) for the page, kept per campaign, breakdown, language and
-    time zone (days are the reader's) for REPORT_PAGE_SECONDS."""
+    """(report or None, why not, funnel, revenue per day, power) for the page, kept per campaign, breakdown,
+    language and time zone (days are the reader's) for REPORT_PAGE_SECONDS."""
 
     def compute():
         report, problem = campaign_report_or_none(campaign, by=by)
         funnel = selectors.campaign_funnel(campaign_id=campaign.pk)
-        return report, problem, funnel, selectors.campaign_revenue_by_day(campaign_id=campaign.pk)
+        days = selectors.campaign_revenue_by_day(campaign_id=campaign.pk)
+        # Before a result, the power comes from the audience's purchase history (a scan of recent purchases).
+        power = report_power(report) if report else campaign_power(campaign)
+        return report, problem, funnel, days, power
 
     zone = timezone.get_current_timezone_name()
     key = f"staff:report:{campaign.pk}:{by or ''}:{get_language()}:{zone}:{campaign.updated_at.timestamp()}"
