@@ -47,6 +47,16 @@ def run_script(script: Path) -> str | None:
     return None
 
 
+def previous_results(path: Path) -> tuple[list[str], list[str]]:
+    """The table rows and run lines of an earlier results.md (empty when there is none)."""
+    if not path.exists():
+        return [], []
+    text = path.read_text().splitlines()
+    rows = [line for line in text if line.startswith("| ") and not line.startswith("| benchmark |")]
+    runs = [line for line in text if line.startswith("- `bench_")]
+    return rows, runs
+
+
 def write_results() -> Path:
     lines = [
         "# Benchmark results",
@@ -58,18 +68,25 @@ def write_results() -> Path:
         "| benchmark | metric | value | unit | target | met | note |",
         "|---|---|---|---|---|---|---|",
     ]
+    out = HERE / "results.md"
+    kept_rows, kept_runs = previous_results(out)
     runs = []
+    fresh_benchmarks = set()
     for path in sorted(RESULTS.glob("bench_*.json")):
         record = json.loads(path.read_text())
         runs.append(
             f"- `{record['script']}`: {record['finished']}, load {record['load_average_before']}, {record['seconds']} s"
         )
         for r in record["rows"]:
+            fresh_benchmarks.add(str(r["benchmark"]).replace("|", "/"))
             met = {True: "yes", False: "**no**", None: ""}[r.get("passed")]
             cells = [r["benchmark"], r["metric"], r["value"], r["unit"], r.get("target", ""), met, r.get("note", "")]
             lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
-    lines += ["", "## Runs", "", *runs]
-    out = HERE / "results.md"
+    scripts = {json.loads(path.read_text())["script"] for path in RESULTS.glob("bench_*.json")}
+    # Rows of benchmarks not run on this machine stay as they were, so one run never drops another's figures.
+    lines[6:6] = [row for row in kept_rows if row.split(" | ")[0].removeprefix("| ") not in fresh_benchmarks]
+    runs = [run for run in kept_runs if run.split("`")[1] not in scripts] + runs
+    lines += ["", "## Runs", "", *sorted(runs)]
     out.write_text("\n".join(lines) + "\n")
     return out
 
