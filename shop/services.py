@@ -82,7 +82,7 @@ _MAX_AMOUNT = Decimal("1e12")  # max_digits=14, decimal_places=2
 _MAX_INT = 2**31 - 1
 
 
-def _identifier(raw: Mapping, name: str, max_length: int, errors: dict[str, str], *, required: bool) -> str:
+def read_identifier(raw: Mapping, name: str, max_length: int, errors: dict[str, str], *, required: bool) -> str:
     value = raw.get(name)
     if value is None or value == "":
         if required:
@@ -154,9 +154,9 @@ def _clean_event(raw: Any, *, now: datetime) -> tuple[dict[str, Any], dict[str, 
     if not isinstance(raw, dict):
         return {}, {"non_field_errors": "Each event must be a JSON object."}
     errors: dict[str, str] = {}
-    event_id = _identifier(raw, "event_id", 100, errors, required=True)
-    customer_id = _identifier(raw, "customer_id", 64, errors, required=True)
-    sku = _identifier(raw, "sku", 64, errors, required=True)
+    event_id = read_identifier(raw, "event_id", 100, errors, required=True)
+    customer_id = read_identifier(raw, "customer_id", 64, errors, required=True)
+    sku = read_identifier(raw, "sku", 64, errors, required=True)
     kind = raw.get("kind")
     if not isinstance(kind, str) or kind not in _KINDS:
         errors["kind"] = f"Must be one of: {', '.join(sorted(_KINDS))}." if kind else "This field is required."
@@ -182,12 +182,12 @@ def _clean_event(raw: Any, *, now: datetime) -> tuple[dict[str, Any], dict[str, 
             errors["currency"] = "Must be a three-letter ISO 4217 code."
         else:
             currency = currency.upper()
-    order_ref = _identifier(raw, "order_ref", 64, errors, required=False)
+    order_ref = read_identifier(raw, "order_ref", 64, errors, required=False)
     source = raw.get("source") or InteractionSource.WEB.value
     if not isinstance(source, str) or source not in _SOURCES:
         errors["source"] = f"Must be one of: {', '.join(sorted(_SOURCES))}."
-    recommendation_id = _identifier(raw, "recommendation_id", 64, errors, required=False)
-    coupon = _identifier(raw, "coupon", 64, errors, required=False)
+    recommendation_id = read_identifier(raw, "recommendation_id", 64, errors, required=False)
+    coupon = read_identifier(raw, "coupon", 64, errors, required=False)
     occurred_at = _occurred_at(raw.get("occurred_at"), now=now, errors=errors)
     cleaned = {
         "event_id": event_id,

@@ -273,22 +273,6 @@ def join_anonymous_visitors(*, pairs: Mapping[str, str]) -> int:
 LOGIN = "login"
 
 
-def _visitor_field(raw: Mapping[str, Any], name: str, max_length: int, errors: dict[str, str]) -> str:
-    value = raw.get(name)
-    if value is None or value == "":
-        errors[name] = "This field is required."
-        return ""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        errors[name] = "Must be a string."
-        return ""
-    value = str(value)
-    if len(value) > max_length:
-        errors[name] = f"At most {max_length} characters."
-    elif "\x00" in value:
-        errors[name] = "Must not contain null characters."
-    return value
-
-
 def record_site_events(*, events: list[Any], client: ApiClient | None) -> list[services.EventResult]:
     """`record_events` for our own events API, which also takes visitors not signed in yet.
 
@@ -310,10 +294,10 @@ def record_site_events(*, events: list[Any], client: ApiClient | None) -> list[s
             interactions.append((position, raw))  # a customer's event (the customer id wins over a visitor id)
             continue
         errors: dict[str, str] = {}
-        anonymous_id = _visitor_field(raw, "anonymous_id", 100, errors)
+        anonymous_id = services.read_identifier(raw, "anonymous_id", 100, errors, required=True)
         if is_login:
-            event_id = _visitor_field(raw, "event_id", 100, errors)
-            customer_id = _visitor_field(raw, "customer_id", 64, errors)
+            event_id = services.read_identifier(raw, "event_id", 100, errors, required=True)
+            customer_id = services.read_identifier(raw, "customer_id", 64, errors, required=True)
             if errors:
                 results[position] = _rejected(position, event_id, errors)
             else:
