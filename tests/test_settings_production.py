@@ -42,7 +42,7 @@ def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_check_deploy_passes_at_warning_level_with_nothing_silenced(tmp_path):
-    env = production_env(tmp_path)
+    env = production_env(tmp_path, REDIS_URL="redis://127.0.0.1:6379/15")  # the check only reads the setting
 
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
 
@@ -52,6 +52,16 @@ def test_check_deploy_passes_at_warning_level_with_nothing_silenced(tmp_path):
         "import django; django.setup(); from django.conf import settings; print(settings.SILENCED_SYSTEM_CHECKS)", env
     )
     assert silenced.stdout.strip() == "[]"
+
+
+def test_check_deploy_warns_when_the_cache_is_per_process(tmp_path):
+    env = production_env(tmp_path)  # no REDIS_URL: each process would keep its own cache
+
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+    assert result.returncode != 0
+    assert "shop.W001" in result.stderr + result.stdout
+    assert "REDIS_URL" in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize("module", ["config.wsgi", "config.celery"])
