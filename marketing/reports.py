@@ -145,7 +145,7 @@ def attribute_keys(campaign: Campaign) -> list[str]:
 
 
 def campaign_report(campaign: Campaign, *, by: str | None = None) -> dict[str, Any]:
-    """The report of issue 8 point 5: control, each variant with its uplift, and with `by` the breakdown.
+    """The campaign report: control, each variant with its uplift, and with `by` the breakdown.
 
     Raises ValidationError when there is nothing to compare (no control group, no treated recipient) or the
     breakdown names an attribute no recipient has.
