@@ -29,7 +29,11 @@ def test_schema_is_public_and_describes_the_shop_api(client):
     assert set(schema["paths"]["/api/v1/customers"]) >= {"put"}
     assert schema["components"]["securitySchemes"]["ApiKeyAuth"]["in"] == "header"
     event = schema["components"]["schemas"]["Event"]
-    assert {"event_id", "customer_id", "sku", "kind"} <= set(event["required"])
+    # A visitor's event names anonymous_id instead of customer_id, and a login names no product: only these two
+    # are required of every event; the rest are described.
+    assert set(event["required"]) == {"event_id", "kind"}
+    assert {"customer_id", "anonymous_id", "sku", "coupon", "recommendation_id"} <= set(event["properties"])
+    assert "login" in schema["components"]["schemas"]["EventKindEnum"]["enum"]
 
 
 @pytest.mark.django_db
