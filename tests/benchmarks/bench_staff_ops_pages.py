@@ -8,16 +8,13 @@ process with the test client, the median of REPEAT warm requests per page, with 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.benchmarks.bench_staff_pages import CUSTOMERS, REPEAT, TARGET_MS, database
-from tests.benchmarks.common import PYTHON, ROOT, WORK, emit, median, row
+from tests.benchmarks.bench_staff_pages import CUSTOMERS, database, measure
+from tests.benchmarks.common import WORK, emit
 
 MEASURE = r"""
 import json, sys, time
@@ -71,34 +68,12 @@ print(json.dumps(out))
 """
 
 
-def measure(env: dict[str, str]) -> list[dict]:
-    env = {**env, "DJANGO_SETTINGS_MODULE": "config.settings.dev", "DJANGO_DEBUG": "0"}
-    proc = subprocess.run(
-        [PYTHON, "-c", MEASURE, str(REPEAT)], cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"measuring failed:\n{proc.stderr[-3000:]}")
-    timings = json.loads(proc.stdout.strip().splitlines()[-1])
-    load = os.getloadavg()
-    rows = []
-    for name, t in timings.items():
-        wall, cpu = median(t["wall_ms"]), median(t["cpu_ms"])
-        bench = f"staff page, {CUSTOMERS:,} customers: {name}"
-        note = f"{t['queries']} queries, {t['bytes'] / 1024:.0f} KiB; load average {load[0]:.2f}"
-        rows.append(
-            row(bench, f"server time (median of {len(t['wall_ms'])})", wall, "ms", f"<= {TARGET_MS} ms",
-                wall <= TARGET_MS, note)
-        )  # fmt: skip
-        rows.append(row(bench, "CPU time of the server process", cpu, "ms"))
-    return rows
-
-
 def main() -> None:
     name = f"staff-{CUSTOMERS}"
     if (WORK / f"{name}.sqlite3").exists() and not (WORK / f"{name}.done").exists():
         # database() would start over and delete the file another run of bench_staff_pages is still writing.
         raise SystemExit(f"{WORK / name}.sqlite3 is being built (no .done marker): run this once it is complete")
-    emit(measure(database()))
+    emit(measure(database(), MEASURE))
 
 
 if __name__ == "__main__":
