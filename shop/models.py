@@ -314,3 +314,5 @@ class ImportJob(TimeStampedModel):
 
 # The sources' models (Segment, Shopify, WooCommerce, anonymous visitors) live beside their code.
 from shop.sources.models import AnonymousProfile, Source, SourceDelivery, SourceReason  # noqa: E402, F401
+# Interactions and sign-ups per day, kept up to date for the staff pages.
+from shop.counts.models import CountWatermark, DailyCount  # noqa: E402, F401

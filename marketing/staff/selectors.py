@@ -2,61 +2,60 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Min, Q, Sum
-from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from marketing.models import Campaign
 from recommender.models import TrainingRun
 from segments.models import IN_PROGRESS, RunStatus, SegmentationRun
-from shop.models import Customer, Interaction
+from shop.counts.selectors import counted_days
+from shop.models import Customer
 
 JOB_ROWS = 10
 
 
-def _day(value) -> date:
-    """A truncated date-time (PostgreSQL) or date (some SQLite versions) as the date it starts."""
-    return value.date() if isinstance(value, datetime) else value
+def trends(*, months: int = 12, weeks: int = 26) -> dict[str, Any]:
+    """The dashboard's totals and trends from the daily counts (topped up first with the rows added since they were
+    last counted; a few hundred rows, whatever the size of the events table). Days are the site's time zone's.
 
-
-def customers_by_month(*, months: int = 12) -> list[tuple[date, int]]:
-    """(first day of the month, customers who signed up in it) for the last `months` months with any sign-up."""
-    latest = Customer.objects.filter(is_stub=False).aggregate(latest=Max("signed_up_at"))["latest"]
-    if latest is None:
-        return []
-    rows = (
-        Customer.objects.filter(is_stub=False, signed_up_at__gt=latest - timedelta(days=31 * months))
-        .annotate(month=TruncMonth("signed_up_at"))
-        .values("month")
-        .annotate(n=Count("pk"))
-        .order_by("month")
+    customers: (first day of the month, customers who signed up in it) for the last `months` months, counted back
+    from the newest sign-up; events: (week's Monday, events that week) for the last `weeks` weeks, counted back
+    from the newest event; totals: customers (not stubs), events, and the times of the first and last event.
+    """
+    days = list(
+        counted_days().values_list("day", "interactions", "signups", "first_interaction_at", "last_interaction_at")
     )
-    return [(_day(row["month"]), row["n"]) for row in rows]
+    signups = [(day, n) for day, _events, n, *_times in days if n]
+    events = [(day, n) for day, n, *_rest in days if n]
+    active = [row for row in days if row[1]]
+    return {
+        "customers": _per_period(signups, since_days=31 * months, period=lambda day: day.replace(day=1)),
+        "events": _per_period(events, since_days=7 * weeks, period=lambda day: day - timedelta(days=day.weekday())),
+        "totals": {
+            "customers": Customer.objects.filter(is_stub=False).count(),
+            "events": sum(n for _day, n in events),
+            "first_event": active[0][3] if active else None,
+            "last_event": active[-1][4] if active else None,
+        },
+    }
 
 
-def events_by_week(*, weeks: int = 26) -> list[tuple[date, int]]:
-    """(week's Monday, events that week) for the last `weeks` weeks of data (counted back from the newest event)."""
-    latest = Interaction.objects.aggregate(latest=Max("occurred_at"))["latest"]
-    if latest is None:
+def _per_period(days: list[tuple[date, int]], *, since_days: int, period) -> list[tuple[date, int]]:
+    """Sums of `days` (oldest first) per period (`period(day)` is its first day), over the `since_days` days up to
+    the last day."""
+    if not days:
         return []
-    rows = (
-        Interaction.objects.filter(occurred_at__gt=latest - timedelta(weeks=weeks))
-        .annotate(week=TruncWeek("occurred_at"))
-        .values("week")
-        .annotate(n=Count("pk"))
-        .order_by("week")
-    )
-    return [(_day(row["week"]), row["n"]) for row in rows]
-
-
-def totals() -> dict[str, Any]:
-    customers = Customer.objects.filter(is_stub=False).count()
-    events = Interaction.objects.aggregate(n=Count("pk"), first=Min("occurred_at"), last=Max("occurred_at"))
-    return {"customers": customers, "events": events["n"], "first_event": events["first"], "last_event": events["last"]}
+    since = days[-1][0] - timedelta(days=since_days)
+    sums: dict[date, int] = {}
+    for day, n in days:
+        if day > since:
+            sums[period(day)] = sums.get(period(day), 0) + n
+    return list(sums.items())
 
 
 def _job(kind: str, label: str, run, *, admin: str, status: str, status_label: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from urllib.parse import unquote
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import Http404, JsonResponse
@@ -36,7 +35,6 @@ from segments.selectors import customer_segments
 from shop.models import Customer
 
 TZ_COOKIE = "staff_tz"
-TRENDS_SECONDS = 300
 RECENT_CAMPAIGNS = 5
 PROFILE_BARS = 8
 METRIC_ORDER = ["ndcg@10", "recall@10", "precision@10", "map", "coverage", "eval_users"]
@@ -110,10 +108,8 @@ def _metrics_chart(metrics: list[tuple[str, Any]]) -> dict[str, Any] | None:
 
 @staff_page
 def dashboard(request):
-    # Counting every event by week is the dashboard's one scan of the big table: kept for a few minutes.
-    customers = cache.get_or_set("staff:customers-by-month", selectors.customers_by_month, TRENDS_SECONDS)
-    events = cache.get_or_set("staff:events-by-week", selectors.events_by_week, TRENDS_SECONDS)
-    totals = cache.get_or_set("staff:totals", selectors.totals, TRENDS_SECONDS)
+    trends = selectors.trends()
+    customers, events, totals = trends["customers"], trends["events"], trends["totals"]
     definitions = list(
         SegmentationDefinition.objects.exclude(active_run=None).select_related("active_run").order_by("name")
     )
