@@ -3,7 +3,8 @@ builds (about 2 million events): schedules (list and edit form), the job monitor
 the model registry and customer profiles.
 
 Target (issue 12, item 4): every page under 300 ms of server time, measured as bench_staff_pages does: one Django
-process with the test client, the median of REPEAT warm requests per page, with that process's CPU time beside it.
+process with the test client, one request per page right after clearing the cache (cold) and the median of REPEAT
+warm requests per page, with that process's CPU time beside it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json, sys, time
 import django
 django.setup()
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -57,8 +59,14 @@ def timed(url):
     return took, len(queries), len(response.content)
 
 out = {}
+for url in pages.values():
+    timed(url)  # imports, template compilation, the serving engine
 for name, url in pages.items():
-    timed(url)  # warm: imports, template compilation, the serving engine
+    cache.clear()
+    (w, c), n, size = timed(url)
+    out[f"{name} (cold cache)"] = {"wall_ms": [w], "cpu_ms": [c], "queries": n, "bytes": size}
+for name, url in pages.items():
+    timed(url)  # warm: what the page keeps in the cache
     walls, cpus = [], []
     for _ in range(repeat):
         (w, c), n, size = timed(url)

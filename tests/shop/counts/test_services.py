@@ -104,3 +104,17 @@ def test_dashboard_trends_agree_with_counting_the_events_table():
         "first_event": at(1, month=1),
         "last_event": at(10),
     }
+
+
+def test_command_tops_up_or_rebuilds():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    InteractionFactory.create_batch(2, occurred_at=at(2), customer=CustomerFactory(signed_up_at=at(1)))
+    out = StringIO()
+    call_command("refresh_daily_counts", "--json", stdout=out)
+    assert out.getvalue().strip() == '{"rebuilt": false, "rows_counted": 3}'
+    DailyCount.objects.filter(day=date(2025, 6, 2)).update(interactions=99)
+    call_command("refresh_daily_counts", "--rebuild", stdout=StringIO())
+    assert stored() == {date(2025, 6, 1): (0, 1), date(2025, 6, 2): (2, 0)}
