@@ -12,8 +12,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_celery_beat.models import PeriodicTask
 
+from config.jobs import QueueUnavailable
 from marketing import schedules
 from marketing.staff.forms import ScheduleForm, timezone_datalist
+from marketing.staff.schedule_runs import schedule_run_now
 from marketing.staff.views import staff_page
 
 
@@ -138,4 +140,22 @@ def schedule_delete(request, pk: int):
     name = task.name
     schedules.schedule_delete(task=task)
     messages.success(request, _("Schedule “%(name)s” deleted.") % {"name": name})
+    return redirect("staff:schedules")
+
+
+@staff_page
+@require_POST
+def schedule_run(request, pk: int):
+    _require(request, "change")
+    task = get_object_or_404(PeriodicTask, pk=pk)
+    try:
+        ran = schedule_run_now(task=task)
+    except (ValidationError, QueueUnavailable) as exc:
+        messages.error(request, "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+        return redirect("staff:schedules")
+    if ran:
+        note = _("“%(name)s” ran now, in this process (no task queue is configured): see it in the job monitor.")
+    else:
+        note = _("“%(name)s” is queued for a worker: follow it in the job monitor.")
+    messages.success(request, note % {"name": task.name})
     return redirect("staff:schedules")

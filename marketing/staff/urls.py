@@ -21,5 +21,6 @@ urlpatterns = [
     path("schedules/new/", schedule_views.schedule_create, name="schedule-new"),
     path("schedules/<int:pk>/", schedule_views.schedule_edit, name="schedule"),
     path("schedules/<int:pk>/toggle/", schedule_views.schedule_toggle, name="schedule-toggle"),
+    path("schedules/<int:pk>/run/", schedule_views.schedule_run, name="schedule-run"),
     path("schedules/<int:pk>/delete/", schedule_views.schedule_delete, name="schedule-delete"),
 ]

@@ -263,3 +263,29 @@ def test_a_schedule_of_another_shape_is_listed_apart_and_edited_in_admin(staff):
     response = staff.get(reverse("staff:schedule", args=[reaper.pk]))
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:django_celery_beat_periodictask_change", args=[reaper.pk])
+
+
+def test_run_now_runs_the_schedules_job_with_its_arguments_and_says_where_it_ran(staff, definition):
+    from segments.models import SegmentationRun
+
+    staff.post(reverse("staff:schedule-new"), form_data(job="segmentation", definition=str(definition.pk)))
+    task = PeriodicTask.objects.get(task="segments.tasks.run_segmentation")
+    response = staff.post(reverse("staff:schedule-run", args=[task.pk]), follow=True)
+    # No broker in the tests: Celery runs the task here, and the page says so rather than "queued".
+    assert "ran now, in this process" in response.content.decode()
+    assert SegmentationRun.objects.filter(definition=definition).count() == 1
+
+
+def test_run_now_needs_the_change_permission_and_refuses_other_tasks(staff, client, django_user_model):
+    from django_celery_beat.models import IntervalSchedule
+
+    every = IntervalSchedule.objects.create(every=30, period=IntervalSchedule.SECONDS)
+    reaper = PeriodicTask.objects.create(
+        name="reaper", task="recommender.tasks.fail_stale_training_runs", interval=every
+    )
+    response = staff.post(reverse("staff:schedule-run", args=[reaper.pk]), follow=True)
+    assert "“reaper” is not one of the product&#x27;s job schedules." in response.content.decode()
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    client.force_login(viewer)
+    nightly = PeriodicTask.objects.get(name="Nightly recommender retraining")
+    assert client.post(reverse("staff:schedule-run", args=[nightly.pk])).status_code == 403
