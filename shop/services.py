@@ -218,6 +218,20 @@ def record_events(*, events: list[Any], client: ApiClient | None = None) -> list
     stored, or repeated earlier in the batch, is a duplicate and stored once. Customers and products the
     shop has not sent yet are created as stubs. The database work is a fixed handful of set-based queries.
     """
+    return store_checked_events(checked=check_events(events=events), client=client)
+
+
+@dataclass(slots=True)
+class CheckedEvents:
+    """A batch checked, nothing stored yet: answers for the refused events, the valid ones with their positions."""
+
+    results: list[EventResult | None]
+    valid: list[tuple[int, dict[str, Any]]]
+
+
+def check_events(*, events: list[Any]) -> CheckedEvents:
+    """The checks of `record_events`, without touching the database: a caller that stores the batch inside a
+    transaction of its own runs them first, so SQLite's single write lock is not held through them."""
     limit = settings.EVENTS_MAX_BATCH
     if len(events) > limit:
         raise ValidationError({"events": f"At most {limit} events per batch; got {len(events)}."})
@@ -235,18 +249,31 @@ def record_events(*, events: list[Any], client: ApiClient | None = None) -> list
         else:
             seen.add(event_id)
             valid.append((index, cleaned))
-    if valid:
+    return CheckedEvents(results, valid)
+
+
+def store_checked_events(*, checked: CheckedEvents, client: ApiClient | None = None) -> list[EventResult]:
+    """The database half of `record_events`: store the valid events of a checked batch, answer every event."""
+    results = list(checked.results)
+    if checked.valid:
         with sqlite_writer_turn():
-            stored = _retry_on_conflict(lambda: _store_events(valid))
+            stored = _retry_on_conflict(lambda: _store_events(checked.valid))
         for index, result in stored.items():
             results[index] = result
     if client is not None:
-        logger.debug("API client %s sent %d events", client.pk, len(events))
+        logger.debug("API client %s sent %d events", client.pk, len(results))
     return results  # type: ignore[return-value]  # every slot is filled above
 
 
-@transaction.atomic
 def _store_events(valid: list[tuple[int, dict[str, Any]]]) -> dict[int, EventResult]:
+    # Inside a caller's transaction, SQLite journals every page a savepoint changes (the insert takes twice as
+    # long), and a savepoint buys nothing there: IMMEDIATE transactions serialise writers, so no concurrent
+    # conflict can arise for _retry_on_conflict to retry. PostgreSQL keeps it for that retry.
+    with transaction.atomic(savepoint=connection.vendor != "sqlite"):
+        return _store_new_events(valid)
+
+
+def _store_new_events(valid: list[tuple[int, dict[str, Any]]]) -> dict[int, EventResult]:
     answers: dict[int, EventResult] = {}
     known = set(
         Interaction.objects.filter(event_id__in=[event["event_id"] for _, event in valid]).values_list(

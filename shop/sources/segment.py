@@ -38,12 +38,15 @@ from shop.models import ApiClient, Customer, Interaction, InteractionKind, Inter
 from shop.sources.models import Outcome, Source
 from shop.sources.services import (
     Tally,
+    anonymous_customer_id,
+    check_source_events,
     count_delivery,
     customer_ids_for_anonymous,
     event_outcome,
     hashed_id,
     join_anonymous_visitors,
-    record_source_events,
+    send_checked_events_to,
+    store_source_events,
 )
 
 # Plain strings (the choices' values): this runs for every message.
@@ -284,7 +287,8 @@ class _Batch:
     events: list[dict[str, Any]] = field(default_factory=list)
     # (message position, first event, end) for track calls
     owners: list[tuple[int, int, int]] = field(default_factory=list)
-    # events of visitors known by their anonymous id only: (event index, anonymous id); the customer is looked up
+    # events of visitors known by their anonymous id only: (event index, anonymous id). They name the visitor's
+    # stub customer until the lookup in the writer turn finds the customer it was joined to.
     anonymous_events: list[tuple[int, str]] = field(default_factory=list)
     identifies: dict[str, dict[str, Any]] = field(default_factory=dict)  # userId -> traits, merged in order
     identify_positions: dict[str, list[int]] = field(default_factory=dict)
@@ -296,13 +300,15 @@ class _Batch:
 def record_segment_batch(*, messages: list[Any], source: Source, client: ApiClient | None) -> Tally:
     """Store a batch of Segment messages; returns what became of each (counted on `source` too).
 
-    The messages are translated first, outside any lock; then the events, profiles, customers and the source's
-    counts are written in one writer turn and one transaction: one commit per batch, and a batch that fails leaves
-    nothing behind (the SDK retries it whole).
+    The messages are translated and their events checked first, outside any lock (as the events API checks its
+    events before its writer turn); then the events, profiles, customers and the source's counts are written in
+    one writer turn and one transaction: one commit per batch, and a batch that fails leaves nothing behind (the
+    SDK retries it whole).
     """
     batch = _translate(messages)
+    checked = check_source_events(events=batch.events)
     with sqlite_writer_turn(), transaction.atomic():
-        return _store(batch, source=source, client=client)
+        return _store(batch, checked, source=source, client=client)
 
 
 def _translate(messages: list[Any]) -> _Batch:
@@ -343,7 +349,8 @@ def _translate(messages: list[Any]) -> _Batch:
             if kind != "track":
                 outcomes[position] = (Outcome.IGNORED, f"{kind} call")
                 continue
-            lines = interaction_events(message, customer_id=user_id, message_id=_message_id(message))
+            customer_id = user_id or anonymous_customer_id(anonymous_id)
+            lines = interaction_events(message, customer_id=customer_id, message_id=_message_id(message))
             if not lines:
                 name = message.get("event")
                 outcomes[position] = (Outcome.IGNORED, f"event {name!r}"[:150] if name else "track without event")
@@ -358,13 +365,14 @@ def _translate(messages: list[Any]) -> _Batch:
     return batch
 
 
-def _store(batch: _Batch, *, source: Source, client: ApiClient | None) -> Tally:
-    events, outcomes = batch.events, batch.outcomes
+def _store(batch: _Batch, checked: list[services.CheckedEvents], *, source: Source, client: ApiClient | None) -> Tally:
+    outcomes = batch.outcomes
     if batch.anonymous_events:
         customers = customer_ids_for_anonymous(anonymous_ids={anonymous for _, anonymous in batch.anonymous_events})
-        for index, anonymous_id in batch.anonymous_events:
-            events[index]["customer_id"] = customers[anonymous_id]
-    results = record_source_events(events=events, client=client) if events else []
+        send_checked_events_to(
+            checked, customers={index: customers[anonymous_id] for index, anonymous_id in batch.anonymous_events}
+        )
+    results = store_source_events(checked=checked, client=client)
     for position, start, end in batch.owners:
         outcomes[position] = event_outcome(results[start:end])
 

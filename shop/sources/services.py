@@ -8,6 +8,7 @@ log) and the anonymous profiles.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import secrets
 from collections import Counter
@@ -18,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -124,11 +125,11 @@ def rotate_source_secret(*, source: Source, secret: str = "") -> str:
 def count_delivery(*, source: Source, tally: Tally, topic: str = "", delivery_id: str = "") -> SourceDelivery:
     """Add a delivery's outcomes to its source's counters and reasons, and log it (the admin's last events).
 
-    Counters are incremented in the database (F expressions), so concurrent deliveries never lose a count.
+    Counters are incremented in the database (`SET n = n + %s`), so concurrent deliveries never lose a count.
     Call it inside the transaction that stored the delivery's messages (no savepoint of its own: this runs once
-    per tracking batch). Raises IntegrityError when `delivery_id` was logged already (a concurrent redelivery).
+    per tracking batch, inside SQLite's single write lock). Raises IntegrityError when `delivery_id` was logged
+    already (a concurrent redelivery).
     """
-    now = timezone.now()
     delivery = SourceDelivery.objects.create(
         source=source,
         delivery_id=delivery_id,
@@ -136,16 +137,27 @@ def count_delivery(*, source: Source, tally: Tally, topic: str = "", delivery_id
         detail=_detail(tally),
         **tally.as_dict(),
     )
-    Source.objects.filter(pk=source.pk).update(
-        accepted=F("accepted") + tally.accepted,
-        duplicate=F("duplicate") + tally.duplicate,
-        rejected=F("rejected") + tally.rejected,
-        ignored=F("ignored") + tally.ignored,
-        last_received_at=now,
-    )
+    counts = tally.as_dict()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _counter_update_sql(connection.vendor),
+            [*counts.values(), connection.ops.adapt_datetimefield_value(timezone.now()), source.pk],
+        )
     for (outcome, reason), count in tally.reasons.items():
         _count_reason(source=source, outcome=outcome, reason=reason, count=count)
     return delivery
+
+
+@functools.cache
+def _counter_update_sql(vendor: str) -> str:
+    """UPDATE adding a delivery's counts to its source, built once per database vendor: the same UPDATE through
+    the ORM, an F expression per counter, took 1.3 ms of CPU per batch to compile, ten times the statement."""
+    quote = connection.ops.quote_name
+    meta = Source._meta
+    columns = [quote(meta.get_field(name).column) for name in Tally().as_dict()]
+    counters = ", ".join(f"{column} = {column} + %s" for column in columns)
+    last = quote(meta.get_field("last_received_at").column)
+    return f"UPDATE {quote(meta.db_table)} SET {counters}, {last} = %s WHERE {quote(meta.pk.column)} = %s"
 
 
 def _detail(tally: Tally) -> dict[str, Any]:
@@ -177,10 +189,35 @@ def delivery_seen(*, source: Source, delivery_id: str) -> bool:
 
 def record_source_events(*, events: list[dict[str, Any]], client: ApiClient | None) -> list[services.EventResult]:
     """`record_events` in slices of EVENTS_MAX_BATCH; returns the results in order."""
+    return store_source_events(checked=check_source_events(events=events), client=client)
+
+
+def check_source_events(*, events: list[dict[str, Any]]) -> list[services.CheckedEvents]:
+    """`check_events` in slices of EVENTS_MAX_BATCH (a delivery's order lines may pass it): no database work."""
     limit = settings.EVENTS_MAX_BATCH
+    return [services.check_events(events=events[start : start + limit]) for start in range(0, len(events), limit)]
+
+
+def send_checked_events_to(checked: list[services.CheckedEvents], *, customers: Mapping[int, str]) -> None:
+    """Point checked events at other customers ({event index in the delivery: external_id}), e.g. a visitor's
+    events at the customer it was joined to, found only in the writer turn. Rejected events stay as they are."""
+    limit = settings.EVENTS_MAX_BATCH
+    by_index = {
+        number * limit + position: event for number, part in enumerate(checked) for position, event in part.valid
+    }
+    for index, external_id in customers.items():
+        event = by_index.get(index)
+        if event is not None:
+            event["customer_id"] = external_id
+
+
+def store_source_events(
+    *, checked: list[services.CheckedEvents], client: ApiClient | None
+) -> list[services.EventResult]:
+    """Store the slices of `check_source_events` with the events API's own writer; the results in order."""
     results: list[services.EventResult] = []
-    for start in range(0, len(events), limit):
-        results.extend(services.record_events(events=events[start : start + limit], client=client))
+    for part in checked:
+        results.extend(services.store_checked_events(checked=part, client=client))
     return results
 
 

@@ -167,3 +167,17 @@ def test_own_events_api_visitor_joined_by_alias_at_login(api_client):
     alias = {"previousId": "visitor-7", "userId": "C-7"}
     assert api_client.post("/api/v1/sources/segment/v1/alias", data=alias, format="json").status_code == 200
     assert Interaction.objects.get().customer.external_id == "C-7"
+
+
+def test_a_joined_visitors_later_events_go_to_the_customer_in_every_slice_of_a_batch(sdk, settings):
+    settings.EVENTS_MAX_BATCH = 2  # a batch's events are checked and stored in slices of this size
+    post(sdk, [{"type": "alias", "messageId": "m0", "previousId": "v1", "userId": "C9"}])
+    messages = [track(f"m{i}", "Product Viewed", {"sku": f"S{i}"}) for i in range(1, 4)]
+    messages += [
+        {"type": "track", "messageId": f"m{i}", "anonymousId": visitor, "event": "Product Viewed",
+         "properties": {"sku": f"S{i}"}}
+        for i, visitor in ((4, "v1"), (5, "v2"))
+    ]  # fmt: skip
+    assert post(sdk, messages).status_code == 200
+    owners = dict(Interaction.objects.values_list("product__sku", "customer__external_id"))
+    assert owners == {"S1": "u1", "S2": "u1", "S3": "u1", "S4": "C9", "S5": "anon:v2"}
