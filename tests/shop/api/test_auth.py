@@ -5,10 +5,12 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from shop.api.authentication import GENERATION_KEY, forget_api_key
 from shop.models import ApiClient, all_api_scopes, hash_api_key
 from shop.services import create_api_client, deactivate_api_client, rotate_api_client_key
 
@@ -78,6 +80,30 @@ class TestApiKey:
 
         assert anon_client.get("/api/v1/customers/x", HTTP_X_API_KEY=old_key).status_code == 401
         assert anon_client.get("/api/v1/customers/x", HTTP_X_API_KEY=new_key).status_code == 404
+
+    def test_a_change_made_by_another_process_is_seen_at_once(self, anon_client):
+        """Each process remembers the clients it looked up; another process's change (here: the row updated
+        without this process's signals, and the key generation moved on in the shared cache, as
+        `forget_api_key` does there) voids what it remembered on the next request."""
+        client, raw_key = create_api_client(name="app")
+        assert anon_client.post(URL, BODY, format="json", HTTP_X_API_KEY=raw_key).status_code == 200
+        ApiClient.objects.filter(pk=client.pk).update(is_active=False)
+        # Remembered here: still accepted until the change is announced.
+        assert anon_client.post(URL, BODY, format="json", HTTP_X_API_KEY=raw_key).status_code == 200
+
+        forget_api_key(client.key_hash)
+
+        assert anon_client.post(URL, BODY, format="json", HTTP_X_API_KEY=raw_key).status_code == 401
+
+    def test_a_lost_generation_voids_what_the_process_remembered(self, anon_client):
+        client, raw_key = create_api_client(name="app")
+        assert anon_client.post(URL, BODY, format="json", HTTP_X_API_KEY=raw_key).status_code == 200
+        ApiClient.objects.filter(pk=client.pk).update(is_active=False)
+        cache.delete(f"apikey:{client.key_hash}")
+
+        cache.delete(GENERATION_KEY)  # evicted, or the cache restarted
+
+        assert anon_client.post(URL, BODY, format="json", HTTP_X_API_KEY=raw_key).status_code == 401
 
     def test_use_is_recorded_as_last_used(self, api_client):
         assert ApiClient.objects.get().last_used_at is None
