@@ -207,12 +207,20 @@ class TrainingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         except QueueUnavailable as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return redirect(changelist)
-        self.message_user(
-            request,
-            _("Training run #%(run)s queued (%(algorithm)s).")
-            % {"run": run.pk, "algorithm": algorithm or _("algorithm chosen by size")},
-            messages.SUCCESS,
-        )
+        # Without a broker Celery runs the task here, before queue_training returns: say what happened to the run.
+        run.refresh_from_db()
+        facts = {"run": run.pk, "algorithm": run.algorithm or algorithm or _("algorithm chosen by size")}
+        if run.status == TrainingRun.Status.SUCCEEDED:
+            note, level = _("Training run #%(run)s (%(algorithm)s) ran now and succeeded."), messages.SUCCESS
+        elif run.status == TrainingRun.Status.FAILED:
+            facts["error"] = run.error.split("\n", 1)[0] or _("no reason recorded")  # the traceback stays on the run
+            note, level = _("Training run #%(run)s (%(algorithm)s) failed: %(error)s"), messages.ERROR
+        elif run.status == TrainingRun.Status.RUNNING:
+            note, level = _("Training run #%(run)s (%(algorithm)s) is running."), messages.SUCCESS
+        else:
+            note = _("Training run #%(run)s (%(algorithm)s) is queued: a worker will run it.")
+            level = messages.SUCCESS
+        self.message_user(request, note % facts, level)
         return redirect(changelist)
 
     def changelist_view(self, request, extra_context=None):
