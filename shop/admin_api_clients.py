@@ -8,16 +8,24 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from shop import services
-from shop.models import ApiClient, ApiScope, all_api_scopes
+from shop.models import ApiClient, ApiScope
+
+# A new key starts with least privilege: what a storefront needs (send events, read recommendations). Staff tick
+# the rest on purpose, privacy:write above all, which exports and erases customers.
+NEW_KEY_SCOPES = [ApiScope.EVENTS_WRITE.value, ApiScope.RECOMMENDATIONS_READ.value]
 
 
 class ApiClientForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
         choices=ApiScope.choices,
         widget=forms.CheckboxSelectMultiple,
-        initial=all_api_scopes,
+        initial=NEW_KEY_SCOPES,
         required=False,
-        help_text=_("What this key may do (none ticked: nothing). Unticking a scope takes effect on save."),
+        help_text=_(
+            "What this key may do (none ticked: nothing). A new key may only send events and read recommendations: "
+            "tick more only for a server you trust — “Export and erase customers” lets it remove customers' data. "
+            "Unticking a scope takes effect on save."
+        ),
     )
 
     class Meta:

@@ -173,3 +173,11 @@ def test_customer_filters(staff_client, demo):
     response = staff_client.get(changelist("customer"), {"sms_consent__exact": "1", "gender__exact": "f"})
     results = response.context["cl"].result_list
     assert results and all(c.sms_consent and c.gender == "f" for c in results)
+
+
+def test_a_new_api_key_starts_with_least_privilege(staff_client):
+    page = staff_client.get(reverse("admin:shop_apiclient_add")).content.decode()
+
+    ticked = set(re.findall(r'<input type="checkbox" name="scopes" value="([a-z:]+)"[^>]*checked', page))
+    assert ticked == {"events:write", "recommendations:read"}
+    assert "privacy:write" in page  # offered, but not ticked
