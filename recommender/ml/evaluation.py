@@ -47,8 +47,12 @@ from recommender.ml.search import DataShape, SearchResult, candidates, levels_fo
 from recommender.ml.splits import stratified_split, temporal_split
 
 PROTOCOLS = ("stratified", "temporal")
-DEFAULT_ALGORITHMS = ("popularity", "item_knn", "ease", "als", "ials", "blend", "biased_mf")
-BLEND_PARTS = ("ease", "als", "ials", "item_knn")
+DEFAULT_ALGORITHMS = ("popularity", "item_knn", "ease", "als", "ials", "mixture", "blend", "biased_mf")
+BLEND_PARTS = ("ease", "als", "ials", "item_knn", "mixture")
+# The blend weighs at most this many parts (the best on validation), each within this share of the best
+# part's validation nDCG: a part far behind rarely earns weight, and each one more multiplies the weight grid.
+BLEND_MAX_PARTS = 4
+BLEND_PART_MIN_SHARE = 0.85
 
 # Validation users scored per split (a seeded sample): enough to tell settings apart, bounded in time.
 VALIDATION_USERS = 10_000
@@ -57,7 +61,7 @@ LARGE_TRAIN = 500_000
 # CPU seconds (all threads) for the whole hyperparameter search, shared out by each algorithm's typical cost:
 # unlike wall time, other load on the machine does not shrink what the search gets done in it.
 SEARCH_SECONDS = 600.0
-SEARCH_SHARES = {"ials": 3.0, "als": 2.0, "ease": 1.0, "item_knn": 1.0, "biased_mf": 1.0, "blend": 1.5}
+SEARCH_SHARES = {"ials": 3.0, "als": 2.0, "ease": 1.0, "item_knn": 1.0, "mixture": 1.0, "biased_mf": 1.0, "blend": 1.5}
 # A blend must beat its best part on validation by this many standard errors of the paired difference.
 BLEND_MIN_GAIN_SE = 2.0
 # Users scored at once: a dense users x items block of scores.
@@ -134,6 +138,20 @@ def dataset_from_frame(
         times=times,
         user_ids=user_ids,
         item_ids=item_ids,
+    )
+
+
+def dataset_from_matrix(matrix: sp.spmatrix) -> Dataset:
+    """The cells of a users x items matrix as a Dataset; its values become ratings when they are not all equal."""
+    coo = sp.coo_matrix(matrix)
+    coo.sum_duplicates()
+    weighted = coo.nnz > 0 and float(coo.data.min()) != float(coo.data.max())
+    return Dataset(
+        users=coo.row.astype(np.int64),
+        items=coo.col.astype(np.int64),
+        n_users=int(coo.shape[0]),
+        n_items=int(coo.shape[1]),
+        ratings=coo.data.astype(np.float64) if weighted else None,
     )
 
 
@@ -528,6 +546,15 @@ def choose_blend(
     return params, info
 
 
+def blend_parts(validation: dict[str, float]) -> list[str]:
+    """The parts a blend weighs: the BLEND_MAX_PARTS best on validation, within BLEND_PART_MIN_SHARE of the best."""
+    if not validation:
+        raise ValueError("a blend needs at least one searched part")
+    ranked = sorted(validation, key=lambda name: (-validation[name], name))
+    best = validation[ranked[0]]
+    return [name for name in ranked[:BLEND_MAX_PARTS] if validation[name] >= BLEND_PART_MIN_SHARE * best]
+
+
 def _search_deadline(started: float, budget: float | None, remaining: Sequence[str]) -> float | None:
     """This algorithm's share of what is left of the search budget (CPU seconds), by SEARCH_SHARES."""
     if budget is None:
@@ -537,47 +564,40 @@ def _search_deadline(started: float, budget: float | None, remaining: Sequence[s
     return time.process_time() + left * shares[0] / sum(shares)
 
 
-def run_evaluation(
-    data: Dataset,
+def search_settings(
+    train: Dataset,
     *,
+    algorithms: Sequence[str],
     protocol: str = "stratified",
     test_ratio: float = 0.25,
     seed: int = 42,
     k: int = 10,
-    algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
-    tune: bool = True,
     grids: dict[str, list[dict[str, Any]]] | None = None,
     validation_splits: int | None = None,
     validation_users: int | None = VALIDATION_USERS,
     search_seconds: float | None = SEARCH_SECONDS,
     log: Callable[[str], None] = lambda _msg: None,
-) -> dict[str, Any]:
-    """Split, search on validation, refit on train, score on test: {"protocol", "k", "results", ...}.
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(algorithm -> the settings its search picked, algorithm -> what the search tried and found) on `train`.
 
-    `grids` (algorithm -> list of settings) replaces the scaled search space of the algorithms it
-    names. `validation_splits`: default two, one above LARGE_TRAIN training interactions.
-    `search_seconds`: the whole search's budget in CPU seconds of this process (None: unbounded).
+    `train` is split again into inner train and validation parts (see the module docstring); the
+    blend's weights come from a further, fresh split. Popularity and content models are not searched.
     """
-    unknown = [a for a in algorithms if a not in ALGORITHMS]
-    if unknown:
-        raise ValueError(f"unknown algorithm(s) {unknown}; choose from {', '.join(ALGORITHMS)}")
     grids = grids or {}
-    train, test = split_dataset(data, protocol=protocol, test_ratio=test_ratio, seed=seed)
-    test_m = test.positives()
-    log(f"{protocol} split (seed {seed}): {len(train):,} train / {len(test):,} test interactions, "
-        f"{data.n_users:,} users x {data.n_items:,} items")  # fmt: skip
-
     chosen: dict[str, dict[str, Any]] = {}
     tuning: dict[str, dict[str, Any]] = {}
-    want_blend = "blend" in algorithms and tune
-    searchable = [a for a in algorithms if a not in ("popularity", "blend", "content")]
-    to_tune = searchable + [a for a in BLEND_PARTS if want_blend and a not in searchable] if tune else []
+    want_blend = "blend" in algorithms
+    searchable = [a for a in algorithms if a not in ("popularity", "blend", "content", "bought_together")]
+    to_tune = searchable + [a for a in BLEND_PARTS if want_blend and a not in searchable]
     search_started, search_cpu_started = time.perf_counter(), time.process_time()
     if to_tune or want_blend:
         splits = validation_splits or (1 if len(train) > LARGE_TRAIN else 2)
         folds = validation_folds(
             train, protocol=protocol, test_ratio=test_ratio, seed=seed, folds=splits, max_users=validation_users
         )
+        if not len(folds[0].users):
+            log("too little data to carve a validation split from: nothing searched")
+            return chosen, tuning
         log(f"searching on {len(folds)} validation split(s), {len(folds[0].users):,} validation users each")
         for index, name in enumerate(to_tune):
             remaining = to_tune[index:] + (["blend"] if want_blend else [])
@@ -611,13 +631,58 @@ def run_evaluation(
             )  # fmt: skip
             log("scoring the blend's parts on a fresh validation split")
             started = time.perf_counter()
-            chosen["blend"], info = choose_blend({n: chosen[n] for n in BLEND_PARTS}, blend_folds, k=k, log=log)
+            parts = blend_parts({n: tuning[n].get("validation_ndcg", 0.0) for n in BLEND_PARTS if n in tuning})
+            log(f"blend parts: {', '.join(parts)}")
+            chosen["blend"], info = choose_blend({n: chosen[n] for n in parts}, blend_folds, k=k, log=log)
             tuning["blend"] = {
                 "params": chosen["blend"],
                 **info,
                 "search_seconds": round(time.perf_counter() - started, 1),
             }
         log(f"search took {time.perf_counter() - search_started:.1f} s")
+    return chosen, tuning
+
+
+def run_evaluation(
+    data: Dataset,
+    *,
+    protocol: str = "stratified",
+    test_ratio: float = 0.25,
+    seed: int = 42,
+    k: int = 10,
+    algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
+    tune: bool = True,
+    grids: dict[str, list[dict[str, Any]]] | None = None,
+    validation_splits: int | None = None,
+    validation_users: int | None = VALIDATION_USERS,
+    search_seconds: float | None = SEARCH_SECONDS,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> dict[str, Any]:
+    """Split, search on validation, refit on train, score on test: {"protocol", "k", "results", ...}.
+
+    `grids` (algorithm -> list of settings) replaces the scaled search space of the algorithms it
+    names. `validation_splits`: default two, one above LARGE_TRAIN training interactions.
+    `search_seconds`: the whole search's budget in CPU seconds of this process (None: unbounded).
+    """
+    unknown = [a for a in algorithms if a not in ALGORITHMS]
+    if unknown:
+        raise ValueError(f"unknown algorithm(s) {unknown}; choose from {', '.join(ALGORITHMS)}")
+    grids = grids or {}
+    train, test = split_dataset(data, protocol=protocol, test_ratio=test_ratio, seed=seed)
+    test_m = test.positives()
+    log(f"{protocol} split (seed {seed}): {len(train):,} train / {len(test):,} test interactions, "
+        f"{data.n_users:,} users x {data.n_items:,} items")  # fmt: skip
+
+    search_started, search_cpu_started = time.perf_counter(), time.process_time()
+    chosen, tuning = (
+        search_settings(
+            train, algorithms=algorithms, protocol=protocol, test_ratio=test_ratio, seed=seed, k=k, grids=grids,
+            validation_splits=validation_splits, validation_users=validation_users, search_seconds=search_seconds,
+            log=log,
+        )
+        if tune
+        else ({}, {})
+    )  # fmt: skip
 
     results: dict[str, dict[str, Any]] = {}
     fitted: dict[str, tuple[Recommender, float, float]] = {}

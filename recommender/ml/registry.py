@@ -12,6 +12,7 @@ from recommender.ml.content import ContentBased
 from recommender.ml.ease import EASE
 from recommender.ml.ials import IALS
 from recommender.ml.knn import ItemKNN
+from recommender.ml.mixture import MultinomialMixture
 from recommender.ml.popularity import PopularityRecommender
 from recommender.ml.rating_mf import BiasedMF
 
@@ -21,6 +22,7 @@ ALGORITHMS: dict[str, type[Recommender]] = {
     EASE.name: EASE,
     ALS.name: ALS,
     IALS.name: IALS,
+    MultinomialMixture.name: MultinomialMixture,
     Blend.name: Blend,
     ContentBased.name: ContentBased,
     BoughtTogether.name: BoughtTogether,

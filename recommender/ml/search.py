@@ -56,6 +56,8 @@ ALS_ALPHA_RANGE = (0.5, 32.0)
 IALS_REG_RANGE = (0.002, 0.1)
 IALS_ALPHA0_RANGE = (0.02, 2.0)
 FACTOR_CHOICES = (32, 64, 128)
+# Mixture of multinomials: numbers of user groups to try (capped by the users there are to form them).
+MIXTURE_COMPONENTS = (8, 16, 32, 64, 128)
 SOBOL_POINTS = 8
 
 
@@ -119,6 +121,10 @@ def candidates(name: str, shape: DataShape, *, seed: int = 0, with_values: bool 
                 }
             )
         return out
+    if name == "mixture":
+        # About 25 users per group at least, or each group's distribution is mostly its prior.
+        cap = max(2, shape.n_users // 25)
+        return [{"components": c, "alpha": 1.0} for c in sorted({min(c, cap) for c in MIXTURE_COMPONENTS})]
     if name == "biased_mf":
         return [{"factors": 8, "regularization": r} for r in (5.0, 10.0, 20.0)] + [
             {"factors": 16, "regularization": 10.0}
@@ -127,7 +133,7 @@ def candidates(name: str, shape: DataShape, *, seed: int = 0, with_values: bool 
 
 
 # Factor models are scored after a few iterations first: (iterations at each level), the last the full fit.
-ITERATION_LEVELS = {"als": (3, 7, 15), "ials": (3, 7, 15)}
+ITERATION_LEVELS = {"als": (3, 7, 15), "ials": (3, 7, 15), "mixture": (10, 40)}
 
 
 def levels_for(name: str) -> tuple[int | None, ...]:

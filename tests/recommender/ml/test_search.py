@@ -102,3 +102,18 @@ def test_batched_recommendations_equal_one_pass(monkeypatch):
     whole = recommend_for_test(model, train, None, k=5)
     monkeypatch.setattr(evaluation, "SCORE_BATCH", 7)
     np.testing.assert_array_equal(recommend_for_test(model, train, None, k=5), whole)
+
+
+def test_mixture_groups_are_capped_by_the_users_there_are_to_form_them():
+    few = DataShape(n_users=400, n_items=1_000, nnz=20_000)
+    many = DataShape(n_users=60_000, n_items=1_000, nnz=600_000)
+    assert max(c["components"] for c in candidates("mixture", few)) == 16
+    assert [c["components"] for c in candidates("mixture", many)] == [8, 16, 32, 64, 128]
+
+
+def test_the_blend_weighs_only_parts_close_to_the_best_on_validation():
+    validation = {"ease": 0.19, "mixture": 0.193, "item_knn": 0.175, "ials": 0.17, "als": 0.153}
+    assert evaluation.blend_parts(validation) == ["mixture", "ease", "item_knn", "ials"]
+    assert evaluation.blend_parts({"ease": 0.2, "als": 0.1}) == ["ease"]
+    with pytest.raises(ValueError, match="at least one"):
+        evaluation.blend_parts({})
