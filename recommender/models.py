@@ -30,6 +30,10 @@ class TrainingRun(TimeStampedModel):
     # Blank while queued without a choice: the service picks one by catalog and data size.
     algorithm = models.CharField(max_length=50, blank=True)
     parameters = models.JSONField(default=dict, blank=True)
+    # Where the parameters came from: {"source": "search", "params", "validation_ndcg", ...} when a search on
+    # validation splits of this run's data picked them; {"source": "run", "run": id} when reused from that
+    # run's search; {"source": "given"} when the caller named them; empty: the algorithm's defaults.
+    search = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     n_users = models.PositiveIntegerField(default=0)
     n_items = models.PositiveIntegerField(default=0)

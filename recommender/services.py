@@ -23,7 +23,7 @@ from django.utils.translation import gettext
 from config.jobs import Heartbeat, QueueUnavailable, apply_options, fail_stale, publish
 from recommender.ml import toplists
 from recommender.ml.base import binarize
-from recommender.ml.evaluation import holdout_metrics
+from recommender.ml.evaluation import dataset_from_matrix, holdout_metrics, search_settings
 from recommender.ml.matrix import build_interaction_matrix
 from recommender.ml.registry import ALGORITHMS, make_recommender
 from recommender.models import ModelSwitch, TrainingRun
@@ -58,7 +58,7 @@ def train_time_limit() -> int:
     return int(setting("RECOMMENDER_TRAIN_TIME_LIMIT", 3600))
 
 
-def queue_training(*, algorithm: str | None = None) -> TrainingRun:
+def queue_training(*, algorithm: str | None = None, search: bool | None = None) -> TrainingRun:
     """A queued run, trained by a worker once this transaction commits.
 
     Runs whose worker died are failed first (see training_runs_fail_stale). With the broker down the run is
@@ -77,7 +77,7 @@ def queue_training(*, algorithm: str | None = None) -> TrainingRun:
         try:
             publish(
                 lambda: train_recommender.apply_async(
-                    kwargs={"algorithm": algorithm, "run_id": run.pk},
+                    kwargs={"algorithm": algorithm, "run_id": run.pk, "search": search},
                     soft_time_limit=limit,
                     time_limit=limit + 60,
                     **apply_options(),
@@ -110,9 +110,15 @@ def train_model(
     algorithm: str | None = None,
     params: dict[str, Any] | None = None,
     run: TrainingRun | None = None,
+    search: bool | None = False,
     progress: Progress | None = None,
 ) -> TrainingRun:
     """Train, evaluate on a holdout, write the artifact, then let the champion gate decide.
+
+    Parameters, unless `params` names them: `search=True` searches them now on validation splits of
+    the data (`search_parameters`); False reuses those the latest search for the algorithm picked
+    (the algorithm's defaults when there was none); None searches when that search is missing or
+    stale (`search_is_stale`), else reuses it. The run records where they came from (`run.search`).
 
     Never raises for a training failure: the run is marked failed with the error and the active
     model stays as it was (the switch happens only after a complete, checksummed artifact exists).
@@ -144,7 +150,11 @@ def train_model(
         # The heartbeat tells the reaper this run's worker is alive (a killed worker's run is failed).
         with Heartbeat(TrainingRun.objects.all(), run.pk, running_status=TrainingRun.Status.RUNNING):
             _train(
-                run, algorithm=algorithm or run.algorithm or None, params=params or run.parameters or {}, report=report
+                run,
+                algorithm=algorithm or run.algorithm or None,
+                params=params or run.parameters or {},
+                search=search,
+                report=report,
             )
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the run, with its traceback
         # One line here (the command prints it as is); the traceback is kept on the run for the admin.
@@ -179,7 +189,9 @@ def _finish(run: TrainingRun) -> bool:
     return True
 
 
-def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], report: Progress) -> None:
+def _train(
+    run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], search: bool | None, report: Progress
+) -> None:
     report("reading interactions", 0.0)
     # The newest event first: anything arriving while we read is folded in at serving time.
     max_id = Interaction.objects.aggregate(m=Max("id"))["m"] or 0
@@ -191,7 +203,7 @@ def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], r
     matrix = data.matrix.tocsr()
     n_users, n_items = matrix.shape
     name = algorithm or choose_algorithm(n_users=n_users, n_items=n_items, n_interactions=len(frame))
-    model_params = dict(params)
+    model_params, run.search = _parameters(name, params, matrix, search=search, report=report)
     run.algorithm = name
     run.parameters = model_params
     run.n_users, run.n_items, run.n_interactions = n_users, n_items, len(frame)
@@ -206,6 +218,7 @@ def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], r
             "n_interactions",
             "max_interaction_id",
             "data_until",
+            "search",
             "updated_at",
         ]
     )
@@ -272,6 +285,74 @@ def _train(run: TrainingRun, *, algorithm: str | None, params: dict[str, Any], r
         top_because=because,
         top_because_kind=because_kind,
     )
+
+
+def _parameters(
+    name: str, given: dict[str, Any], matrix: sp.csr_matrix, *, search: bool | None, report: Progress
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(parameters to train with, where they came from): given, searched now, or reused from the last search."""
+    if given:
+        return dict(given), {"source": "given"}
+    previous = latest_search(algorithm=name)
+    if search or (search is None and search_is_stale(previous, n_interactions=matrix.nnz)):
+        report(f"searching {name}'s settings", 0.2)
+        found = search_parameters(name=name, matrix=matrix)
+        return (dict(found["params"]), found) if found else ({}, {})
+    if previous is not None:
+        return dict(previous.search["params"]), {"source": "run", "run": previous.pk}
+    return {}, {}
+
+
+def latest_search(*, algorithm: str) -> TrainingRun | None:
+    """The newest succeeded run of `algorithm` whose parameters a search picked."""
+    return (
+        TrainingRun.objects.succeeded()
+        .filter(algorithm=algorithm, search__source="search")
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+
+
+def search_is_stale(previous: TrainingRun | None, *, n_interactions: int) -> bool:
+    """Search again when there was no search, it is older than RECOMMENDER_SEARCH_MAX_AGE_DAYS, or the data
+    has grown or shrunk by more than RECOMMENDER_SEARCH_DATA_CHANGE times since (settings scale with it)."""
+    if previous is None or previous.finished_at is None:
+        return True
+    age = timezone.now() - previous.finished_at
+    if age.total_seconds() > float(setting("RECOMMENDER_SEARCH_MAX_AGE_DAYS", 7)) * 86_400:
+        return True
+    change = float(setting("RECOMMENDER_SEARCH_DATA_CHANGE", 1.5))
+    before = max(int(previous.search.get("interactions", 0)), 1)
+    return not (before / change <= max(n_interactions, 1) <= before * change)
+
+
+def search_parameters(*, name: str, matrix: sp.csr_matrix) -> dict[str, Any]:
+    """The settings of `name` picked on validation splits of `matrix`, and what the search found.
+
+    The same search as `evaluate_recommender` runs (recommender.ml.evaluation.search_settings), within
+    RECOMMENDER_SEARCH_SECONDS CPU seconds. Empty for algorithms without settings to search (popularity).
+    """
+    started = time.process_time()
+    chosen, tuning = search_settings(
+        dataset_from_matrix(matrix),
+        algorithms=[name],
+        seed=setting("RECOMMENDER_EVAL_SEED", 42),
+        validation_users=setting("RECOMMENDER_EVAL_USERS", 5000),
+        search_seconds=float(setting("RECOMMENDER_SEARCH_SECONDS", 300.0)),
+        log=logger.info,
+    )
+    if name not in chosen:
+        return {}
+    found = {key: value for key, value in tuning[name].items() if key != "params"}
+    parts = {part: tuning[part] for part in chosen["blend"]["components"]} if name == "blend" else {}
+    return {
+        "source": "search",
+        "params": chosen[name],
+        **found,
+        **({"parts": parts} if parts else {}),
+        "interactions": int(matrix.nnz),
+        "cpu_seconds": round(time.process_time() - started, 1),
+    }
 
 
 def _fit_inputs(name: str, item_ids) -> dict[str, Any]:

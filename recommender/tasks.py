@@ -10,13 +10,15 @@ from recommender.services import train_model, training_runs_fail_stale
 
 # Time limits are set per call by recommender.services.queue_training (read from settings then, not at import).
 @shared_task(acks_late=True)
-def train_recommender(algorithm: str | None = None, run_id: int | None = None) -> dict:
+def train_recommender(algorithm: str | None = None, run_id: int | None = None, search: bool | None = None) -> dict:
     """Train a model (a queued run when `run_id` is given); the champion gate decides whether it serves.
 
-    A re-delivered task for a run that is no longer queued returns that run as it is.
+    `search` None (the nightly schedule's default): search the settings again when the latest search is
+    missing or stale, else train with what it picked. A re-delivered task for a run that is no longer queued
+    returns that run as it is.
     """
     run = TrainingRun.objects.get(pk=run_id) if run_id else None
-    run = train_model(algorithm=algorithm, run=run)
+    run = train_model(algorithm=algorithm, run=run, search=search)
     return {"run": run.pk, "status": run.status, "is_active": run.is_active}
 
 

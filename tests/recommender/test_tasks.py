@@ -36,7 +36,7 @@ def test_queued_task_gets_its_time_limits_from_settings_when_queued(db, settings
     ):
         run = queue_training(algorithm="ease")
     apply_async.assert_called_once_with(
-        kwargs={"algorithm": "ease", "run_id": run.pk},
+        kwargs={"algorithm": "ease", "run_id": run.pk, "search": None},
         soft_time_limit=120,
         time_limit=180,
         retry=False,  # one attempt: a dead broker fails the request at once

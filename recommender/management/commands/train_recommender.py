@@ -1,4 +1,4 @@
-"""python manage.py train_recommender [--algorithm NAME] [--queue] [--json]"""
+"""python manage.py train_recommender [--algorithm NAME] [--search | --no-search] [--queue] [--json]"""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def run_summary(run: TrainingRun) -> dict:
         "is_active": run.is_active,
         "decision": run.decision,
         "parameters": run.parameters,
+        "search": run.search,
         "data": {"users": run.n_users, "items": run.n_items, "interactions": run.n_interactions},
         "metrics": run.metrics,
         "duration_seconds": round(run.duration_seconds or 0.0, 3),
@@ -29,6 +30,21 @@ def run_summary(run: TrainingRun) -> dict:
         "sha256": run.artifact_sha256,
         "error": run.error.splitlines()[0] if run.error else "",
     }
+
+
+def settings_source(search: dict) -> str:
+    """Where a run's parameters came from, in words."""
+    source = search.get("source")
+    if source == "search":
+        return (
+            f"searched on validation: nDCG@10 {search.get('validation_ndcg')}, "
+            f"{search.get('search_evaluations', 0)} settings tried, {search.get('cpu_seconds')} CPU s"
+        )
+    if source == "run":
+        return f"as searched for run #{search.get('run')}"
+    if source == "given":
+        return "given"
+    return "defaults"
 
 
 class Command(BaseCommand):
@@ -43,6 +59,23 @@ class Command(BaseCommand):
             choices=sorted(ALGORITHMS),
             help="Default: chosen by size (EASE up to ~20k products, ALS above, popularity with almost no data).",
         )
+        searching = parser.add_mutually_exclusive_group()
+        searching.add_argument(
+            "--search",
+            dest="search",
+            action="store_const",
+            const=True,
+            help="Search the algorithm's settings on validation splits of the data now (bounded by "
+            "RECOMMENDER_SEARCH_SECONDS CPU seconds) and train with them.",
+        )
+        searching.add_argument(
+            "--no-search",
+            dest="search",
+            action="store_const",
+            const=False,
+            help="Train with the settings the algorithm's latest search picked (its defaults if it never had one).",
+        )
+        parser.set_defaults(search=None)  # neither: search when the latest search is missing or stale
         parser.add_argument("--json", action="store_true", help="Print one JSON summary on stdout and nothing else.")
         parser.add_argument(
             "--queue",
@@ -67,7 +100,7 @@ class Command(BaseCommand):
             bar.update(max(0, round(fraction * 100) - bar.n))
 
         try:
-            run = train_model(algorithm=options["algorithm"], progress=progress)
+            run = train_model(algorithm=options["algorithm"], search=options["search"], progress=progress)
         finally:
             bar.close()
         summary = run_summary(run)
@@ -79,6 +112,7 @@ class Command(BaseCommand):
             metrics = ", ".join(f"{k} {v}" for k, v in run.metrics.items())
             self.stdout.write(
                 f"run #{run.pk} {run.algorithm}: {run.status} in {summary['duration_seconds']} s; {metrics}\n"
+                f"parameters {run.parameters} ({settings_source(run.search)})\n"
                 f"{run.decision or summary['error']}"
             )
         if run.status == TrainingRun.Status.FAILED:
@@ -89,7 +123,7 @@ class Command(BaseCommand):
         from recommender.services import queue_training
 
         try:
-            run = queue_training(algorithm=options["algorithm"])
+            run = queue_training(algorithm=options["algorithm"], search=options["search"])
         except QueueUnavailable as exc:
             raise CommandError(str(exc)) from None
         run.refresh_from_db()
