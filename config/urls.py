@@ -7,10 +7,11 @@ from config import health
 # "View site" in the admin header opens the staff dashboard.
 admin.site.site_url = "/staff/"
 
+# The recommendation endpoints first: the shop frontend's hot path is matched before any other pattern is tried.
 api_v1 = [
+    path("", include("recommender.api.urls")),
     path("", include("shop.api.urls")),
     path("", include("segments.api.urls")),
-    path("", include("recommender.api.urls")),
     path("", include("marketing.api.urls")),
 ]
 

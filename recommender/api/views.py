@@ -57,6 +57,8 @@ class LeanAPIView(APIView):
         except exceptions.APIException as exc:
             return _refusal(exc)
         try:
+            _refuse_nul(kwargs)
+            _refuse_nul(request.GET)
             return _json(self.answer(request.GET, **kwargs))
         except BadRequest as exc:
             return _json(exc.detail, status=400)
@@ -70,6 +72,14 @@ class LeanAPIView(APIView):
 
     def answer(self, params, **kwargs) -> dict:
         raise NotImplementedError
+
+
+def _refuse_nul(values) -> None:
+    """No id or parameter can name anything with a NUL character (none is stored; PostgreSQL cannot compare
+    one): a 400 naming it, rather than a database error."""
+    for name, value in values.items():
+        if "\x00" in value:
+            raise BadRequest(name, "Must not contain NUL characters (\\u0000).")
 
 
 def int_param(params, name: str, *, default: int | None, low: int, high: int) -> int | None:

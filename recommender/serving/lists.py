@@ -11,7 +11,6 @@ A list is packed as records of (item index, score, explaining history item, what
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 from django.db import transaction
@@ -28,17 +27,53 @@ KEEP_RUNS = 3
 WRITE_BATCH = 20_000
 
 
-@dataclass(frozen=True, slots=True)
 class CustomerList:
-    """One customer's list, best first: item indexes, scores, explaining item (-1 none) and its kind code."""
+    """One customer's list, best first: item indexes, scores, explaining item (-1 none) and its kind code.
 
-    items: np.ndarray
-    scores: np.ndarray
-    because: np.ndarray
-    kinds: np.ndarray
+    Decoded from its payload when first read; `head` decodes only the first few slots, which is all most
+    requests read."""
+
+    __slots__ = ("_arrays", "_payload")
+
+    def __init__(self, payload: bytes | memoryview):
+        self._payload = payload
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self._payload) // RECORD.itemsize
+
+    def _decoded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self._arrays is None:
+            self._arrays = _fields(np.frombuffer(self._payload, dtype=RECORD))
+        return self._arrays
+
+    @property
+    def items(self) -> np.ndarray:
+        return self._decoded()[0]
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self._decoded()[1]
+
+    @property
+    def because(self) -> np.ndarray:
+        return self._decoded()[2]
+
+    @property
+    def kinds(self) -> np.ndarray:
+        return self._decoded()[3]
+
+    def head(self, depth: int) -> tuple[list[int], list[float], list[int], list[int]]:
+        """The first `depth` slots as plain lists (items, scores, explaining items, kinds)."""
+        if self._arrays is not None:
+            return tuple(field[:depth].tolist() for field in self._arrays)
+        records = np.frombuffer(self._payload, dtype=RECORD, count=min(depth, len(self)))
+        return tuple(field.tolist() for field in _fields(records))
+
+
+def _fields(records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    # Scores rounded once here, as the answers show them.
+    return records["item"], np.round(records["score"].astype(np.float64), 6), records["because"], records["kind"]
 
 
 def pack_lists(
@@ -63,14 +98,7 @@ def pack_lists(
 
 
 def unpack_list(payload: bytes | memoryview) -> CustomerList:
-    records = np.frombuffer(payload, dtype=RECORD)
-    # Scores rounded once here, as the answers show them.
-    return CustomerList(
-        items=records["item"],
-        scores=np.round(records["score"].astype(np.float64), 6),
-        because=records["because"],
-        kinds=records["kind"],
-    )
+    return CustomerList(payload)
 
 
 def publish_lists(

@@ -372,3 +372,21 @@ def test_popular_days_counts_back_from_the_newest_event(api_client, trained):
     recent = api_client.get("/api/v1/popular", {"days": 7, "n": 5}).json()
     assert len(recent["results"]) == 5
     assert recent["results"][0]["reason"] == "popular in the last 7 days"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/recommendations/C-%00",
+        "/api/v1/recommendations/C1?category=bo%00oks",
+        "/api/v1/products/P-%00/similar",
+        "/api/v1/products/P-%00/bought-together",
+        "/api/v1/popular?category=%00",
+    ],
+)
+def test_a_nul_character_in_an_id_or_parameter_is_a_400_naming_it(api_client, trained, path):
+    """PostgreSQL cannot compare text holding NUL: refused before any query, the same on every database."""
+    response = api_client.get(path)
+
+    assert response.status_code == 400
+    assert "NUL characters" in str(response.json())
