@@ -44,3 +44,13 @@ def test_docs_page_is_public_and_served_offline(client):
     page = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert "cdn" not in page.lower() and "unpkg" not in page.lower()
+
+
+@pytest.mark.django_db
+def test_redoc_page_is_public_and_asks_no_other_site_for_anything(client):
+    response = client.get("/api/redoc/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js" in page
+    assert "https://" not in page and "http://" not in page
