@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from config.admin_display import ReadOnlyAdminMixin, mapping_table, value_text
+from config.admin_display import PercentFieldsMixin, ReadOnlyAdminMixin, mapping_table, value_text
 from marketing import (
     admin_offers,  # noqa: F401  (registers Offer and Coupon)
     services,
@@ -32,7 +32,10 @@ from marketing.audience import (
 )
 from marketing.models import Campaign, CampaignAction, Conversion, Recipient, Suppression, UpliftModel, Variant
 from marketing.rendering import offer_context, validate_content
+from marketing.triggers import PARAMETER_RANGES, TRIGGER_DEFAULTS, trigger_parameters
 from marketing.waves import wave_status
+from segments.ml.rule_text import RuleTextError, rule_from_text, rule_to_text
+from segments.models import Segment
 from shop.models import Customer
 
 S = Campaign.Status
@@ -40,7 +43,99 @@ EDITABLE = (S.DRAFT, S.SCHEDULED)
 REASON_LABELS = dict(Recipient.Exclusion.choices)
 
 
+T = Campaign.Trigger
+
+
+class RuleTextField(forms.CharField):
+    """The audience rule as the rule language's text (monetary > 100 and country = "DE"), stored as its JSON."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 90})
+
+    def prepare_value(self, value):
+        return rule_to_text(value) if isinstance(value, dict) else value
+
+    def to_python(self, value):
+        try:
+            return rule_from_text(super().to_python(value) or "")
+        except RuleTextError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+# Each trigger's parameters as named fields: form field -> (trigger, parameter, label, help text).
+TRIGGER_FIELDS = {
+    "entry_segment": (T.SEGMENT_ENTRY, "segment", _("Segment to enter"), _("Entered a segment: the segment.")),
+    "cart_quiet_hours": (
+        T.ABANDONED_CART,
+        "hours",
+        _("Hours without activity"),
+        _("Abandoned cart: hours since the last cart activity, with no purchase since."),
+    ),
+    "cart_lookback_hours": (
+        T.ABANDONED_CART,
+        "lookback_hours",
+        _("Look back (hours)"),
+        _("Abandoned cart: carts older than this are forgotten."),
+    ),
+    "browse_views": (
+        T.BROWSE_ABANDONMENT,
+        "views",
+        _("Views of one product"),
+        _("Browse abandonment: times one product was viewed without carting or buying it."),
+    ),
+    "browse_hours": (
+        T.BROWSE_ABANDONMENT,
+        "hours",
+        _("Within (hours)"),
+        _("Browse abandonment: the views counted are those of the last hours."),
+    ),
+    "win_back_days": (
+        T.WIN_BACK,
+        "days",
+        _("Days without a purchase"),
+        _("No purchase for a while: customers who bought before, but not in these days."),
+    ),
+    "welcome_days": (T.WELCOME, "days", _("First seen within (days)"), _("First seen: customers new in these days.")),
+}
+
+
+def _trigger_field(name: str) -> forms.Field:
+    trigger, parameter, label, help_text = TRIGGER_FIELDS[name]
+    if parameter == "segment":
+        return forms.ModelChoiceField(
+            queryset=Segment.objects.active().with_definition().order_by("run__definition__name", "-size"),
+            required=False,
+            label=label,
+            help_text=help_text,
+        )
+    low, high = PARAMETER_RANGES[parameter]
+    return forms.IntegerField(
+        required=False,
+        min_value=low,
+        max_value=high,
+        label=label,
+        help_text=help_text,
+        initial=TRIGGER_DEFAULTS[trigger][parameter],
+    )
+
+
 class CampaignForm(forms.ModelForm):
+    audience_rule = RuleTextField(
+        required=False,
+        label=_("Audience rule"),
+        help_text=_(
+            'Optional, in the segments\' rule language: monetary > 100 and (country = "Germany" or frequency '
+            "between 5 and 20) and last_purchase_at within 90 days. Operators: =, !=, <, <=, >, >=, in [..], "
+            "between .. and .., contains, within N days; and binds before or."
+        ),
+    )
+    entry_segment = _trigger_field("entry_segment")
+    cart_quiet_hours = _trigger_field("cart_quiet_hours")
+    cart_lookback_hours = _trigger_field("cart_lookback_hours")
+    browse_views = _trigger_field("browse_views")
+    browse_hours = _trigger_field("browse_hours")
+    win_back_days = _trigger_field("win_back_days")
+    welcome_days = _trigger_field("welcome_days")
+
     class Meta:
         model = Campaign
         fields = [
@@ -59,7 +154,6 @@ class CampaignForm(forms.ModelForm):
             "starts_at",
             "ends_at",
             "trigger",
-            "trigger_parameters",
             "cooldown_days",
             "uplift_model",
             "uplift_target_share",
@@ -68,6 +162,13 @@ class CampaignForm(forms.ModelForm):
             "wave_interval_hours",
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        stored = self.instance.trigger_parameters or {}
+        for name, (trigger, parameter, _label, _help) in TRIGGER_FIELDS.items():
+            if self.instance.trigger == trigger and parameter in stored:
+                self.initial[name] = stored[parameter]
+
     def clean(self):
         cleaned = super().clean()
         try:
@@ -75,7 +176,36 @@ class CampaignForm(forms.ModelForm):
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 self.add_error(field, messages)
+        self._clean_trigger(cleaned)
         return cleaned
+
+    def _clean_trigger(self, cleaned: dict) -> None:
+        """The chosen trigger's named fields become its parameters, checked as the trigger evaluator reads them."""
+        trigger = cleaned.get("trigger") or ""
+        if "trigger" in self.errors:
+            return
+        if not trigger:
+            self.instance.trigger_parameters = {}
+            return
+        mine = {name: spec for name, spec in TRIGGER_FIELDS.items() if spec[0] == trigger}
+        parameters = {}
+        for name, (_trigger, parameter, _label, _help) in mine.items():
+            value = cleaned.get(name)
+            if value is None:
+                if parameter == "segment":
+                    self.add_error(name, _("Choose the segment whose new members enter the campaign."))
+                continue
+            parameters[parameter] = value.pk if parameter == "segment" else value
+        previous = self.instance.trigger_parameters or {}
+        same_segment = trigger == T.SEGMENT_ENTRY and previous.get("segment") == parameters.get("segment")
+        if same_segment and "evaluated_run" in previous:  # the run switch already evaluated stays evaluated
+            parameters["evaluated_run"] = previous["evaluated_run"]
+        if any(name in self.errors for name in mine):
+            return
+        try:
+            self.instance.trigger_parameters = trigger_parameters(trigger=trigger, parameters=parameters)
+        except ValidationError as exc:
+            self.add_error(None, exc.messages)
 
     def clean_audience_rule(self):
         rule = self.cleaned_data.get("audience_rule") or {}
@@ -112,9 +242,10 @@ class VariantFormSet(BaseInlineFormSet):
                     form.add_error(field, errors)
 
 
-class VariantInline(admin.StackedInline):
+class VariantInline(PercentFieldsMixin, admin.StackedInline):
     model = Variant
     formset = VariantFormSet
+    percent_fields = ("split_share",)
     extra = 0
     min_num = 1
     max_num = MAX_VARIANTS
@@ -122,6 +253,10 @@ class VariantInline(admin.StackedInline):
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and (obj is None or obj.status in EDITABLE)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return self.with_percent_displays(readonly, everything=not self.has_change_permission(request, obj))
 
     def has_add_permission(self, request, obj=None):
         return super().has_add_permission(request, obj) and (obj is None or obj.status in EDITABLE)
@@ -131,8 +266,9 @@ class VariantInline(admin.StackedInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(PercentFieldsMixin, admin.ModelAdmin):
     form = CampaignForm
+    percent_fields = ("holdout_share", "uplift_target_share", "wave_share")
     inlines = [VariantInline]
     list_display = ["name", "channel", "status", "objective", "send_at", "launched_at", "audience", "progress_text"]
     list_filter = ["status", "channel", "objective", "origin"]
@@ -157,39 +293,43 @@ class CampaignAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "objective", "channel", "status", "origin"]}),
         (
-            "Audience",
+            _("Audience"),
             {
                 "fields": ["included_segments", "excluded_segments", "audience_rule", "estimate_table"],
-                "description": (
-                    'The rule uses the segments\' rule language, e.g. {"field": "monetary", "op": ">", "value": 100}.'
+                "description": _(
+                    "Members of the included segments, minus the excluded ones, narrowed by the rule when one is given."
                 ),
             },
         ),
         (
-            "Content and offer",
+            _("Content and offer"),
             {"fields": ["offer", "recommendations_count", "holdout_share", "attribution_window_days", "frequency_cap"]},
         ),
-        ("When", {"fields": ["send_at", "starts_at", "ends_at"]}),
+        (_("When"), {"fields": ["send_at", "starts_at", "ends_at"]}),
         (
-            "Triggered (automation)",
-            {"fields": ["trigger", "trigger_parameters", "cooldown_days"], "classes": ["collapse"]},
+            _("Triggered (automation)"),
+            {
+                "fields": ["trigger", *TRIGGER_FIELDS, "cooldown_days"],
+                "classes": ["collapse"],
+                "description": _("Only the settings of the chosen trigger are used; empty ones take their default."),
+            },
         ),
         (
-            "Targeting by uplift",
+            _("Targeting by uplift"),
             {"fields": ["uplift_model", "uplift_target_share"], "classes": ["collapse"]},
         ),
         (
-            "Adaptive waves",
+            _("Adaptive waves"),
             {
                 "fields": ["adaptive", "wave_share", "wave_interval_hours", "wave_table"],
-                "description": (
+                "description": _(
                     "Send in waves; each later wave goes mostly to the variant converting best so far (Thompson "
                     "sampling). The control group is fixed when the audience is built."
                 ),
             },
         ),
         (
-            "Progress",
+            _("Progress"),
             {
                 "fields": [
                     "progress_text",
@@ -205,6 +345,8 @@ class CampaignAdmin(admin.ModelAdmin):
             },
         ),
     ]
+    # Shown instead of the rule's and the trigger's inputs once the campaign can no longer be edited.
+    LOCKED_DISPLAYS = {"audience_rule": "audience_rule_text", **dict.fromkeys(TRIGGER_FIELDS, "trigger_settings")}
 
     # --- display -------------------------------------------------------------------------------------------
 
@@ -294,7 +436,35 @@ class CampaignAdmin(admin.ModelAdmin):
         if obj is not None and obj.status not in EDITABLE:
             editable = [f.name for f in Campaign._meta.get_fields() if getattr(f, "editable", False)]
             fields += [name for name in editable if name not in fields and name != "id"]
-        return fields
+            fields += ["audience_rule_text", "trigger_settings"]
+        return self.with_percent_displays(fields)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.status in EDITABLE:
+            return fieldsets
+        locked = []
+        for title, options in fieldsets:
+            names = [self.LOCKED_DISPLAYS.get(name, name) for name in options["fields"]]
+            locked.append((title, {**options, "fields": list(dict.fromkeys(names))}))
+        return locked
+
+    @admin.display(description=_("audience rule"))
+    def audience_rule_text(self, obj: Campaign) -> str:
+        return rule_to_text(obj.audience_rule) or "—"
+
+    @admin.display(description=_("trigger settings"))
+    def trigger_settings(self, obj: Campaign) -> str:
+        stored = obj.trigger_parameters or {}
+        shown = [
+            f"{label}: {stored[parameter]}"
+            for trigger, parameter, label, _help in TRIGGER_FIELDS.values()
+            if trigger == obj.trigger and parameter in stored and parameter != "segment"
+        ]
+        if obj.trigger == T.SEGMENT_ENTRY and stored.get("segment"):
+            segment = Segment.objects.filter(pk=stored["segment"]).first()
+            shown.insert(0, f"{TRIGGER_FIELDS['entry_segment'][2]}: {segment or stored['segment']}")
+        return "; ".join(shown) or "—"
 
     def save_model(self, request, obj: Campaign, form, change):
         if not change:
