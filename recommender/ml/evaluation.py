@@ -15,7 +15,9 @@ two validation splits, averaged, on small data where one is too noisy to tell cl
 apart; one on large data) into inner train and validation parts, at most `validation_users`
 validation users scored (a seeded sample). Each algorithm's search space scales with that data
 (`search.candidates`) and is searched by successive halving on validation nDCG@k (rating models:
-RMSE) within a share of a time budget. The blend's weights are chosen on a further, fresh
+RMSE) within a share of a time budget; a family whose first, cheap level stays below
+BLEND_PART_MIN_SHARE of the best family searched so far is not refined. The blend weighs the
+(at most BLEND_MAX_PARTS) parts within that share of the best; its weights are chosen on a further, fresh
 validation split (the splits that picked the parameters would favour the parts with the largest
 spaces), and the blend keeps its mix only when it beats its best part on those users by more than
 twice the standard error of the paired difference; otherwise the best part gets all the weight.
@@ -47,7 +49,8 @@ from recommender.ml.search import DataShape, SearchResult, candidates, levels_fo
 from recommender.ml.splits import stratified_split, temporal_split
 
 PROTOCOLS = ("stratified", "temporal")
-DEFAULT_ALGORITHMS = ("popularity", "item_knn", "ease", "als", "ials", "mixture", "blend", "biased_mf")
+# Searched in this order: the cheap ones first, so what they leave of the budget goes to the factor models.
+DEFAULT_ALGORITHMS = ("popularity", "item_knn", "ease", "mixture", "als", "ials", "blend", "biased_mf")
 BLEND_PARTS = ("ease", "als", "ials", "item_knn", "mixture")
 # The blend weighs at most this many parts (the best on validation), each within this share of the best
 # part's validation nDCG: a part far behind rarely earns weight, and each one more multiplies the weight grid.
@@ -60,8 +63,8 @@ VALIDATION_USERS = 10_000
 LARGE_TRAIN = 500_000
 # CPU seconds (all threads) for the whole hyperparameter search, shared out by each algorithm's typical cost:
 # unlike wall time, other load on the machine does not shrink what the search gets done in it.
-SEARCH_SECONDS = 600.0
-SEARCH_SHARES = {"ials": 3.0, "als": 2.0, "ease": 1.0, "item_knn": 1.0, "mixture": 1.0, "biased_mf": 1.0, "blend": 1.5}
+SEARCH_SECONDS = 360.0
+SEARCH_SHARES = {"ials": 2.0, "als": 1.0, "ease": 0.5, "item_knn": 0.5, "mixture": 1.0, "biased_mf": 1.0, "blend": 1.5}
 # A blend must beat its best part on validation by this many standard errors of the paired difference.
 BLEND_MIN_GAIN_SE = 2.0
 # Users scored at once: a dense users x items block of scores.
@@ -326,10 +329,11 @@ def search_algorithm(
     seed: int = 0,
     grid: Sequence[dict[str, Any]] | None = None,
     deadline: float | None = None,
+    floor: float | None = None,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> SearchResult:
     """The setting of `name` with the best validation nDCG@k, by successive halving over a space scaled to
-    the folds' data (or over `grid` when given, each point scored once)."""
+    the folds' data (or over `grid` when given, each point scored once); `floor` as in `successive_halving`."""
     fold_matrix = _input_matrix(name, folds[0].inner_train)
     shape = DataShape.of(fold_matrix)
     with_values = fold_matrix.nnz > 0 and float(fold_matrix.data.min()) != float(fold_matrix.data.max())
@@ -352,7 +356,7 @@ def search_algorithm(
         best.cut_short = any(result.cut_short for result in found)
         best.seconds = sum(result.seconds for result in found)
         return best
-    return successive_halving(space, evaluate, levels=levels, deadline=deadline, log=log, label=name)
+    return successive_halving(space, evaluate, levels=levels, deadline=deadline, log=log, label=name, floor=floor)
 
 
 def tune_algorithm(
@@ -611,7 +615,12 @@ def search_settings(
                 tuning[name] = {"params": result.params, "validation_rmse": round(-result.validation_ndcg, 4)}
                 continue
             log(f"searching {name}")
-            found = search_algorithm(name, folds, k=k, seed=seed, grid=grids.get(name), deadline=deadline, log=log)
+            # A family whose first, cheap level stays below what a blend part must reach is not refined.
+            ranked = [t["validation_ndcg"] for t in tuning.values() if "validation_ndcg" in t]
+            floor = BLEND_PART_MIN_SHARE * max(ranked) if ranked else None
+            found = search_algorithm(
+                name, folds, k=k, seed=seed, grid=grids.get(name), deadline=deadline, floor=floor, log=log
+            )
             chosen[name] = found.params
             tuning[name] = {
                 "params": found.params,

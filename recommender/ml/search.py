@@ -163,16 +163,18 @@ def successive_halving(
     clock: Callable[[], float] = time.process_time,
     log: Callable[[str], None] = lambda _msg: None,
     label: str = "",
+    floor: float | None = None,
 ) -> SearchResult:
     """Score every candidate at the first level, keep the best 1/eta, score those at the next level, ...
 
     `evaluate(params)` gets the candidate with the level applied (`iterations` for factor models)
     and returns a validation score, higher better. `deadline` (a `clock()` value; default clock: this
     process's CPU seconds, which other load on the machine does not stretch as it does wall time):
-    once passed, no new evaluation starts. The winner is the best setting at the highest level
-    reached, returned at the last level (a full fit): picking fewer iterations because they won on
-    one validation split cost test nDCG on MovieLens 100K. Ties keep the earlier candidate, so the
-    result depends only on the scores.
+    once passed, no new evaluation starts. `floor`: when no candidate reaches it at the first level,
+    the search stops there (a family far behind another can neither win nor earn a blend weight).
+    The winner is the best setting at the highest level reached, returned at the last level (a full
+    fit): picking fewer iterations because they won on one validation split cost test nDCG on
+    MovieLens 100K. Ties keep the earlier candidate, so the result depends only on the scores.
     """
     if not candidates:
         raise ValueError("successive halving needs at least one candidate")
@@ -193,6 +195,9 @@ def successive_halving(
             scored.append((value, position, trial))
         scored.sort(key=lambda item: (-item[0], item[1]))
         if cut_short or index == len(levels) - 1:
+            break
+        if index == 0 and floor is not None and scored and scored[0][0] < floor:
+            log(f"  {label}: best {scored[0][0]:.4f} below {floor:.4f} at the first level; not refined further")
             break
         keep = max(1, math.ceil(len(scored) / eta))
         alive = [alive[position] for _value, position, _trial in scored[:keep]]

@@ -117,3 +117,17 @@ def test_the_blend_weighs_only_parts_close_to_the_best_on_validation():
     assert evaluation.blend_parts({"ease": 0.2, "als": 0.1}) == ["ease"]
     with pytest.raises(ValueError, match="at least one"):
         evaluation.blend_parts({})
+
+
+def test_a_family_below_the_floor_at_the_first_level_is_not_refined():
+    seen = []
+
+    def evaluate(params):
+        seen.append(params["iterations"])
+        return 0.1 + params["x"] / 100
+
+    result = successive_halving([{"x": x} for x in range(6)], evaluate, levels=(3, 15), floor=0.5)
+    assert seen == [3] * 6  # nothing fitted at 15 iterations
+    assert result.params == {"x": 5, "iterations": 15}
+    refined = successive_halving([{"x": x} for x in range(6)], evaluate, levels=(3, 15), floor=0.12)
+    assert refined.tried[-1][1] == 15
