@@ -62,6 +62,22 @@ def test_named_definition_is_reused_and_auto_k_restored():
     assert first["metrics"]["k"] == 3 and second["metrics"]["silhouette_by_k"]
 
 
+def test_without_a_name_the_methods_only_definition_is_rerun_not_a_second_one_beside_it():
+    first = json.loads(run("--method", "kmeans", "--k", "2", "--name", "Learned segments", "--json")[0])
+    again = json.loads(run("--method", "kmeans", "--k", "2", "--json")[0])
+
+    assert again["definition"] == first["definition"]
+    assert SegmentationDefinition.objects.filter(method="kmeans").count() == 1
+
+
+def test_without_a_name_several_definitions_of_the_method_are_named_to_choose_from():
+    run("--method", "kmeans", "--k", "2", "--name", "Learned segments")
+    run("--method", "kmeans", "--k", "2", "--name", "Another")
+
+    with pytest.raises(CommandError, match=r"several kmeans definitions \('Another', 'Learned segments'\)"):
+        run("--method", "kmeans", "--k", "2")
+
+
 def test_rules_from_a_file(tmp_path):
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps({"field": "frequency", "op": ">=", "value": 2}))

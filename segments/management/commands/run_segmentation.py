@@ -1,7 +1,8 @@
 """python manage.py run_segmentation --method {kmeans|dbscan|rfm|rules|static} [--k K] [--name NAME] [--seed S] [--json]
 
 Runs a segmentation now, in this process, and prints its segments. The definition is found (or created)
-by name and its parameters updated from the options; or named by --definition ID and run as saved.
+by name and its parameters updated from the options (without --name: the method's only definition, if it has
+just one); or named by --definition ID and run as saved.
 Rules come from a JSON file (--rules FILE.json): {"segments": [{"name": ..., "rule": {...}}]} or one bare rule.
 """
 
@@ -34,7 +35,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--method", choices=[m.value for m in SegmentationMethod], help="Segmentation method.")
         parser.add_argument("--k", type=int, help="K-means: number of segments (default: chosen by silhouette, 2..10).")
-        parser.add_argument("--name", help="Definition name (created if new; default: the method's name).")
+        parser.add_argument(
+            "--name",
+            help="Definition name (created if new; default: the method's only definition, else the method's name).",
+        )
         parser.add_argument("--definition", type=int, help="Run this saved definition as it is.")
         parser.add_argument("--rules", type=Path, help="Rules: JSON file with the rules (see the README).")
         parser.add_argument("--csv", type=Path, help="Static: CSV file of customer ids (external ids).")
@@ -135,7 +139,7 @@ class Command(BaseCommand):
         method = options["method"]
         if not method:
             raise CommandError("give --method or --definition")
-        name = options["name"] or DEFAULT_NAMES[method]
+        name = options["name"] or self._default_name(method)
         definition = SegmentationDefinition.objects.filter(name=name).first()
         if definition is not None and definition.method != method:
             raise CommandError(f"the definition {name!r} uses {definition.method}; choose another --name")
@@ -152,6 +156,22 @@ class Command(BaseCommand):
             return services.segmentation_definition_update(definition=definition, **changes)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
+
+    @staticmethod
+    def _default_name(method: str) -> str:
+        """Without --name: the method's one definition when there is exactly one (the demo's, say), so a rerun
+        does not start a second segmentation beside it; else the one named after the method."""
+        names = list(
+            SegmentationDefinition.objects.filter(method=method).order_by("name").values_list("name", flat=True)
+        )
+        if len(names) == 1:
+            return names[0]
+        if not names or DEFAULT_NAMES[method] in names:
+            return DEFAULT_NAMES[method]
+        raise CommandError(
+            f"there are several {method} definitions ({', '.join(map(repr, names))}): "
+            "choose one with --name or --definition"
+        )
 
     def _parameters(self, method: str, options, current: dict) -> dict:
         parameters: dict = {}
