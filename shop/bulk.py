@@ -540,5 +540,11 @@ def sqlite_writer_turn() -> Iterator[None]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
+def holds_sqlite_writer_turn() -> bool:
+    """Whether this thread is inside sqlite_writer_turn on a SQLite file: its transaction has the database's
+    writes to itself, so no concurrent writer can conflict with it."""
+    return getattr(_writer_turn, "held", False)
+
+
 # Per thread: a second flock on a new file description would wait for this thread's own lock forever.
 _writer_turn = threading.local()
