@@ -1,4 +1,4 @@
-"""Demo campaigns (`manage.py setup_demo_campaigns`): two finished email campaigns and a running on-site one.
+"""Demo campaigns (`manage.py setup_demo_campaigns`): three finished email campaigns and a running on-site one.
 
 The finished campaigns are built by the real audience build (segments, consent, frequency cap, holdout by
 hashing, coupons, each recipient's recommended products and rendered message) as of their send date in the
@@ -8,6 +8,12 @@ probability the persona responds to that offer (lapsed customers to the win-back
 the percentage offer, nobody else). Those purchases go through the events service carrying the recipient's
 coupon most of the time, and attribution then counts every purchase in each recipient's window — the demo
 shop's own purchases included, which is the baseline the control group measures.
+
+Two of the finished campaigns hold out 10 % of their audience, as a shop usually does: enough to measure the
+campaign, too few control recipients (~75 in a held-out fifth of a 5,000-customer demo) to tell an uplift model
+from random targeting on every split. The third is a targeting test, sent to learn whom an offer moves: half its
+audience held out and a three-day window (the offer's own life), so the baseline purchases a control group
+measures are fewer, and its held-out split can judge an uplift model (`train_uplift`).
 
 The simulated truth is kept for the measurement side to check its estimates against: each recipient's
 `attributes` hold its persona and `true_effect` (the probability of the extra purchase had it been treated),
@@ -36,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 WIN_BACK = "Win-back: 20% off for customers we miss"
 SUMMER = "Summer sale: 15% off everything"
+TARGETING_TEST = "Targeting test: 20% off for three days, half held out"
 ONSITE = "On-site: free shipping this fortnight"
 
 # Probability that a treated customer of this persona makes an extra purchase in the window because of the
@@ -43,6 +50,13 @@ ONSITE = "On-site: free shipping this fortnight"
 SIMULATED_EFFECTS: dict[str, dict[str, float]] = {
     WIN_BACK: {"lapsed": 0.15, "bargain_hunter": 0.04, "loyal_big_spender": 0.0, "new_customer": 0.0, "browser": 0.0},
     SUMMER: {"bargain_hunter": 0.12, "new_customer": 0.03, "loyal_big_spender": 0.0, "lapsed": 0.0, "browser": 0.0},
+    TARGETING_TEST: {
+        "lapsed": 0.2,
+        "bargain_hunter": 0.06,
+        "new_customer": 0.03,
+        "loyal_big_spender": 0.0,
+        "browser": 0.0,
+    },
 }
 OPEN_RATE = {"bargain_hunter": 0.38, "loyal_big_spender": 0.48, "lapsed": 0.14, "new_customer": 0.42, "browser": 0.3}
 CLICK_GIVEN_OPEN = {
@@ -76,6 +90,8 @@ class FinishedCampaign:
     days_ago: int
     offer: dict
     subject: str
+    holdout_share: float = 0.1
+    window_days: int = 7
 
 
 FINISHED = (
@@ -98,6 +114,16 @@ FINISHED = (
             "code_mode": Offer.CodeMode.SHARED,
         },
         subject="{{ customer.first_name or 'Hello' }}, 15% off for the summer",
+    ),
+    # Last, so the campaigns above keep their random streams and ids (hence their holdouts) as before.
+    FinishedCampaign(
+        name=TARGETING_TEST,
+        objective=Campaign.Objective.WIN_BACK,
+        days_ago=10,
+        offer={"name": "Targeting test 20%", "kind": Offer.Kind.PERCENT, "value": Decimal("20"), "code": "TEST20"},
+        subject="{{ customer.first_name or 'Hello' }}, 20% off for three days",
+        holdout_share=0.5,
+        window_days=3,
     ),
 )
 
@@ -161,7 +187,7 @@ def _finished_campaign(spec: FinishedCampaign, *, segments: list[Segment], now: 
     from marketing.offers import redeem_coupons
 
     sent_at = (now - timedelta(days=spec.days_ago)).replace(hour=9, minute=30, second=0, microsecond=0)
-    window = timedelta(days=7)
+    window = timedelta(days=spec.window_days)
     with transaction.atomic():
         offer = _offer(spec.offer, valid_from=sent_at, valid_until=sent_at + window)
         campaign = services.campaign_create(
@@ -170,10 +196,10 @@ def _finished_campaign(spec: FinishedCampaign, *, segments: list[Segment], now: 
             channel=Campaign.Channel.EMAIL,
             included_segments=segments,
             send_at=sent_at,
-            holdout_share=0.1,
+            holdout_share=spec.holdout_share,
             offer=offer,
             recommendations_count=4,
-            attribution_window_days=7,
+            attribution_window_days=spec.window_days,
             variants=[{"name": "A", "subject": spec.subject, "html_template": HTML, "text_template": TEXT}],
         )
         counts = build_audience(campaign=campaign, now=sent_at).counts
