@@ -124,9 +124,11 @@ def _proportion_arrays(conv_t, n_t, conv_c, n_c, alpha: float) -> dict[str, np.n
         smallest = np.minimum.reduce([n_t * pooled, n_t * (1 - pooled), n_c * pooled, n_c * (1 - pooled)])
         score = both & (smallest >= MIN_EXPECTED_CELL)
         if score.any():
-            result = test_proportions_2indep(
-                conv_t[score], n_t[score], conv_c[score], n_c[score], method="score", compare="diff"
-            )
+            # statsmodels also works out the rate ratio, which divides by zero when control had no conversion.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                result = test_proportions_2indep(
+                    conv_t[score], n_t[score], conv_c[score], n_c[score], method="score", compare="diff"
+                )
             p[score] = result.pvalue
             test[score] = "score"
         for index in zip(*np.nonzero(both & ~score), strict=True):

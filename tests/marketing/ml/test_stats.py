@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,16 @@ def test_zero_counts_and_empty_groups_give_none_not_nan():
     assert empty.conversion_rate_control == pytest.approx(0.3)
     json.dumps(empty.as_dict(), allow_nan=False)
     json.dumps(compare_proportions(0, 0, 0, 0).as_dict(), allow_nan=False)
+
+
+def test_a_control_group_without_conversions_gives_its_figures_without_warnings():
+    # A segment of lapsed customers: nobody in control bought. The report must not print numpy warnings.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lapsed = compare_proportions(42, 301, 0, 289)
+    assert lapsed.uplift == pytest.approx(42 / 301)
+    assert lapsed.test == "score" and lapsed.p_value < 1e-6
+    assert lapsed.relative_uplift is None
 
 
 @pytest.mark.parametrize("args", [(-1, 10, 0, 10), (11, 10, 0, 10), (1.5, 10, 0, 10), (1, 10, 3, 2)])
