@@ -41,6 +41,35 @@ from shop.models import Customer
 S = Campaign.Status
 EDITABLE = (S.DRAFT, S.SCHEDULED)
 REASON_LABELS = dict(Recipient.Exclusion.choices)
+STATUS_LABELS = dict(Campaign.Status.choices)
+# What each audit row's action code means, in words (the codes written by marketing.services and .suggestions).
+ACTION_LABELS = {
+    "create": _("created"),
+    "edit": _("edited"),
+    "draft_from_suggestion": _("drafted from a suggestion"),
+    "schedule": _("scheduled"),
+    "unschedule": _("taken back to draft"),
+    "launch": _("launched"),
+    "pause": _("paused"),
+    "resume": _("resumed"),
+    "cancel": _("cancelled"),
+    "complete": _("completed"),
+    "sent": _("sending finished"),
+}
+
+
+def action_text(action: CampaignAction) -> str:
+    """One audit row in words: '2026-11-29 22:58 drafted from a suggestion (now Draft), by mia'."""
+    facts = {
+        "at": f"{action.at:%Y-%m-%d %H:%M}",
+        "action": ACTION_LABELS.get(action.action, action.action),
+        "status": STATUS_LABELS.get(action.to_status, action.to_status),
+        "user": action.user or _("the system"),
+    }
+    if action.from_status and action.from_status != action.to_status:
+        facts["from"] = STATUS_LABELS.get(action.from_status, action.from_status)
+        return _("%(at)s %(action)s (%(from)s → %(status)s), by %(user)s") % facts
+    return _("%(at)s %(action)s (now %(status)s), by %(user)s") % facts
 
 
 T = Campaign.Trigger
@@ -223,9 +252,9 @@ class VariantFormSet(BaseInlineFormSet):
         super().clean()
         forms_kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
         if len(forms_kept) > MAX_VARIANTS:
-            raise ValidationError(f"At most {MAX_VARIANTS} variants.")
+            raise ValidationError(_("At most %(n)s variants.") % {"n": MAX_VARIANTS})
         if forms_kept and sum(f.cleaned_data.get("split_share") or 0 for f in forms_kept) <= 0:
-            raise ValidationError("The variants' split shares add up to 0: give at least one a share.")
+            raise ValidationError(_("The variants' split shares add up to 0 %: give at least one a share."))
         campaign = self.instance
         offer = offer_context(campaign.offer) if campaign.offer_id else None
         for form in forms_kept:
@@ -354,9 +383,12 @@ class CampaignAdmin(PercentFieldsMixin, admin.ModelAdmin):
     def audience(self, obj: Campaign) -> str:
         counts = obj.audience_counts or {}
         if counts.get("built_at"):
-            return f"{counts.get('treated', 0):,} + {counts.get('control', 0):,} control"
+            return _("%(treated)s + %(control)s control") % {
+                "treated": f"{counts.get('treated', 0):,}",
+                "control": f"{counts.get('control', 0):,}",
+            }
         estimate = obj.estimate or {}
-        return f"≈ {estimate['treated']:,} (estimate)" if "treated" in estimate else "—"
+        return _("≈ %(n)s (estimate)") % {"n": f"{estimate['treated']:,}"} if "treated" in estimate else "—"
 
     @admin.display(description=_("progress"))
     def progress_text(self, obj: Campaign) -> str:
@@ -367,11 +399,11 @@ class CampaignAdmin(PercentFieldsMixin, admin.ModelAdmin):
         if not counts:
             return "—"
         excluded = counts.get("excluded", {})
-        rows = [("Audience", counts.get("audience", 0))]
+        rows = [(_("Audience"), counts.get("audience", 0))]
         shown = [r for r in REPORTED_REASONS if r in excluded]
-        rows += [(f"left out: {REASON_LABELS.get(r, r)}", excluded.get(r, 0)) for r in shown]
-        rows += [("Control (held out)", counts.get("control", 0)), ("Treated", counts.get("treated", 0))]
-        rows += [(f"variant {name}", n) for name, n in (counts.get("variants") or {}).items()]
+        rows += [(_("left out: %(reason)s") % {"reason": REASON_LABELS.get(r, r)}, excluded.get(r, 0)) for r in shown]
+        rows += [(_("Control (held out)"), counts.get("control", 0)), (_("Treated"), counts.get("treated", 0))]
+        rows += [(_("variant %(name)s") % {"name": name}, n) for name, n in (counts.get("variants") or {}).items()]
         body = format_html_join(
             "", "<tr><td>{}</td><td style='text-align:right'>{}</td></tr>", ((a, f"{b:,}") for a, b in rows)
         )
@@ -380,29 +412,22 @@ class CampaignAdmin(PercentFieldsMixin, admin.ModelAdmin):
 
     @admin.display(description=_("estimate"))
     def estimate_table(self, obj: Campaign) -> str:
-        table = self._counts_table(obj.estimate or {}, title="Estimated")
+        table = self._counts_table(obj.estimate or {}, title=_("Estimated"))
         if obj.pk:
             url = reverse("admin:marketing_campaign_estimate", args=[obj.pk])
-            return format_html('{}<p><a class="button" href="{}">Estimate now</a></p>', table, url)
+            return format_html('{}<p><a class="button" href="{}">{}</a></p>', table, url, _("Estimate now"))
         return table
 
     @admin.display(description=_("built audience"))
     def audience_table(self, obj: Campaign) -> str:
-        return self._counts_table(obj.audience_counts or {}, title="Built")
+        return self._counts_table(obj.audience_counts or {}, title=_("Built"))
 
     @admin.display(description=_("history"))
     def recent_actions(self, obj: Campaign) -> str:
         if not obj.pk:
             return "—"
         actions = CampaignAction.objects.filter(campaign=obj).select_related("user")[:10]
-        return format_html_join(
-            "",
-            "<div>{} {} {}→{} by {}</div>",
-            (
-                (a.at.strftime("%Y-%m-%d %H:%M"), a.action, a.from_status or "·", a.to_status, a.user or "the system")
-                for a in actions
-            ),
-        )
+        return format_html_join("", "<div>{}</div>", ((action_text(a),) for a in actions))
 
     @admin.display(description=_("waves"))
     def wave_table(self, obj: Campaign) -> str:
@@ -420,16 +445,23 @@ class CampaignAdmin(PercentFieldsMixin, admin.ModelAdmin):
             for w in status["released"]
         ]
         body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
-        waiting = ", ".join(str(w) for w in status["waiting"]) or "none"
-        upcoming = status["next_release_at"]
-        return format_html(
-            "<table><thead><tr><th>wave</th><th>released</th><th>treated per variant</th><th>P(best)</th>"
-            "<th>converted / sent before it</th></tr></thead>{}</table><p>{} waves; waiting: {}{}</p>",
-            body,
-            status["waves"],
-            waiting,
-            f"; next release {upcoming:%Y-%m-%d %H:%M}" if upcoming else "",
+        head = format_html_join(
+            "",
+            "<th>{}</th>",
+            (
+                (_("wave"),),
+                (_("released"),),
+                (_("treated per variant"),),
+                (_("chance of being best"),),
+                (_("converted / sent before it"),),
+            ),
         )
+        waiting = ", ".join(str(w) for w in status["waiting"]) or _("none")
+        upcoming = status["next_release_at"]
+        summary = _("%(waves)s waves; waiting: %(waiting)s") % {"waves": status["waves"], "waiting": waiting}
+        if upcoming:
+            summary += _("; next release %(when)s") % {"when": f"{upcoming:%Y-%m-%d %H:%M}"}
+        return format_html("<table><thead><tr>{}</tr></thead>{}</table><p>{}</p>", head, body, summary)
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -529,7 +561,7 @@ class CampaignAdmin(PercentFieldsMixin, admin.ModelAdmin):
             customer = Customer.objects.filter(pk=member).first() if member else None
         preview, error = None, ""
         if external_id and customer is None:
-            error = f"No customer with the id {external_id!r}."
+            error = _("No customer with the id “%(id)s”.") % {"id": external_id}
         elif customer is not None and variant is not None:
             try:
                 preview = preview_message(campaign=campaign, variant=variant, customer=customer)
@@ -538,7 +570,7 @@ class CampaignAdmin(PercentFieldsMixin, admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": f"Preview of {campaign.name}",
+            "title": _("Preview of %(name)s") % {"name": campaign.name},
             "campaign": campaign,
             "variants": variants,
             "variant": variant,
@@ -657,8 +689,10 @@ class SuppressionUploadForm(forms.Form):
     file = forms.FileField(
         help_text=_("CSV with a header: email, address, phone or external_id; optional channel, reason.")
     )
-    channel = forms.ChoiceField(choices=[("", "Every channel"), *Campaign.Channel.choices], required=False)
-    reason = forms.CharField(max_length=200, required=False)
+    channel = forms.ChoiceField(
+        label=_("Channel"), choices=[("", _("Every channel")), *Campaign.Channel.choices], required=False
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
 
 
 @admin.register(Suppression)
@@ -709,7 +743,7 @@ class SuppressionAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Upload a suppression list",
+            "title": _("Upload a suppression list"),
             "form": form,
         }
         return TemplateResponse(request, "admin/marketing/suppression/upload.html", context)
@@ -717,10 +751,22 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 @admin.register(CampaignAction)
 class CampaignActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["at", "campaign", "action", "from_status", "to_status", "user", "note"]
+    list_display = ["at", "campaign", "action_label", "from_status_label", "to_status_label", "user", "note"]
     list_filter = ["action"]
     search_fields = ["campaign__name", "user__username", "note"]
     list_select_related = ["campaign", "user"]
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_label(self, obj: CampaignAction) -> str:
+        return ACTION_LABELS.get(obj.action, obj.action)
+
+    @admin.display(description=_("from status"), ordering="from_status")
+    def from_status_label(self, obj: CampaignAction) -> str:
+        return STATUS_LABELS.get(obj.from_status, obj.from_status) or "—"
+
+    @admin.display(description=_("to status"), ordering="to_status")
+    def to_status_label(self, obj: CampaignAction) -> str:
+        return STATUS_LABELS.get(obj.to_status, obj.to_status) or "—"
 
 
 @admin.register(Conversion)

@@ -38,9 +38,12 @@ class OfferAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "kind", "value", "currency", "bundle_products")}),
-        ("Conditions", {"fields": ("min_basket", "valid_from", "valid_until")}),
-        ("Codes", {"fields": ("code_mode", "code"), "description": "Shared: the code itself. Unique: its prefix."}),
-        ("History", {"fields": ("created_at", "updated_at")}),
+        (_("Conditions"), {"fields": ("min_basket", "valid_from", "valid_until")}),
+        (
+            _("Codes"),
+            {"fields": ("code_mode", "code"), "description": _("Shared: the code itself. Unique: its prefix.")},
+        ),
+        (_("History"), {"fields": ("created_at", "updated_at")}),
     )
 
     def get_queryset(self, request):

@@ -39,7 +39,7 @@ class TrainingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         _metric("precision@10", "P@10"),
         _metric("recall@10", "R@10"),
         _metric("map", "MAP"),
-        _metric("coverage", "coverage"),
+        _metric("coverage", _("coverage")),
         "n_users",
         "n_items",
         "n_interactions",
@@ -113,7 +113,7 @@ class TrainingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             .order_by("-switched_at", "-id")
         )
         if not switches:
-            return "This run has never been switched to or from."
+            return _("This run has never been switched to or from.")
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -122,18 +122,17 @@ class TrainingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     f"{switch.switched_at:%Y-%m-%d %H:%M:%S}",
                     switch.get_kind_display(),
                     switch.actor,
-                    f"#{switch.from_run_id}" if switch.from_run_id else "no model",
+                    f"#{switch.from_run_id}" if switch.from_run_id else _("no model"),
                     f"#{switch.to_run_id}",
                     switch.reason or "—",
                 )
                 for switch in switches
             ),
         )
-        return format_html(
-            "<table><thead><tr><th>when</th><th>switch</th><th>by</th><th>from</th><th>to</th><th>why</th>"
-            "</tr></thead><tbody>{}</tbody></table>",
-            rows,
+        head = format_html_join(
+            "", "<th>{}</th>", ((label,) for label in (_("when"), _("switch"), _("by"), _("from"), _("to"), _("why")))
         )
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
 
     @admin.action(description=_("Promote the selected run (make it the served model)"))
     def promote(self, request, queryset):
@@ -145,9 +144,11 @@ class TrainingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _switch(self, request, queryset, *, kind: str):
         """Ask for the reason on a confirmation page, then switch as the acting user (recorded in the history)."""
-        verb = "promote" if kind == ModelSwitch.Kind.PROMOTE else "roll back to"
+        promote = kind == ModelSwitch.Kind.PROMOTE
+        verb = _("promote") if promote else _("roll back to")
         if queryset.count() != 1:
-            self.message_user(request, f"Select exactly one run to {verb}.", messages.ERROR)
+            one = _("Select exactly one run to promote.") if promote else _("Select exactly one run to roll back to.")
+            self.message_user(request, one, messages.ERROR)
             return None
         run = queryset.get()
         reason = request.POST.get("reason", "").strip()
@@ -155,7 +156,7 @@ class TrainingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             active = TrainingRun.objects.filter(is_active=True).first()
             context = {
                 **self.admin_site.each_context(request),
-                "title": f"{verb.capitalize()} run #{run.pk}?",
+                "title": (_("Promote run #%(run)s?") if promote else _("Roll back to run #%(run)s?")) % {"run": run.pk},
                 "opts": self.model._meta,
                 "run": run,
                 "active": active,
@@ -251,7 +252,7 @@ class ModelSwitchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("from"), ordering="from_run")
     def from_link(self, switch: ModelSwitch):
-        return _run_link(switch.from_run) if switch.from_run else "no model"
+        return _run_link(switch.from_run) if switch.from_run else _("no model")
 
     @admin.display(description=_("to"), ordering="to_run")
     def to_link(self, switch: ModelSwitch):

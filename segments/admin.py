@@ -14,8 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.safestring import mark_safe
-from django.utils.text import slugify
+from django.utils.text import format_lazy, slugify
 from django.utils.translation import gettext_lazy as _
 
 from config.admin_display import ReadOnlyAdminMixin, mapping_table, seconds_text, value_text
@@ -29,9 +28,9 @@ from segments.rules import parse_rules_parameters
 from segments.static_lists import external_ids_from_csv
 
 FEATURE_CHOICES = [(name, FEATURE_LABELS.get(name, name)) for name in ALL_BASE_FEATURES] + [
-    ("category_shares", "share of spend per top category")
+    ("category_shares", _("share of spend per top category"))
 ]
-RULES_HELP = (
+RULES_HELP = _(
     'JSON: {"segments": [{"name": "VIP", "rule": {"all": [{"field": "monetary", "op": ">", "value": 1000}, '
     '{"field": "last_purchase_at", "op": "within_last_days", "value": 90}]}}]}. Operators: =, ≠, <, ≤, >, ≥, in, '
     "between, contains, within_last_days; groups: all (AND), any (OR). First matching rule wins."
@@ -45,7 +44,10 @@ class SegmentationDefinitionForm(forms.ModelForm):
         choices=FEATURE_CHOICES,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text=f"K-means / DBSCAN. None ticked: the default set ({', '.join(DEFAULT_CLUSTER_FEATURES)}).",
+        help_text=format_lazy(
+            _("K-means / DBSCAN. None ticked: the default set ({features})."),
+            features=", ".join(DEFAULT_CLUSTER_FEATURES),
+        ),
     )
     as_of = forms.DateField(
         required=False,
@@ -65,13 +67,18 @@ class SegmentationDefinitionForm(forms.ModelForm):
         min_value=100,
         help_text=_("K-means: sample for choosing k; DBSCAN: sample the model is fitted on."),
     )
-    seed = forms.IntegerField(required=False, min_value=0, initial=42)
+    seed = forms.IntegerField(
+        required=False, min_value=0, initial=42, help_text=_("Random seed: the same seed gives the same segments.")
+    )
     eps = forms.FloatField(
         required=False, min_value=0.0, help_text=_("DBSCAN: empty takes eps from the k-distance knee.")
     )
     min_samples = forms.IntegerField(required=False, min_value=2, initial=10, help_text=_("DBSCAN."))
     rules = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 12, "cols": 100}), help_text=RULES_HELP
+        required=False,
+        label=_("Rules"),
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 100}),
+        help_text=RULES_HELP,
     )
     customer_csv = forms.FileField(
         required=False,
@@ -127,21 +134,21 @@ class SegmentationDefinitionForm(forms.ModelForm):
                 try:
                     params["external_ids"] = external_ids_from_csv(line.decode("utf-8-sig") for line in upload)
                 except (UnicodeDecodeError, ValueError) as exc:
-                    self.add_error("customer_csv", f"Cannot read customer ids: {exc}")
+                    self.add_error("customer_csv", _("Cannot read customer ids: %(error)s") % {"error": exc})
             elif not params.get("external_ids"):
-                self.add_error("customer_csv", "Upload the CSV of customer ids.")
+                self.add_error("customer_csv", _("Upload the CSV of customer ids."))
         if not self.errors:
             self.instance.parameters = params
         return data
 
     def _rules(self, text: str) -> list:
         if not text.strip():
-            self.add_error("rules", "A rules segmentation needs rules.")
+            self.add_error("rules", _("A rules segmentation needs rules."))
             return []
         try:
             data = json.loads(text)
         except ValueError as exc:
-            self.add_error("rules", f"Not valid JSON: {exc}")
+            self.add_error("rules", _("Not valid JSON: %(error)s") % {"error": exc})
             return []
         segments = (
             data["segments"]
@@ -187,13 +194,13 @@ class SegmentationDefinitionAdmin(admin.ModelAdmin):
     actions = ["run_now"]
     fieldsets = [
         (None, {"fields": ["name", "description", "method", "no_purchase_policy", "as_of"]}),
-        ("K-means", {"fields": ["k", "k_max", "sample_size", "seed"], "classes": ["collapse"]}),
-        ("DBSCAN", {"fields": ["eps", "min_samples"], "classes": ["collapse"]}),
-        ("K-means and DBSCAN features", {"fields": ["features"], "classes": ["collapse"]}),
-        ("Rules", {"fields": ["rules"], "classes": ["collapse"]}),
-        ("Static list", {"fields": ["customer_csv"], "classes": ["collapse"]}),
-        ("RFM score rules", {"fields": ["rfm_score_rules"], "classes": ["collapse"]}),
-        ("State", {"fields": ["active_run_link", "saved_parameters", "runs_link"]}),
+        (_("K-means"), {"fields": ["k", "k_max", "sample_size", "seed"], "classes": ["collapse"]}),
+        (_("DBSCAN"), {"fields": ["eps", "min_samples"], "classes": ["collapse"]}),
+        (_("K-means and DBSCAN features"), {"fields": ["features"], "classes": ["collapse"]}),
+        (_("Rules"), {"fields": ["rules"], "classes": ["collapse"]}),
+        (_("Static list"), {"fields": ["customer_csv"], "classes": ["collapse"]}),
+        (_("RFM score rules"), {"fields": ["rfm_score_rules"], "classes": ["collapse"]}),
+        (_("State"), {"fields": ["active_run_link", "saved_parameters", "runs_link"]}),
     ]
 
     @admin.display(description=_("active run"))
@@ -201,7 +208,7 @@ class SegmentationDefinitionAdmin(admin.ModelAdmin):
         if not obj.active_run_id:
             return "—"
         url = reverse("admin:segments_segmentationrun_change", args=[obj.active_run_id])
-        return format_html('<a href="{}">run #{}</a>', url, obj.active_run_id)
+        return format_html('<a href="{}">{}</a>', url, _("run #%(run)s") % {"run": obj.active_run_id})
 
     @admin.display(description=_("active since"))
     def active_run_finished(self, obj):
@@ -214,18 +221,18 @@ class SegmentationDefinitionAdmin(admin.ModelAdmin):
     @admin.display(description=_("RFM groups (R = recency score, FM = rounded mean of frequency and monetary scores)"))
     def rfm_score_rules(self, obj):
         rows = [[r["group"], r["r"], r["fm"], r["meaning"]] for r in rfm_rules_table()]
-        note = mark_safe(
-            "<p>Scores are quintiles 1–5 (5 = most recent / most orders / most spend); "
-            "the first matching row names the group.</p>"
+        note = _(
+            "Scores are quintiles 1–5 (5 = most recent / most orders / most spend); the first matching row names the "
+            "group."
         )
-        return format_html("{}{}", note, _table(["group", "R", "FM", "meaning"], rows))
+        return format_html("<p>{}</p>{}", note, _table([_("group"), "R", "FM", _("meaning")], rows))
 
     @admin.display(description=_("runs"))
     def runs_link(self, obj):
         if not obj.pk:
             return "—"
         url = reverse("admin:segments_segmentationrun_changelist") + "?" + urlencode({"definition__id__exact": obj.pk})
-        return format_html('<a href="{}">all runs</a>', url)
+        return format_html('<a href="{}">{}</a>', url, _("all runs"))
 
     @admin.action(description=_("Run now"))
     def run_now(self, request, queryset):
@@ -311,17 +318,17 @@ class SegmentationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("metrics"))
     def metrics_table(self, obj):
         rows = [[k, value_text(v)] for k, v in obj.metrics.items() if not isinstance(v, dict | list)]
-        return _table(["metric", "value"], rows) if rows else "—"
+        return _table([_("metric"), _("value")], rows) if rows else "—"
 
     @admin.display(description=_("scores by k (on a sample)"))
     def silhouette_by_k(self, obj):
         scores = obj.metrics.get("silhouette_by_k") or {}
         stability = obj.metrics.get("stability_by_k") or {}
         rows = [
-            [k, value_text(v), value_text(stability.get(k)), "chosen" if str(obj.metrics.get("k")) == k else ""]
+            [k, value_text(v), value_text(stability.get(k)), _("chosen") if str(obj.metrics.get("k")) == k else ""]
             for k, v in scores.items()
         ]
-        return _table(["k", "silhouette", "stability", ""], rows) if scores else "—"
+        return _table(["k", _("silhouette"), _("stability"), ""], rows) if scores else "—"
 
     @admin.display(description=_("timings"))
     def timings_table(self, obj):
@@ -333,10 +340,10 @@ class SegmentationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not obj.movement:
             return "—"
         rows = [
-            [m["from_name"] or "(not segmented)", m["to_name"] or "(not segmented)", m["customers"]]
+            [m["from_name"] or _("(not segmented)"), m["to_name"] or _("(not segmented)"), m["customers"]]
             for m in obj.movement
         ]
-        return _table(["from", "to", "customers"], rows)
+        return _table([_("from"), _("to"), _("customers")], rows)
 
     @admin.display(description=_("parameters"))
     def parameters_table(self, obj):
@@ -378,9 +385,8 @@ class SegmentAdmin(admin.ModelAdmin):
     def members(self, obj):
         listing = reverse("admin:segments_membership_changelist") + "?" + urlencode({"segment__id__exact": obj.pk})
         export = reverse("admin:segments_segment_members_csv", args=[obj.pk])
-        return format_html(
-            '<a href="{}">browse and search {} members</a> · <a href="{}">CSV</a>', listing, obj.size, export
-        )
+        browse = _("browse and search %(n)s members") % {"n": f"{obj.size:,}"}
+        return format_html('<a href="{}">{}</a> · <a href="{}">CSV</a>', listing, browse, export)
 
     @admin.display(description=_("profile"))
     def profile_view(self, obj):
@@ -393,22 +399,33 @@ class SegmentAdmin(admin.ModelAdmin):
         ]
         parts = [
             format_html(
-                "<p>Size {} ({} of customers), revenue share {}.</p>",
-                profile.get("size", obj.size),
-                f"{profile.get('share', obj.share):.1%}",
-                f"{profile.get('revenue_share', 0.0):.1%}",
+                "<p>{}</p>",
+                _("Size %(size)s (%(share)s of customers), revenue share %(revenue)s.")
+                % {
+                    "size": f"{profile.get('size', obj.size):,}",
+                    "share": f"{profile.get('share', obj.share):.1%}",
+                    "revenue": f"{profile.get('revenue_share', 0.0):.1%}",
+                },
             ),
-            _table(["feature (most distinctive first)", "segment mean", "all customers", "z-score"], feature_rows),
+            _table(
+                [_("feature (most distinctive first)"), _("segment mean"), _("all customers"), _("z-score")],
+                feature_rows,
+            ),
         ]
         if profile.get("top_categories"):
             rows = [[c["category"], f"{c['spend_share']:.0%}"] for c in profile["top_categories"]]
-            parts.append(_table(["top category", "share of members' spend"], rows))
+            parts.append(_table([_("top category"), _("share of members' spend")], rows))
         if profile.get("top_products"):
             rows = [[p["sku"], p["name"], f"{p.get('share_of_members', 0):.0%}"] for p in profile["top_products"]]
-            parts.append(_table(["top product", "name", "share of members who bought it"], rows))
+            parts.append(_table([_("top product"), _("name"), _("share of members who bought it")], rows))
         if profile.get("rfm_rule"):
             rule = profile["rfm_rule"]
-            parts.append(format_html("<p>RFM rule: R {}, FM {} — {}.</p>", rule["r"], rule["fm"], rule["meaning"]))
+            text = _("RFM rule: R %(r)s, FM %(fm)s — %(meaning)s.") % {
+                "r": rule["r"],
+                "fm": rule["fm"],
+                "meaning": rule["meaning"],
+            }
+            parts.append(format_html("<p>{}</p>", text))
         if profile.get("rule"):
             rule = _rule_text(profile["rule"])
             where = profile.get("evaluated_in")

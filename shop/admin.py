@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.text import capfirst
+from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -107,7 +107,7 @@ class StockFilter(admin.SimpleListFilter):
     parameter_name = "stock_status"
 
     def lookups(self, request, model_admin):
-        return [("in", "In stock"), ("out", "Out of stock"), ("untracked", "Not tracked")]
+        return [("in", _("In stock")), ("out", _("Out of stock")), ("untracked", _("Not tracked"))]
 
     def queryset(self, request, queryset):
         match self.value():
@@ -161,12 +161,15 @@ class ProductAdmin(admin.ModelAdmin):
     )
     fieldsets = (
         (None, {"fields": ("sku", "name", "description", "category", "attributes")}),
-        ("Selling", {"fields": ("price", "currency", "stock", "is_active", "is_merchandise", "is_stub")}),
         (
-            "Sales figures (all time)",
+            gettext_lazy("Selling"),
+            {"fields": ("price", "currency", "stock", "is_active", "is_merchandise", "is_stub")},
+        ),
+        (
+            gettext_lazy("Sales figures (all time)"),
             {"fields": ("units_sold", "revenue", "returns", "net_revenue", "buyers", "views", "average_rating")},
         ),
-        ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+        (gettext_lazy("Record"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
 
     def sales(self, obj: Product) -> dict:
@@ -201,7 +204,10 @@ class ProductAdmin(admin.ModelAdmin):
         sales = self.sales(obj)
         if not sales:
             return "-"
-        return f"{sales['returned_units']} units, {self._money(obj, sales['returned_amount'])}"
+        return _("%(units)s units, %(amount)s") % {
+            "units": sales["returned_units"],
+            "amount": self._money(obj, sales["returned_amount"]),
+        }
 
     @admin.display(description=gettext_lazy("net revenue"))
     def net_revenue(self, obj: Product):
@@ -214,7 +220,7 @@ class ProductAdmin(admin.ModelAdmin):
         if not sales:
             return "-"
         link = interactions_url(product__id__exact=obj.pk, kind__exact=InteractionKind.PURCHASE)
-        return format_html('{} <a href="{}">(purchases)</a>', sales["buyers"], link)
+        return format_html('{} <a href="{}">({})</a>', sales["buyers"], link, _("purchases"))
 
     @admin.display(description=gettext_lazy("views"))
     def views(self, obj: Product):
@@ -225,7 +231,7 @@ class ProductAdmin(admin.ModelAdmin):
         sales = self.sales(obj)
         if not sales or not sales["ratings"]:
             return "-"
-        return f"{sales['rating']:.2f} from {sales['ratings']} ratings"
+        return _("%(rating)s from %(n)s ratings") % {"rating": f"{sales['rating']:.2f}", "n": sales["ratings"]}
 
     @staticmethod
     def _money(obj: Product, value) -> str:
@@ -262,9 +268,12 @@ class CustomerAdmin(admin.ModelAdmin):
     readonly_fields = ("activity", "recent_interactions", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("external_id", "name", "email", "is_stub")}),
-        ("Profile", {"fields": ("gender", "birth_year", "city", "postal_code", "country", "signed_up_at")}),
         (
-            "Consent",
+            gettext_lazy("Profile"),
+            {"fields": ("gender", "birth_year", "city", "postal_code", "country", "signed_up_at")},
+        ),
+        (
+            gettext_lazy("Consent"),
             {
                 "fields": (
                     ("email_consent", "email_consent_changed_at"),
@@ -273,9 +282,9 @@ class CustomerAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Attributes", {"fields": ("attributes",)}),
-        ("Activity", {"fields": ("activity", "recent_interactions")}),
-        ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+        (gettext_lazy("Attributes"), {"fields": ("attributes",)}),
+        (gettext_lazy("Activity"), {"fields": ("activity", "recent_interactions")}),
+        (gettext_lazy("Record"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
 
     def log_deletions(self, request, queryset):
@@ -310,19 +319,24 @@ class CustomerAdmin(admin.ModelAdmin):
             returned=Sum("amount", filter=Q(kind=InteractionKind.RETURN), default=0),
             views=Count("pk", filter=Q(kind=InteractionKind.VIEW)),
         )
-        return (
-            f"{totals['events']} interactions, {totals['views']} views, {totals['orders']} orders, "
-            f"spent {totals['spent']:,.2f}, returned {totals['returned']:,.2f}"
-        )
+        return _(
+            "%(events)s interactions, %(views)s views, %(orders)s orders, spent %(spent)s, returned %(returned)s"
+        ) % {
+            "events": f"{totals['events']:,}",
+            "views": f"{totals['views']:,}",
+            "orders": f"{totals['orders']:,}",
+            "spent": f"{totals['spent']:,.2f}",
+            "returned": f"{totals['returned']:,.2f}",
+        }
 
-    @admin.display(description=f"latest {RECENT_INTERACTIONS} interactions")
+    @admin.display(description=format_lazy(gettext_lazy("latest {n} interactions"), n=RECENT_INTERACTIONS))
     def recent_interactions(self, obj: Customer):
         """Only the newest page: a customer may have thousands of events; the full list is paginated elsewhere."""
         if obj.pk is None:
             return "-"
         recent = list(obj.interactions.select_related("product").order_by("-occurred_at", "-pk")[:RECENT_INTERACTIONS])
         if not recent:
-            return "No interactions yet."
+            return _("No interactions yet.")
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -339,12 +353,17 @@ class CustomerAdmin(admin.ModelAdmin):
                 for i in recent
             ),
         )
+        head = format_html_join(
+            "",
+            "<th>{}</th>",
+            ((label,) for label in (_("when"), _("kind"), _("product"), _("qty"), _("amount"), _("value"), _("order"))),
+        )
         return format_html(
-            "<table><thead><tr><th>when</th><th>kind</th><th>product</th><th>qty</th><th>amount</th>"
-            "<th>value</th><th>order</th></tr></thead><tbody>{}</tbody></table>"
-            '<p><a href="{}">All interactions of this customer &rarr;</a></p>',
+            '<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table><p><a href="{}">{} &rarr;</a></p>',
+            head,
             rows,
             interactions_url(customer__id__exact=obj.pk),
+            _("All interactions of this customer"),
         )
 
 

@@ -18,8 +18,10 @@ class ImportJobForm(forms.ModelForm):
         model = ImportJob
         fields = ["kind", "file"]
         help_texts = {
-            "file": "MovieLens: a .zip of the ml-100k or ml-1m directory. Online Retail: .csv, .csv.gz or .xlsx. "
-            "Customers / products / interactions: .csv or .csv.gz with the columns listed in the README.",
+            "file": _(
+                "MovieLens: a .zip of the ml-100k or ml-1m directory. Online Retail: .csv, .csv.gz or .xlsx. "
+                "Customers / products / interactions: .csv or .csv.gz with the columns listed in the README."
+            ),
         }
 
     def clean(self):

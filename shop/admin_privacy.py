@@ -40,7 +40,7 @@ def erase_customers(modeladmin, request, queryset):
     if request.POST.get("confirm") != "yes":
         context = {
             **modeladmin.admin_site.each_context(request),
-            "title": "Erase customers?",
+            "title": _("Erase customers?"),
             "customers": queryset,
             "opts": modeladmin.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
