@@ -255,3 +255,17 @@ def test_a_launched_campaign_reads_its_settings_in_words(marketer, campaign):
     assert "15 %" in page and "100 %" in page  # holdout, the variant's split
     assert "monetary &gt; 100" in page and "Days without a purchase: 60" in page
     assert "&quot;op&quot;" not in page and "&quot;days&quot;" not in page and "0.15" not in page
+
+
+def test_the_campaign_history_reads_in_words_in_either_language(marketer, campaign):
+    CampaignAction.objects.create(campaign=campaign, action="draft_from_suggestion", to_status="draft")
+    CampaignAction.objects.create(campaign=campaign, action="schedule", from_status="draft", to_status="scheduled")
+    url = f"/admin/marketing/campaign/{campaign.pk}/change/"
+
+    english = marketer.get(url).content.decode()
+    assert "drafted from a suggestion (now Draft), by the system" in english
+    assert "scheduled (Draft → Scheduled), by the system" in english
+    assert "draft_from_suggestion" not in english
+
+    chinese = marketer.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "根据建议创建草稿（当前：草稿），操作人：系统" in chinese
