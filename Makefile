@@ -44,7 +44,7 @@ demo: venv assets compilemessages
 	$(PY) manage.py setup_demo_campaigns && \
 	echo "Serving on $$url/staff/ (staff pages) and $$url/admin/ (Ctrl-C to stop)" && \
 	echo "Demo storefront (the shop's side): $$url/shop/" && \
-	exec $(PY) manage.py runserver 127.0.0.1:$$port
+	MARKETING_ATTRIBUTION_SECONDS=$${MARKETING_ATTRIBUTION_SECONDS:-60} exec $(PY) manage.py serve_demo 127.0.0.1:$$port
 
 services:
 	bash .ci/services.sh
