@@ -335,30 +335,30 @@ def _power(audience: int, holdout_share: float, baseline: float, **extra: Any) -
 def segments_purchase_rate(*, segment_ids: list[int], days: int) -> tuple[float | None, int]:
     """(share of the segments' members who bought in the last `days` days of data, members): the baseline.
 
-    "Recent" counts back from the newest recorded event, so data ending in the past still has a last week.
-    No segments means every customer.
+    "Recent" counts back from the newest recorded event (from the daily counts, not a scan of the events table),
+    so data ending in the past still has a last week. No segments means every customer. The buyers are counted
+    from the window's purchases (the kind-and-time index), not by looking up each member's history.
     """
-    from django.db.models import Exists, Max, OuterRef
+    from django.db.models import Max
 
     from segments.models import Membership
+    from shop.counts.selectors import counted_days
     from shop.models import Customer, Interaction, InteractionKind
 
-    latest = Interaction.objects.aggregate(latest=Max("occurred_at"))["latest"]
+    latest = counted_days().aggregate(latest=Max("last_interaction_at"))["latest"]
     if latest is None:
         return None, 0
     customers = Customer.objects.filter(is_stub=False)
     if segment_ids:
         customers = customers.filter(pk__in=Membership.objects.filter(segment_id__in=segment_ids).values("customer_id"))
-    bought = Interaction.objects.filter(
-        customer_id=OuterRef("pk"),
-        kind=InteractionKind.PURCHASE,
-        occurred_at__gt=latest - timedelta(days=days),
-        occurred_at__lte=latest,
+    window = Interaction.objects.filter(
+        kind=InteractionKind.PURCHASE, occurred_at__gt=latest - timedelta(days=days), occurred_at__lte=latest
     )
-    counts = customers.aggregate(members=Count("pk"), buyers=Count("pk", filter=Exists(bought)))
-    if not counts["members"]:
+    counts = customers.aggregate(members=Count("pk"), buyers=Count("pk", filter=Q(pk__in=window.values("customer_id"))))
+    members, buyers = counts["members"], counts["buyers"]
+    if not members:
         return None, 0
-    return counts["buyers"] / counts["members"], counts["members"]
+    return buyers / members, members
 
 
 def campaign_power(campaign: Campaign) -> dict[str, Any] | None:

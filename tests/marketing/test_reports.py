@@ -196,6 +196,7 @@ def test_power_before_launch_uses_the_estimate_and_the_segments_recent_purchase_
     Membership.objects.bulk_create(Membership(segment=segment, customer=c) for c in members)
     latest = datetime(2025, 6, 30, tzinfo=UTC)
     PurchaseFactory(customer=members[0], occurred_at=latest)
+    PurchaseFactory(customer=members[0], occurred_at=latest - timedelta(days=1))  # a buyer counts once
     PurchaseFactory(customer=members[1], occurred_at=latest - timedelta(days=6))
     PurchaseFactory(customer=members[2], occurred_at=latest - timedelta(days=8))  # outside the 7-day window
     PurchaseFactory(customer=CustomerFactory(), occurred_at=latest)  # not a member
