@@ -171,6 +171,21 @@ def send_all(port: int, path: str, headers: dict[str, str], batches: list[bytes]
     return time.perf_counter() - started, retries, failures
 
 
+def workers_cpu_seconds(master: int) -> float:
+    """CPU seconds (user + system) used so far by gunicorn's workers, the children of `master`.
+
+    Wall-clock throughput depends on what else the machine runs; the workers' CPU per batch does much less.
+    """
+    total = 0
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a worker gone meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _create_key(env: dict[str, str], name: str, *extra: str) -> str:
     created = subprocess.run(
         [PYTHON, "manage.py", "create_api_client", name, "--json", "--skip-checks", *extra],
@@ -227,6 +242,7 @@ def one_database(label: str, env: dict[str, str]) -> dict:
         stderr=subprocess.STDOUT,
     )
     rates: dict[str, list[float]] = {"events": [], "segment": []}
+    cpu: dict[str, float] = {"events": 0.0, "segment": 0.0}  # workers' CPU seconds over all rounds
     failures: list[str] = []
     sent_segment: list[bytes] = []
     try:
@@ -235,11 +251,15 @@ def one_database(label: str, env: dict[str, str]) -> dict:
         send_all(port, "/api/v1/events", api_headers, warm_up_batches())
         for rnd in range(ROUNDS):
             own = events_batches(f"ev{rnd}", BATCHES, seed=rnd)
+            before = workers_cpu_seconds(proc.pid)
             seconds, _, failed = send_all(port, "/api/v1/events", api_headers, own)
+            cpu["events"] += workers_cpu_seconds(proc.pid) - before
             rates["events"].append(BATCHES * BATCH_SIZE / seconds)
             failures += failed
             segment = segment_batches(f"sg{rnd}", BATCHES, seed=rnd)
+            before = workers_cpu_seconds(proc.pid)
             seconds, _, failed = send_all(port, SEGMENT_PATH, segment_headers, segment)
+            cpu["segment"] += workers_cpu_seconds(proc.pid) - before
             rates["segment"].append(BATCHES * BATCH_SIZE / seconds)
             failures += failed
             sent_segment += segment
@@ -267,6 +287,8 @@ def one_database(label: str, env: dict[str, str]) -> dict:
         "events_per_second": median(rates["events"]),
         "segment_per_second": median(rates["segment"]),
         "ratio": median(rates["segment"]) / median(rates["events"]),
+        "events_cpu_ms_per_batch": 1000 * cpu["events"] / (ROUNDS * BATCHES),
+        "segment_cpu_ms_per_batch": 1000 * cpu["segment"] / (ROUNDS * BATCHES),
         "segment_sent": expected,
         "segment_stored": stored,
         "after_resend": after_resend,
@@ -293,6 +315,15 @@ def main() -> None:
         rows += [
             row(name, "Segment events/s", r["segment_per_second"], "ev/s", "", None, note),
             row(name, "own /api/v1/events events/s", r["events_per_second"], "ev/s", "", None, "same run, same mix"),
+            row(
+                name,
+                "Segment CPU per batch of 100",
+                r["segment_cpu_ms_per_batch"],
+                "ms",
+                "",
+                None,
+                f"gunicorn workers' user + system CPU; own /api/v1/events: {r['events_cpu_ms_per_batch']:.1f} ms",
+            ),
             row(
                 name,
                 "Segment / own API",
