@@ -36,6 +36,7 @@ from marketing.triggers import PARAMETER_RANGES, TRIGGER_DEFAULTS, trigger_param
 from marketing.waves import wave_status
 from segments.ml.rule_text import RuleTextError, rule_from_text, rule_to_text
 from segments.models import Segment
+from segments.naming import translate_segment_name
 from shop.models import Customer
 
 S = Campaign.Status
@@ -127,10 +128,17 @@ TRIGGER_FIELDS = {
 }
 
 
+class SegmentChoiceField(forms.ModelChoiceField):
+    """Segments by their name in the reader's language (generated names are stored in English)."""
+
+    def label_from_instance(self, obj: Segment) -> str:
+        return f"{translate_segment_name(obj.name)} ({obj.run.definition.name})"
+
+
 def _trigger_field(name: str) -> forms.Field:
     trigger, parameter, label, help_text = TRIGGER_FIELDS[name]
     if parameter == "segment":
-        return forms.ModelChoiceField(
+        return SegmentChoiceField(
             queryset=Segment.objects.active().with_definition().order_by("run__definition__name", "-size"),
             required=False,
             label=label,

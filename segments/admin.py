@@ -12,6 +12,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import format_lazy, slugify
@@ -23,13 +24,16 @@ from segments import services
 from segments.ml.features import ALL_BASE_FEATURES, DEFAULT_CLUSTER_FEATURES, FEATURE_LABELS
 from segments.ml.rfm import rfm_rules_table
 from segments.models import Membership, Segment, SegmentationDefinition, SegmentationMethod, SegmentationRun
+from segments.naming import translate_feature_label
 from segments.parameters import DEFAULTS
 from segments.rules import parse_rules_parameters
 from segments.static_lists import external_ids_from_csv
 
-FEATURE_CHOICES = [(name, FEATURE_LABELS.get(name, name)) for name in ALL_BASE_FEATURES] + [
-    ("category_shares", _("share of spend per top category"))
+# Feature labels in the reader's language (segments.naming translates them as the staff pages do).
+FEATURE_CHOICES = [
+    (name, lazy(translate_feature_label, str)(FEATURE_LABELS.get(name, name))) for name in ALL_BASE_FEATURES
 ]
+FEATURE_CHOICES += [("category_shares", _("share of spend per top category"))]
 RULES_HELP = _(
     'JSON: {"segments": [{"name": "VIP", "rule": {"all": [{"field": "monetary", "op": ">", "value": 1000}, '
     '{"field": "last_purchase_at", "op": "within_last_days", "value": 90}]}}]}. Operators: =, ≠, <, ≤, >, ≥, in, '
@@ -41,6 +45,7 @@ class SegmentationDefinitionForm(forms.ModelForm):
     """One form for every method; the fields of the chosen method become its parameters."""
 
     features = forms.MultipleChoiceField(
+        label=_("Features"),
         choices=FEATURE_CHOICES,
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -51,29 +56,50 @@ class SegmentationDefinitionForm(forms.ModelForm):
     )
     as_of = forms.DateField(
         required=False,
+        label=_("As of"),
         help_text=_(
             "Measure recency and tenure from the end of this day; empty: now (for historical data with no "
             "event in the last 30 days, its last event)."
         ),
     )
     k = forms.IntegerField(
-        required=False, min_value=2, max_value=50, help_text=_("K-means: empty chooses k by silhouette and stability.")
+        required=False,
+        min_value=2,
+        max_value=50,
+        label="k",
+        help_text=_("K-means: empty chooses k by silhouette and stability."),
     )
     k_max = forms.IntegerField(
-        required=False, min_value=2, max_value=30, initial=10, help_text=_("K-means: largest k tried.")
+        required=False,
+        min_value=2,
+        max_value=30,
+        initial=10,
+        label=_("Largest k"),
+        help_text=_("K-means: largest k tried."),
     )
     sample_size = forms.IntegerField(
         required=False,
+        label=_("Sample size"),
         min_value=100,
         help_text=_("K-means: sample for choosing k; DBSCAN: sample the model is fitted on."),
     )
     seed = forms.IntegerField(
-        required=False, min_value=0, initial=42, help_text=_("Random seed: the same seed gives the same segments.")
+        required=False,
+        min_value=0,
+        initial=42,
+        label=_("Seed"),
+        help_text=_("Random seed: the same seed gives the same segments."),
     )
     eps = forms.FloatField(
-        required=False, min_value=0.0, help_text=_("DBSCAN: empty takes eps from the k-distance knee.")
+        required=False, min_value=0.0, label="eps", help_text=_("DBSCAN: empty takes eps from the k-distance knee.")
     )
-    min_samples = forms.IntegerField(required=False, min_value=2, initial=10, help_text=_("DBSCAN."))
+    min_samples = forms.IntegerField(
+        required=False,
+        min_value=2,
+        initial=10,
+        label=_("Smallest neighbourhood"),
+        help_text=_("DBSCAN: min_samples, the neighbours a core point needs."),
+    )
     rules = forms.CharField(
         required=False,
         label=_("Rules"),

@@ -262,7 +262,7 @@ class CustomerAdmin(admin.ModelAdmin):
         ("signed_up_at", admin.DateFieldListFilter),
     )
     search_fields = ("external_id", "email", "name")
-    search_help_text = "External id, email or name."
+    search_help_text = gettext_lazy("External id, email or name.")
     show_full_result_count = False
     actions = [admin_privacy.export_personal_data, admin_privacy.erase_customers]
     readonly_fields = ("activity", "recent_interactions", "created_at", "updated_at")
@@ -385,7 +385,7 @@ class InteractionAdmin(admin.ModelAdmin):
     list_filter = ("kind", "source")
     date_hierarchy = "occurred_at"
     search_fields = ("=event_id", "=order_ref", "=customer__external_id", "=product__sku")
-    search_help_text = "Exact event id, order reference, customer external id or SKU."
+    search_help_text = gettext_lazy("Exact event id, order reference, customer external id or SKU.")
     autocomplete_fields = ("customer", "product")
     readonly_fields = ("created_at",)
     # The table holds millions of rows: no full COUNT(*) next to the filtered one; newest recorded first (by pk,

@@ -17,6 +17,7 @@ NEW_KEY_SCOPES = [ApiScope.EVENTS_WRITE.value, ApiScope.RECOMMENDATIONS_READ.val
 
 class ApiClientForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
+        label=_("Scopes"),
         choices=ApiScope.choices,
         widget=forms.CheckboxSelectMultiple,
         initial=NEW_KEY_SCOPES,
