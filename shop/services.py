@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -82,6 +83,9 @@ _MAX_AMOUNT = Decimal("1e12")  # max_digits=14, decimal_places=2
 _MAX_INT = 2**31 - 1
 
 
+_CONTROL_CHARACTER = re.compile(r"[\x01-\x1f\x7f-\x9f]")
+
+
 def read_identifier(raw: Mapping, name: str, max_length: int, errors: dict[str, str], *, required: bool) -> str:
     value = raw.get(name)
     if value is None or value == "":
@@ -91,11 +95,18 @@ def read_identifier(raw: Mapping, name: str, max_length: int, errors: dict[str, 
     if isinstance(value, bool) or not isinstance(value, str | int):
         errors[name] = "Must be a string."
         return ""
-    value = str(value)
+    # The importers' rule too: surrounding spaces are not part of an id, and an id of spaces is no id.
+    value = str(value).strip()
+    if not value:
+        if required:
+            errors[name] = "Must not be blank."
+        return ""
     if len(value) > max_length:
         errors[name] = f"At most {max_length} characters."
     elif "\x00" in value:
         errors[name] = "Must not contain null characters."
+    elif _CONTROL_CHARACTER.search(value):
+        errors[name] = "Must not contain control characters (tab, line break, bell...)."
     return value
 
 
@@ -171,8 +182,10 @@ def _clean_event(raw: Any, *, now: datetime) -> tuple[dict[str, Any], dict[str, 
     quantity = raw.get("quantity", 1)
     if quantity is None:
         quantity = 1
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or abs(quantity) > _MAX_INT:
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
         errors["quantity"] = "Must be an integer."
+    elif abs(quantity) > _MAX_INT:
+        errors["quantity"] = f"Out of range: at most {_MAX_INT:,} in absolute value."
     elif kind in _COUNTED_KINDS and quantity <= 0:
         errors["quantity"] = f"A {kind} needs a positive quantity."
     amount = _amount(raw.get("amount"), errors)

@@ -47,7 +47,12 @@ class EventSerializer(serializers.Serializer):
         required=False, default=1, help_text="Must be positive for purchases, returns and carts."
     )
     amount = serializers.DecimalField(
-        max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True, help_text="Line total, >= 0."
+        max_digits=14,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        allow_null=True,
+        help_text="Line total, >= 0; more than two decimals are rounded to the cent (half up).",
     )
     currency = serializers.CharField(
         min_length=3, max_length=3, required=False, help_text="ISO 4217; must match the product's currency."

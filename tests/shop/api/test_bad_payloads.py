@@ -5,7 +5,7 @@ import random
 import orjson
 import pytest
 
-from shop.models import Interaction
+from shop.models import Customer, Interaction
 
 WRITES = [
     ("post", "/api/v1/events"),
@@ -246,3 +246,31 @@ def test_a_nul_character_in_an_event_is_rejected_and_the_others_stored(api_clien
 @pytest.mark.parametrize("path", ["/api/v1/customers/C%001", "/api/v1/products/S%001"])
 def test_a_nul_character_in_a_looked_up_key_is_not_found(api_client, path):
     assert api_client.get(path).status_code == 404
+
+
+@pytest.mark.django_db
+def test_blank_ids_and_ids_with_control_characters_are_rejected_and_spaces_around_an_id_ignored(api_client):
+    """The importers' rule: an id of spaces is no id, and spaces around one are not part of it."""
+    events = [
+        {"event_id": "e1", "customer_id": " C1 ", "sku": "S1", "kind": "view"},
+        {"event_id": "e2", "customer_id": "   ", "sku": "S1", "kind": "view"},
+        {"event_id": "e3", "customer_id": "C1\u0007\n", "sku": "S1", "kind": "view"},
+        {"event_id": "e4", "customer_id": "C1", "sku": "S\t1", "kind": "view"},
+    ]
+
+    body = send(api_client, "post", "/api/v1/events", orjson.dumps(events)).json()
+
+    assert [result["status"] for result in body["results"]] == ["accepted", "rejected", "rejected", "rejected"]
+    assert body["results"][1]["errors"] == {"customer_id": "Must not be blank."}
+    assert "control characters" in body["results"][2]["errors"]["customer_id"]
+    assert "control characters" in body["results"][3]["errors"]["sku"]
+    assert list(Customer.objects.values_list("external_id", flat=True)) == ["C1"]
+
+
+@pytest.mark.django_db
+def test_a_quantity_beyond_the_database_range_says_so(api_client):
+    events = [{"event_id": "e1", "customer_id": "C1", "sku": "S1", "kind": "purchase", "quantity": 2**31}]
+
+    body = send(api_client, "post", "/api/v1/events", orjson.dumps(events)).json()
+
+    assert body["results"][0]["errors"] == {"quantity": "Out of range: at most 2,147,483,647 in absolute value."}
