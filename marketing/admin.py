@@ -88,7 +88,33 @@ class RuleTextField(forms.CharField):
         try:
             return rule_from_text(super().to_python(value) or "")
         except RuleTextError as exc:
-            raise ValidationError(str(exc)) from exc
+            raise ValidationError(rule_text_error(exc)) from exc
+
+
+RULE_TEXT_EXPECTED = {
+    "end": _("expected “and”, “or” or the end of the rule"),
+    "unreadable": _("cannot read this"),
+    "more": _("the rule stops too early"),
+    "close": _("expected “)” to close the “(”"),
+    "field": _("expected a field name such as monetary, country or attributes.tier"),
+    "between": _("expected “and” between the two bounds, as in “between 5 and 20”"),
+    "operator": _("expected an operator after “%(field)s”: =, !=, <, <=, >, >=, in, between, contains or within"),
+    "list": _('expected a list in brackets, as in ["DE", "AT"]'),
+    "list_end": _("expected “,” or the closing “]” of the list"),
+    "value": _('expected a value: a number, "quoted text", true or false'),
+}
+
+
+def rule_text_error(exc: RuleTextError) -> str:
+    """A rule text mistake in the reader's language: where it is and what was expected there."""
+    expected = RULE_TEXT_EXPECTED[exc.expected] % {"field": exc.field}
+    if exc.position is None:
+        return _("At the end of the rule: %(expected)s.") % {"expected": expected}
+    return _("Character %(n)s, at “%(found)s”: %(expected)s.") % {
+        "n": exc.position,
+        "found": exc.found,
+        "expected": expected,
+    }
 
 
 # Each trigger's parameters as named fields: form field -> (trigger, parameter, label, help text).

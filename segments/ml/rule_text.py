@@ -52,8 +52,32 @@ TOKEN = re.compile(
 )
 
 
+# What was expected where the text went wrong (the form translates these by key).
+EXPECTED = {
+    "end": "expected 'and', 'or' or the end of the rule",
+    "unreadable": "cannot read this",
+    "more": "the rule stops too early",
+    "close": "expected ')' to close the '('",
+    "field": "expected a field name such as monetary, country or attributes.tier",
+    "between": "expected 'and' between the two bounds, as in 'between 5 and 20'",
+    "operator": "expected an operator after {field!r}: =, !=, <, <=, >, >=, in, between, contains or within",
+    "list": 'expected a list in brackets, as in ["DE", "AT"]',
+    "list_end": "expected ',' or the closing ']' of the list",
+    "value": 'expected a value: a number, "quoted text", true or false',
+}
+
+
 class RuleTextError(ValueError):
-    """Text that is not a rule; the message says where (character N) and what was expected."""
+    """Text that is not a rule; the message says where (character N) and what was expected.
+
+    `position` (1-based, None at the end of the text), `found` (the text there), `expected` (a key of EXPECTED)
+    and `field` let a caller word the message in another language.
+    """
+
+    def __init__(self, expected: str, *, position: int | None, found: str = "", field: str = ""):
+        self.expected, self.position, self.found, self.field = expected, position, found, field
+        where = f"Character {position}, at {found!r}" if position is not None else "At the end of the rule"
+        super().__init__(f"{where}: {EXPECTED[expected].format(field=field)}.")
 
 
 def rule_from_text(text: str) -> dict:
@@ -63,7 +87,7 @@ def rule_from_text(text: str) -> dict:
     parser = _Parser(text)
     rule = parser.rule()
     if parser.peek() is not None:
-        parser.fail("expected 'and', 'or' or the end of the rule")
+        parser.fail("end")
     return rule
 
 
@@ -110,7 +134,7 @@ class _Parser:
                 break
             match = TOKEN.match(text, position)
             if match is None or match.end() == position:
-                raise RuleTextError(f"Character {position + 1}: cannot read {text[position : position + 10]!r}.")
+                raise RuleTextError("unreadable", position=position + 1, found=text[position : position + 10])
             kind = match.lastgroup
             self.tokens.append((kind, match.group(kind), match.start(kind)))
             position = match.end()
@@ -119,15 +143,16 @@ class _Parser:
     def peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
 
-    def fail(self, expected: str):
+    def fail(self, expected: str, *, field: str = ""):
         token = self.peek()
-        where = f"Character {token[2] + 1}, at {token[1]!r}" if token else "At the end of the rule"
-        raise RuleTextError(f"{where}: {expected}.")
+        if token is None:
+            raise RuleTextError(expected, position=None, field=field)
+        raise RuleTextError(expected, position=token[2] + 1, found=token[1], field=field)
 
     def take(self) -> tuple[str, str, int]:
         token = self.peek()
         if token is None:
-            self.fail("the rule stops too early")
+            self.fail("more")
         self.index += 1
         return token
 
@@ -161,14 +186,14 @@ class _Parser:
         if self.punctuation("("):
             rule = self.rule()
             if not self.punctuation(")"):
-                self.fail("expected ')' to close the '('")
+                self.fail("close")
             return rule
         return self.condition()
 
     def condition(self) -> dict:
         token = self.peek()
         if token is None or token[0] != "word" or token[1].lower() in KEYWORDS:
-            self.fail("expected a field name such as monetary, country or attributes.tier")
+            self.fail("field")
         field = self.take()[1]
         token = self.peek()
         if token and token[0] == "comparison":
@@ -181,7 +206,7 @@ class _Parser:
         if self.keyword("between"):
             low = self.value()
             if not self.keyword("and"):
-                self.fail("expected 'and' between the two bounds, as in 'between 5 and 20'")
+                self.fail("between")
             return {"field": field, "op": "between", "value": [low, self.value()]}
         if self.keyword("within"):
             self.keyword("last", "the")
@@ -189,16 +214,16 @@ class _Parser:
             days = self.value()
             self.keyword("days", "day")
             return {"field": field, "op": "within_last_days", "value": days}
-        self.fail(f"expected an operator after {field!r}: =, !=, <, <=, >, >=, in, between, contains or within")
+        self.fail("operator", field=field)
 
     def values(self) -> list:
         if not self.punctuation("[") and not self.punctuation("("):
-            self.fail('expected a list in brackets, as in ["DE", "AT"]')
+            self.fail("list")
         values = [self.value()]
         while self.punctuation(","):
             values.append(self.value())
         if not self.punctuation("]") and not self.punctuation(")"):
-            self.fail("expected ',' or the closing ']' of the list")
+            self.fail("list_end")
         return values
 
     def value(self) -> Any:
@@ -208,7 +233,7 @@ class _Parser:
             or token[0] in {"comparison", "punctuation"}
             or token[1].lower() in KEYWORDS - {"true", "false"}
         ):
-            self.fail('expected a value: a number, "quoted text", true or false')
+            self.fail("value")
         kind, text, _ = self.take()
         if kind == "text":
             return ast.literal_eval(text)

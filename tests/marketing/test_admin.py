@@ -216,7 +216,13 @@ def test_the_audience_rule_is_read_and_written_as_rule_text(marketer, campaign):
         f"/admin/marketing/campaign/{campaign.pk}/change/", _form(campaign, segment, audience_rule="monetary 100")
     )
     assert typo.status_code == 200
-    assert "Character 10, at &#x27;100&#x27;: expected an operator after &#x27;monetary&#x27;" in typo.content.decode()
+    assert "Character 10, at “100”: expected an operator after “monetary”" in typo.content.decode()
+    chinese = marketer.post(
+        f"/admin/marketing/campaign/{campaign.pk}/change/",
+        _form(campaign, segment, audience_rule="monetary 100"),
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    ).content.decode()
+    assert "第 10 个字符，“100”处：“monetary”后面应为运算符" in chinese
 
 
 def test_trigger_parameters_are_named_fields_for_the_chosen_trigger(marketer, campaign):
