@@ -81,6 +81,9 @@ TEXT = """{{ customer.first_name or 'Hello' }}, {{ offer.description }} with cod
 Unsubscribe: {{ unsubscribe_url }}"""
 ONSITE_HTML = """<div class="offer"><strong>{{ offer.description }}</strong> with code {{ offer.code }}
 {% for p in products %}<a href="{{ p.url }}">{{ p.name }}</a>{% endfor %}</div>"""
+# What the shop's page shows beside the headline (the browser client lists the products itself): one line, no
+# links and no unsubscribe line, which belong to an e-mail.
+ONSITE_TEXT = """{{ offer.description }} with the code {{ offer.code }}."""
 
 
 @dataclass(frozen=True)
@@ -338,7 +341,14 @@ def _onsite_campaign(*, segments: list[Segment], now: datetime) -> str:
         holdout_share=0.1,
         offer=offer,
         recommendations_count=4,
-        variants=[{"name": "A", "subject": "Free shipping on orders over 30", "html_template": ONSITE_HTML}],
+        variants=[
+            {
+                "name": "A",
+                "subject": "Free shipping on orders over 30",
+                "html_template": ONSITE_HTML,
+                "text_template": ONSITE_TEXT,
+            }
+        ],
     )
     services.campaign_launch(campaign=campaign, user=None, now=now)
     return f"running until {campaign.ends_at:%Y-%m-%d} (GET /api/v1/customers/<id>/offers)"

@@ -94,6 +94,9 @@ def test_demo_campaigns_simulate_an_effect_where_the_persona_responds_and_none_e
     assert onsite.status == Campaign.Status.RUNNING
     shown = [api_client.get(f"/api/v1/customers/p{i}/offers").json()["offers"] for i in range(10)]
     assert any(offers and offers[0]["offer"]["kind"] == "free_shipping" for offers in shown)
+    # What the shop's page prints beside the headline is one line, not an e-mail's body with links.
+    texts = [offers[0]["text"] for offers in shown if offers]
+    assert texts and all("http" not in text and "Unsubscribe" not in text and "SHIPFREE" in text for text in texts)
 
     # Idempotent: a second run reuses everything.
     recipients, purchases = Recipient.objects.count(), Interaction.objects.count()

@@ -427,16 +427,20 @@
             box.appendChild(el("p", "shop-offer-coupon", "Code: " + offer.coupon));
             self._remember("coupon", offer.coupon);
           }
+          var products = el("ul", "shop-offer-products");
           (offer.products || []).forEach(function (product) {
-            var link = el("a", "shop-offer-product", product.name || product.sku);
+            var item = el("li", "shop-offer-product");
+            var link = el("a", "shop-offer-product-link", product.name || product.sku);
             link.href = productLink(options.productUrl, product.sku);
             if (offer.recommendation_id) {
               link.addEventListener("click", function () {
                 self._remember("rec:" + product.sku, offer.recommendation_id);
               });
             }
-            box.appendChild(link);
+            item.appendChild(link);
+            products.appendChild(item);
           });
+          if (products.childNodes.length) box.appendChild(products);
           target.appendChild(box);
         });
         return answer;
