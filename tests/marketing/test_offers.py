@@ -52,6 +52,33 @@ def test_issue_coupons_runs_a_fixed_number_of_queries(django_assert_max_num_quer
         issue_coupons(offer=offer, customer_ids=ids, now=NOW)
 
 
+def test_a_drawn_code_someone_already_holds_is_drawn_again(monkeypatch):
+    from marketing import offers
+
+    offer = OfferFactory(code_mode=Offer.CodeMode.UNIQUE, code="DUP")
+    holder, first, second = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    taken = issue_coupons(offer=offer, customer_ids=[holder.pk], now=NOW)[holder.pk]
+    draws = iter([taken, "DUP-SECOND22222", "DUP-FIRST3333333"])
+    monkeypatch.setattr(offers, "generate_coupon_code", lambda prefix: next(draws))
+    codes = issue_coupons(offer=offer, customer_ids=[first.pk, second.pk], now=NOW)
+    # The first draw collided with the holder's code: that customer drew again; nobody shares a code.
+    assert codes == {first.pk: "DUP-FIRST3333333", second.pk: "DUP-SECOND22222"}
+    assert dict(Coupon.objects.filter(offer=offer).values_list("customer_id", "code")) == {holder.pk: taken, **codes}
+
+
+def test_codes_use_the_whole_alphabet_evenly():
+    from collections import Counter
+
+    from marketing.offers import CODE_ALPHABET, generate_coupon_code
+
+    codes = [generate_coupon_code("") for _ in range(3000)]
+    assert all(len(code) == 12 for code in codes)
+    symbols = Counter(ch for code in codes for ch in code)
+    assert set(symbols) == set(CODE_ALPHABET)
+    # 36,000 symbols over 30: about 1,200 each; a biased draw (a symbol never or twice as often) shows far off.
+    assert min(symbols.values()) > 1000 and max(symbols.values()) < 1400
+
+
 def test_shared_offer_without_code_is_refused():
     offer = OfferFactory(code_mode=Offer.CodeMode.SHARED, code="")
     with pytest.raises(ValidationError, match="shares one code but has none"):
