@@ -4,15 +4,20 @@ out and why, the control group, the variant split, and each recipient's personal
 The estimate is one aggregate query (counts by exclusion reason, nothing built). The build reads the audience
 with its exclusion reason computed in the same SQL, assigns control and variants by hashing (customer,
 campaign) — so a rebuild puts everyone in the same group — issues coupons, asks the recommender for each
-recipient's products, renders the content and writes the rows in bulk, chunk by chunk.
+recipient's products, renders the content and writes the rows in bulk, chunk by chunk. For a large audience the
+rendering runs in worker processes (MARKETING_BUILD_PROCESSES, default one per CPU up to 4, from
+MARKETING_BUILD_PARALLEL_MIN = 5,000 treated recipients) while this process asks the recommender and writes.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
+import os
 import time
 import zoneinfo
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,7 +35,7 @@ from django.utils import timezone
 from marketing.conf import setting
 from marketing.models import Campaign, Recipient, Suppression, UpliftModel, Variant
 from marketing.rendering import CompiledContent, compile_content, offer_context, with_open_pixel
-from marketing.tracking import RecipientKey, RecipientLinks
+from marketing.tracking import RecipientKey, RecipientLinks, campaign_query, product_page_url, with_query
 from recommender.models import ServedRecommendation
 from segments.ml.rules import Rule, RuleError, conditions, parse_rule
 from segments.models import Membership, Segment
@@ -412,7 +417,7 @@ class ContentBuilder:
     variants: list[Variant]
     compiled: dict[int, CompiledContent]
     offer: dict | None
-    products: dict[str, tuple[str, str, str, dict]]  # sku -> (name, price, currency, attributes)
+    products: dict[str, tuple[int, str, str, str, dict]]  # sku -> (id, name, price, currency, attributes)
     n: int
     cross_sell_n: int
     cross_sell_cache: dict[int, list[str]] = field(default_factory=dict)
@@ -420,8 +425,10 @@ class ContentBuilder:
     # customer id -> more template variables (a triggered campaign's `cart`), merged into their context.
     extra_context: dict[int, dict] = field(default_factory=dict)
     # sku -> the product's block without the recipient's link (see _catalog_entry).
-    catalog_cache: dict[str, tuple[str, str, str, str, str]] = field(default_factory=dict)
+    catalog_cache: dict[str, tuple[int | None, str, str, str, str, str]] = field(default_factory=dict)
     campaign_context: dict = field(default_factory=dict)
+    # variant id -> its HTML template as written (the open pixel is added when the template does not place it).
+    html_sources: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def for_campaign(cls, campaign: Campaign, variants: list[Variant] | None = None) -> ContentBuilder:
@@ -435,7 +442,7 @@ class ContentBuilder:
         for pk, sku, name, price, currency, attributes in Product.objects.values_list(
             "pk", "sku", "name", "price", "currency", "attributes"
         ).iterator(chunk_size=5000):
-            products[sku] = (name or sku, f"{price:.2f}" if price is not None else "", currency, attributes or {})
+            products[sku] = (pk, name or sku, f"{price:.2f}" if price is not None else "", currency, attributes or {})
             sku_by_id[pk] = sku
         return cls(
             campaign=campaign,
@@ -447,28 +454,32 @@ class ContentBuilder:
             cross_sell_n=min(setting("MARKETING_CROSS_SELL_COUNT"), max(campaign.recommendations_count, 1)),
             sku_by_id=sku_by_id,
             campaign_context={"name": campaign.name},
+            html_sources={v.pk: v.html_template or "" for v in variants},
         )
 
-    def _catalog_entry(self, sku: str) -> tuple[str, str, str, str, str]:
-        """(name, price, currency, image URL, link followed by ? or &): what a product's block needs besides
-        the recipient's own link, worked out once per product rather than once per recipient."""
+    def _catalog_entry(self, sku: str) -> tuple[int | None, str, str, str, str, str]:
+        """(product id, name, price, currency, image URL, page): what a product's block needs besides the
+        recipient's own link, worked out once per product rather than once per recipient."""
         entry = self.catalog_cache.get(sku)
         if entry is None:
-            name, price, currency, attributes = self.products.get(sku, (sku, "", "", {}))
-            link = str(attributes.get("link") or setting("MARKETING_PRODUCT_URL").format(sku=sku))
+            pk, name, price, currency, attributes = self.products.get(sku, (None, sku, "", "", {}))
+            page = product_page_url(sku=sku, attributes=attributes)
             image = str(attributes.get("image_link") or setting("MARKETING_PRODUCT_IMAGE_URL").format(sku=sku))
-            entry = self.catalog_cache[sku] = (name, price, currency, image, f"{link}{'&' if '?' in link else '?'}")
+            entry = self.catalog_cache[sku] = (pk, name, price, currency, image, page)
         return entry
 
     def _product(self, links: RecipientLinks, sku: str, reason: str, query: str) -> dict:
-        name, price, currency, image, link = self._catalog_entry(sku)
+        pk, name, price, currency, image, page = self._catalog_entry(sku)
+        # A catalogue product's link names only the product: the click finds its page (and the recommendation id)
+        # on the server. Anything else signs its whole address.
+        url = links.product_click(pk) if pk is not None else links.click(with_query(page, query))
         return {
             "sku": sku,
             "name": name,
             "price": price,
             "currency": currency,
             "image_url": image,
-            "url": links.click(link + query),
+            "url": url,
             "reason": reason,
         }
 
@@ -531,22 +542,45 @@ class ContentBuilder:
         """The recipient's fields (as `message`) and what the recommender served them, for its log.
 
         `prefetched`: the recommender's lists of many recipients read at once (engine.prefetch_lists)."""
+        served = self.pick(
+            external_id=customer["external_id"],
+            customer_id=customer_id,
+            last_product_id=last_product_id,
+            prefetched=prefetched,
+        )
+        fields = self.render(
+            variant_id=variant.pk, customer=customer, customer_id=customer_id, entry=entry, coupon=coupon, picks=served
+        )
+        return fields, served
+
+    def pick(self, *, external_id: str, customer_id: int, last_product_id: int | None, prefetched=None) -> Served:
+        """The recipient's recommended products (a new recommendation id) and cross-sell: the part of a message
+        that asks the recommender, and so may read the database."""
         from recommender.serving import engine
         from recommender.serving.log import new_recommendation_id
 
-        answer = (
-            engine.recommend(external_id=customer["external_id"], n=self.n, prefetched=prefetched) if self.n else None
-        )
+        answer = engine.recommend(external_id=external_id, n=self.n, prefetched=prefetched) if self.n else None
         run_id = answer.run_id if answer else None
-        recommendation_id = new_recommendation_id(run_id, customer_id)
+        results = answer.results if answer else []
+        return Served(
+            recommendation_id=new_recommendation_id(run_id, customer_id),
+            run_id=run_id,
+            skus=[r["sku"] for r in results],
+            reasons=[r.get("reason", "") for r in results],
+            cross_sell=self.cross_sell_skus(last_product_id),
+        )
+
+    def render(
+        self, *, variant_id: int, customer: dict, customer_id: int, entry: int, coupon: str, picks: Served
+    ) -> dict:
+        """The recipient's fields: recommendation id and products, coupon, rendered subject / HTML / text. Plain
+        data in and out, no database: worker processes run it for a large audience (see MessageRenderer)."""
         links = RecipientLinks(RecipientKey(self.campaign.pk, customer_id, entry))
-        # The recommendation id is hex and dots, the campaign an integer: nothing to escape.
-        query = f"rec={recommendation_id}&utm_source=campaign&utm_campaign={self.campaign.pk}"
-        recommended = answer.results if answer else []
-        products = [self._product(links, r["sku"], r.get("reason", ""), query) for r in recommended]
-        cross = [
-            self._product(links, sku, "often bought together", query) for sku in self.cross_sell_skus(last_product_id)
+        query = campaign_query(campaign_id=self.campaign.pk, recommendation_id=picks.recommendation_id)
+        products = [
+            self._product(links, sku, reason, query) for sku, reason in zip(picks.skus, picks.reasons, strict=True)
         ]
+        cross = [self._product(links, sku, "often bought together", query) for sku in picks.cross_sell]
         offer = dict(self.offer, code=coupon or self.offer["code"]) if self.offer else None
         pixel = links.open()
         context = {
@@ -560,29 +594,29 @@ class ContentBuilder:
             "open_pixel_url": pixel,
             **self.extra_context.get(customer_id, {}),
         }
-        subject, html, text = self.compiled[variant.pk].render(context)
-        if self.campaign.channel == Campaign.Channel.EMAIL and "open_pixel_url" not in (variant.html_template or ""):
+        subject, html, text = self.compiled[variant_id].render(context)
+        if self.campaign.channel == Campaign.Channel.EMAIL and "open_pixel_url" not in self.html_sources[variant_id]:
             html = with_open_pixel(html, pixel)
-        skus = [p["sku"] for p in products]
-        fields = {
-            "recommendation_id": recommendation_id,
-            "recommended_skus": skus,
+        return {
+            "recommendation_id": picks.recommendation_id,
+            "recommended_skus": picks.skus,
             "coupon_code": offer["code"] if offer else "",
             "subject": subject,
             "body_html": html,
             "body_text": text,
         }
-        return fields, Served(recommendation_id, run_id, skus, [p["reason"] for p in products])
 
 
 @dataclass(frozen=True, slots=True)
 class Served:
-    """A recipient's recommended products as the recommender's log of served lists keeps them."""
+    """A recipient's recommended products as the recommender's log of served lists keeps them, and the
+    cross-sell for their last purchase."""
 
     recommendation_id: str
     run_id: int | None
     skus: list[str]
     reasons: list[str]
+    cross_sell: list[str] = field(default_factory=list)
 
 
 def customer_context(*, external_id: str, name: str, email: str, city: str, country: str) -> dict:
@@ -696,6 +730,101 @@ def log_served(rows: list[tuple]) -> None:
         insert_rows(ServedRecommendation, LOG_COLUMNS, rows, ignore_conflicts=True)
 
 
+# The builder the worker processes render with: set before they fork, so each inherits it (templates compiled,
+# catalogue loaded) and a job carries only its recipients' data.
+_worker_builder: ContentBuilder | None = None
+
+
+def _render_jobs(jobs: list[tuple]) -> list[dict]:
+    builder = _worker_builder
+    return [
+        builder.render(variant_id=v, customer=c, customer_id=cid, entry=e, coupon=code, picks=picks)
+        for v, c, cid, e, code, picks in jobs
+    ]
+
+
+def build_processes(recipients: int) -> int:
+    """Worker processes to render `recipients` messages with: MARKETING_BUILD_PROCESSES (default: one per CPU,
+    at most 4), and none below MARKETING_BUILD_PARALLEL_MIN recipients, where starting them costs more than
+    it saves."""
+    configured = getattr(settings, "MARKETING_BUILD_PROCESSES", None)
+    processes = min(os.cpu_count() or 1, 4) if configured is None else int(configured)
+    if processes < 0:
+        raise ValidationError(f"MARKETING_BUILD_PROCESSES must be 0 or more, not {configured!r}")
+    if recipients < int(getattr(settings, "MARKETING_BUILD_PARALLEL_MIN", 5000)):
+        return 0
+    return processes if processes > 1 else 0
+
+
+class MessageRenderer:
+    """Renders chunks of messages (ContentBuilder.render) in worker processes, or in this process when there are
+    none, handing back each chunk's messages in the order the chunks were submitted.
+
+    The workers are forked from this process after everything they need is loaded, never touch the database
+    (this process asks the recommender and writes), and at most two chunks per worker wait at a time, so memory
+    stays bounded. billiard (Celery's fork of multiprocessing) rather than multiprocessing: a Celery prefork
+    worker is a daemonic process, and multiprocessing refuses to start children from one.
+    """
+
+    def __init__(self, builder: ContentBuilder, *, recipients: int, processes: int | None = None):
+        self.builder = builder
+        self.processes = build_processes(recipients) if processes is None else processes
+        self.pool = None
+        self.pending: deque = deque()
+
+    def __enter__(self) -> MessageRenderer:
+        global _worker_builder
+        if self.processes > 1:
+            import billiard
+
+            # Routes and settings the workers read, resolved once here rather than once per worker.
+            RecipientLinks(RecipientKey(self.builder.campaign.pk or 1, 1, 1)).open()
+            _worker_builder = self.builder
+            # Everything allocated so far leaves the collector's reach while the workers live: a worker's
+            # collections then never walk (and so copy) the pages it shares with this process.
+            gc.freeze()
+            self.pool = billiard.get_context("fork").Pool(self.processes)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        global _worker_builder
+        if self.pool is not None:
+            if exc_type is None:
+                self.pool.close()
+            else:
+                self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+            gc.unfreeze()
+        _worker_builder = None
+
+    def submit(self, jobs: list[tuple], tag) -> None:
+        """Render `jobs` (ContentBuilder.render's arguments, in order); `tag` comes back with the messages."""
+        if self.pool is None:
+            builder = self.builder
+            rendered = [
+                builder.render(variant_id=v, customer=c, customer_id=cid, entry=e, coupon=code, picks=picks)
+                for v, c, cid, e, code, picks in jobs
+            ]
+            self.pending.append((tag, rendered))
+        else:
+            self.pending.append((tag, self.pool.apply_async(_render_jobs, (jobs,))))
+
+    def finished(self, *, wait: bool = False):
+        """(tag, messages) of the chunks done, oldest first; with `wait`, of every chunk submitted. Without it,
+        waits only when more than two chunks per worker are queued."""
+        while self.pending:
+            tag, result = self.pending[0]
+            if isinstance(result, list):
+                self.pending.popleft()
+                yield tag, result
+                continue
+            if not (wait or result.ready() or len(self.pending) > 2 * self.processes):
+                return
+            self.pending.popleft()
+            yield tag, result.get()
+
+
 @dataclass
 class BuildResult:
     counts: dict
@@ -786,8 +915,10 @@ def build_audience(
     for rows in (left_out, control):
         for start in range(0, len(rows), CHUNK):
             part = rows[start : start + CHUNK]
-            insert_recipients([r for r in part if isinstance(r, dict)])
-            Recipient.objects.bulk_create([r for r in part if isinstance(r, Recipient)], batch_size=CHUNK)
+            # One transaction per chunk: in autocommit SQLite would commit (and write its journal) row by row.
+            with transaction.atomic():
+                insert_recipients([r for r in part if isinstance(r, dict)])
+                Recipient.objects.bulk_create([r for r in part if isinstance(r, Recipient)], batch_size=CHUNK)
     del left_out, control
 
     report(11, "reading last purchases")
@@ -800,33 +931,46 @@ def build_audience(
     builder.extra_context = extra_context or {}
     initial = Recipient.Status.PENDING
     total = len(treated)
-    for start in range(0, total, CHUNK):
-        # Plain rows through the shop's bulk writer (no model instance per recipient), one chunk at a time so
-        # only a chunk's rendered messages are held in memory.
-        batch: list[dict] = []
-        served: list[tuple] = []
-        chunk = treated[start : start + CHUNK]
-        prefetched = builder.prefetch([row[1] for row, _, _ in chunk])
-        for row, base, variant in chunk:
-            customer_id, external_id, name, email, city, country, _ = row
-            fields, answer = builder.compose(
-                variant=variant,
-                customer=customer_context(external_id=external_id, name=name, email=email, city=city, country=country),
-                customer_id=customer_id,
-                entry=base["entry"],
-                coupon=coupons.get(customer_id, ""),
-                last_product_id=last_products.get(customer_id),
-                prefetched=prefetched,
-            )
-            batch.append({**base, **fields, "variant_id": variant.pk, "status": initial})
-            if answer.skus:
-                served.append(served_row(answer, customer_id=customer_id, at=now))
-            counts["variants"][variant.name] = counts["variants"].get(variant.name, 0) + 1
+
+    def write(chunk: list[tuple[dict, Variant, Served]], rendered: list[dict]) -> None:
+        batch = [
+            {**base, **fields, "variant_id": variant.pk, "status": initial}
+            for (base, variant, _), fields in zip(chunk, rendered, strict=True)
+        ]
+        served = [served_row(s, customer_id=base["customer_id"], at=now) for base, _, s in chunk if s.skus]
         with transaction.atomic():
             insert_recipients(batch)
             log_served(served)
+        for _, variant, _ in chunk:
+            counts["variants"][variant.name] = counts["variants"].get(variant.name, 0) + 1
         counts["treated"] += len(batch)
-        report(12 + int(86 * (start + len(batch)) / max(total, 1)), f"rendered {start + len(batch):,} of {total:,}")
+        done = counts["treated"]
+        report(12 + int(86 * done / max(total, 1)), f"rendered {done:,} of {total:,}")
+
+    # This process asks the recommender and writes the rows (plain rows through the shop's bulk writer, one
+    # chunk at a time so only a few chunks' messages are held in memory); rendering, the bulk of the work, runs
+    # in worker processes for a large audience while this one writes.
+    with MessageRenderer(builder, recipients=total) as renderer:
+        for start in range(0, total, CHUNK):
+            chunk = treated[start : start + CHUNK]
+            prefetched = builder.prefetch([row[1] for row, _, _ in chunk])
+            picked, jobs = [], []
+            for row, base, variant in chunk:
+                customer_id, external_id, name, email, city, country, _ = row
+                served = builder.pick(
+                    external_id=external_id,
+                    customer_id=customer_id,
+                    last_product_id=last_products.get(customer_id),
+                    prefetched=prefetched,
+                )
+                customer = customer_context(external_id=external_id, name=name, email=email, city=city, country=country)
+                jobs.append((variant.pk, customer, customer_id, base["entry"], coupons.get(customer_id, ""), served))
+                picked.append((base, variant, served))
+            renderer.submit(jobs, picked)
+            for done_chunk, rendered in renderer.finished():
+                write(done_chunk, rendered)
+        for done_chunk, rendered in renderer.finished(wait=True):
+            write(done_chunk, rendered)
     seconds = round(time.perf_counter() - started, 2)
     counts["built_at"] = now.isoformat()
     counts["seconds"] = seconds

@@ -1,14 +1,20 @@
 """Tracking endpoints customers reach from their messages: open pixel, click redirect, unsubscribe.
 
 Each reads a signed token (marketing.tracking); a token that was tampered with or made elsewhere gets a 400, and
-a click only redirects to the address signed into its token.
+a click only redirects to the product page or the address signed into its token.
 """
 
 from __future__ import annotations
 
 import base64
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotFound,
+    HttpResponseRedirect,
+)
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -42,8 +48,10 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
         key, target = tracking.read_click_token(token)
     except tracking.BadToken:
         return HttpResponseBadRequest("Invalid link.", content_type="text/plain")
-    tracking.record_click(key=key)
-    return _Redirect(target)
+    destination = tracking.follow_click(key=key, target=target)
+    if destination is None:
+        return HttpResponseNotFound("This product is no longer available.", content_type="text/plain")
+    return _Redirect(destination)
 
 
 @csrf_exempt  # RFC 8058 one-click: mail providers POST here without a session; the signed token is the proof

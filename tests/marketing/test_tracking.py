@@ -15,11 +15,13 @@ from marketing.tracking import (
     click_url,
     make_click_token,
     make_open_token,
+    make_product_click_token,
     make_unsubscribe_token,
     open_url,
     read_click_token,
     unsubscribe_url,
 )
+from shop.models import Product
 from tests.marketing.campaign_helpers import active_segment, campaign_for, customers, fresh_serving, popular_products  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +157,54 @@ def test_fast_tokens_are_byte_for_byte_what_django_signs(settings, target):
     assert links.click(target).startswith("https://track.example.com/m/c/")
     assert links.open() == open_url(key) and links.unsubscribe() == unsubscribe_url(key)
     assert read_click_token(urlsplit(links.click(target)).path.rsplit("/", 1)[1]) == (key, target)
+
+
+def test_product_links_name_only_the_product_and_resolve_its_page_on_the_server(sent, client: Client):
+    _campaign, row = sent
+    link = next(part for part in row.body_html.split('"') if "/m/c/" in part)
+    token = urlsplit(link).path.rsplit("/", 1)[1]
+    key, target = read_click_token(token)
+    assert key == _key(row)
+    product = Product.objects.get(pk=target.product_id)
+    assert product.sku in row.recommended_skus
+    assert signing.Signer(salt="marketing.click").unsign_object(token) == [*_key(row).parts(), product.pk]
+    assert len(token) < 80  # a fifth of a token carrying the whole address
+    # The page as the shop's feed gives it now, with the recipient's recommendation id.
+    Product.objects.filter(pk=product.pk).update(attributes={"link": "https://shop.example.com/p/teapot?c=2"})
+    response = client.get(f"/m/c/{token}")
+    assert response.status_code == 302
+    assert response["Location"] == (
+        f"https://shop.example.com/p/teapot?c=2&rec={row.recommendation_id}"
+        f"&utm_source=campaign&utm_campaign={row.campaign_id}"
+    )
+    row.refresh_from_db()
+    assert row.clicked_at is not None
+
+
+def test_product_link_of_a_product_gone_from_the_catalogue_is_a_404(sent, client: Client):
+    _campaign, row = sent
+    token = make_product_click_token(_key(row), 10**9)
+    response = client.get(f"/m/c/{token}")
+    assert response.status_code == 404 and b"no longer available" in response.content
+    row.refresh_from_db()
+    assert row.clicked_at is None
+
+
+@pytest.mark.parametrize("target", [0, -3, True, 1.5, None, ["https://shop.example.com/"]])
+def test_click_tokens_naming_no_product_or_address_are_refused(sent, client: Client, target):
+    _campaign, row = sent
+    token = signing.Signer(salt="marketing.click").sign_object([*_key(row).parts(), target])
+    assert client.get(f"/m/c/{token}").status_code == 400
+
+
+def test_tampered_product_token_gets_a_400(sent, client: Client):
+    _campaign, row = sent
+    product = Product.objects.first()
+    token = make_product_click_token(_key(row), product.pk)
+    payload, signature = token.rsplit(":", 1)
+    # Another product (or recipient) under the same signature.
+    forged = make_product_click_token(_key(row), product.pk + 1).rsplit(":", 1)[0] + ":" + signature
+    assert client.get(f"/m/c/{forged}").status_code == 400
+    altered = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    assert client.get(f"/m/c/{payload}:{altered}").status_code == 400
+    assert client.get(f"/m/c/{token}").status_code == 302
