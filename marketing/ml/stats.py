@@ -9,8 +9,10 @@ cross 0 % or 100 %. The p-value is two-sided, from the score test of equal propo
 score test is no longer trusted. `ProportionComparison.test` says which one was used.
 
 Revenue. The difference of mean revenue per recipient (every recipient counts, buyers or not) has a Welch
-t interval and p-value, or a bootstrap interval (BCa or percentile, seeded) for heavy tails, whose p-value
-is the smallest two-sided level at which the percentile interval excludes 0.
+t interval and p-value (Student's pooled-variance one when exactly one group has no spread, such as a small
+control group where nobody bought: Welch would treat that group's mean as exact), or a bootstrap interval
+(BCa or percentile, seeded) for heavy tails, whose p-value is the smallest two-sided level at which the
+percentile interval excludes 0.
 
 Many groups. When a campaign is broken down into segments, each group's p-value is shown beside its
 Benjamini-Hochberg q-value (false discovery rate across the groups).
@@ -183,16 +185,24 @@ def _check_alpha(alpha: float) -> None:
 
 
 def _welch_arrays(mean_t, var_t, n_t, mean_c, var_c, n_c, alpha: float) -> dict[str, np.ndarray]:
-    """Welch t interval and p-value from group means, variances (ddof=1) and sizes; NaN where undefined."""
+    """Welch t interval and p-value from group means, variances (ddof=1) and sizes; NaN where undefined.
+    Where exactly one group has no spread, Student's pooled-variance interval instead (see below)."""
     mean_t, var_t, n_t, mean_c, var_c, n_c = (
         np.asarray(x, dtype=float) for x in (mean_t, var_t, n_t, mean_c, var_c, n_c)
     )
     diff = mean_t - mean_c
     ok = (n_t >= 2) & (n_c >= 2)
+    # One group without any spread (say ten control recipients, none of whom bought): Welch would take its mean
+    # as exactly known and the interval would only reflect the other group. Pool the two variances there
+    # (Student's t), so the small group's size still widens the interval.
+    one_flat = ok & ((var_t == 0) != (var_c == 0))
     with np.errstate(divide="ignore", invalid="ignore"):
+        pooled = ((n_t - 1) * var_t + (n_c - 1) * var_c) / (n_t + n_c - 2)
+        var_t = np.where(one_flat, pooled, var_t)
+        var_c = np.where(one_flat, pooled, var_c)
         st, sc = var_t / n_t, var_c / n_c
         se = np.sqrt(st + sc)
-        df = (st + sc) ** 2 / (st**2 / (n_t - 1) + sc**2 / (n_c - 1))
+        df = np.where(one_flat, n_t + n_c - 2, (st + sc) ** 2 / (st**2 / (n_t - 1) + sc**2 / (n_c - 1)))
         t = diff / se
         p = 2 * sps.t.sf(np.abs(t), df)
         half = sps.t.ppf(1 - alpha / 2, df) * se

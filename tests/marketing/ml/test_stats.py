@@ -111,11 +111,28 @@ def test_welch_agrees_with_scipy():
         t = rng.lognormal(2, 1.5, rng.integers(5, 500)) * (rng.random() < 0.5)
         c = rng.lognormal(2, 1.2, rng.integers(5, 500))
         result = compare_means(t, c)
-        scipy_result = sps.ttest_ind(t, c, equal_var=False)
+        # A treated group without spread (nobody bought): Student's pooled interval, see the next test.
+        scipy_result = sps.ttest_ind(t, c, equal_var=bool(t.var() == 0))
         ci = scipy_result.confidence_interval(0.95)
         assert result.difference == pytest.approx(t.mean() - c.mean())
         assert result.p_value == pytest.approx(scipy_result.pvalue, rel=1e-9)
         np.testing.assert_allclose(result.ci, [ci.low, ci.high], rtol=1e-9)
+
+
+def test_a_group_without_spread_still_counts_its_size():
+    """Ten control recipients, none of whom bought: Welch takes the control mean as exactly 0 and the interval
+    reflects the treated group alone; the pooled interval widens with the small control group."""
+    rng = np.random.default_rng(12)
+    treated = np.where(rng.random(400) < 0.3, rng.gamma(2.0, 8.0, 400), 0.0)
+    control = np.zeros(10)
+
+    result = compare_means(treated, control)
+
+    welch = sps.ttest_ind(treated, control, equal_var=False).confidence_interval(0.95)
+    student = sps.ttest_ind(treated, control, equal_var=True)
+    np.testing.assert_allclose(result.ci, list(student.confidence_interval(0.95)), rtol=1e-9)
+    assert result.p_value == pytest.approx(student.pvalue, rel=1e-9)
+    assert result.ci[1] - result.ci[0] > 2.5 * (welch.high - welch.low)
 
 
 def test_bootstrap_is_seeded_and_consistent_with_its_interval():
