@@ -18,7 +18,7 @@ from django.utils.http import urlencode
 from django.utils.text import format_lazy, slugify
 from django.utils.translation import gettext_lazy as _
 
-from config.admin_display import ReadOnlyAdminMixin, mapping_table, seconds_text, value_text
+from config.admin_display import PercentFieldsMixin, ReadOnlyAdminMixin, mapping_table, seconds_text, value_text
 from config.jobs import QueueUnavailable
 from segments import services
 from segments.ml.features import ALL_BASE_FEATURES, DEFAULT_CLUSTER_FEATURES, FEATURE_LABELS
@@ -278,10 +278,11 @@ class SegmentationDefinitionAdmin(admin.ModelAdmin):
             )
 
 
-class SegmentInline(admin.TabularInline):
+class SegmentInline(PercentFieldsMixin, admin.TabularInline):
     model = Segment
     fields = ["name", "size", "share", "description"]
-    readonly_fields = fields
+    readonly_fields = [*fields, "share_percent"]
+    percent_fields = ("share",)
     extra = 0
     can_delete = False
     show_change_link = True
@@ -377,13 +378,14 @@ class SegmentationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(PercentFieldsMixin, admin.ModelAdmin):
     list_display = ["name", "definition_name", "run", "size", "share_percent", "name_is_custom"]
     list_filter = ["run__method", "run__definition", "name_is_custom"]
     list_select_related = ["run", "run__definition"]
     search_fields = ["name", "description", "key", "run__definition__name"]
     fields = ["name", "key", "run", "description", "size", "share", "members", "profile_view"]
-    readonly_fields = ["key", "run", "description", "size", "share", "members", "profile_view"]
+    readonly_fields = ["key", "run", "description", "size", "share", "share_percent", "members", "profile_view"]
+    percent_fields = ("share",)
     actions = ["export_members"]
 
     def has_add_permission(self, request):
