@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -62,7 +63,7 @@ ACTION_LABELS = {
 def action_text(action: CampaignAction) -> str:
     """One audit row in words: '2026-11-29 22:58 drafted from a suggestion (now Draft), by mia'."""
     facts = {
-        "at": f"{action.at:%Y-%m-%d %H:%M}",
+        "at": f"{timezone.localtime(action.at):%Y-%m-%d %H:%M}",
         "action": ACTION_LABELS.get(action.action, action.action),
         "status": STATUS_LABELS.get(action.to_status, action.to_status),
         "user": action.user or _("the system"),
