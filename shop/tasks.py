@@ -17,7 +17,8 @@ def run_import(job_id: int) -> str:
 @shared_task(name="shop.tasks.refresh_daily_counts")
 def refresh_daily_counts(rebuild: bool = False) -> int:
     """Count the interactions and sign-ups added since the last count into the daily counts, or, with `rebuild`,
-    count them all afresh (after erasures and edits). Returns the rows counted, or the days stored."""
+    count them all afresh (after erasures and edits). Returns the interactions and sign-ups added, or the days
+    stored."""
     from shop.counts.services import daily_counts_rebuild, daily_counts_top_up
 
     return daily_counts_rebuild() if rebuild else daily_counts_top_up()

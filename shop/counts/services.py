@@ -82,8 +82,8 @@ def _newest_id(model: type) -> int:
 
 
 def daily_counts_top_up() -> int:
-    """Count the interactions and customers added since the watermarks into DailyCount. Returns the rows counted
-    (0 when nothing was new, or when another process counted the same rows first)."""
+    """Count the interactions and customers added since the watermarks into DailyCount. Returns the interactions
+    and sign-ups added (0 when nothing was new, or when another process counted the same rows first)."""
     counted = 0
     marks = CountWatermark.objects.in_bulk(list(COUNTED), field_name="table")
     for table, (model, days_of) in COUNTED.items():
@@ -100,7 +100,7 @@ def daily_counts_top_up() -> int:
             if not claimed:
                 continue
             _add(days)
-        counted += newest - mark.last_id
+        counted += sum(add.get("interactions", 0) + add.get("signups", 0) for add in days.values())
     return counted
 
 

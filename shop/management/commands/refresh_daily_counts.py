@@ -22,6 +22,6 @@ class Command(BaseCommand):
             result = {"rebuilt": True, "days": daily_counts_rebuild()}
             text = f"Counted every interaction and sign-up afresh: {result['days']} days."
         else:
-            result = {"rebuilt": False, "rows_counted": daily_counts_top_up()}
-            text = f"Counted {result['rows_counted']} new interactions and customers."
+            result = {"rebuilt": False, "added": daily_counts_top_up()}
+            text = f"Counted {result['added']} new interactions and sign-ups."
         self.stdout.write(json.dumps(result) if as_json else text)

@@ -31,7 +31,7 @@ def test_top_up_counts_only_rows_added_since_the_last_count():
     customer = CustomerFactory(signed_up_at=at(1))
     InteractionFactory.create_batch(3, customer=customer, occurred_at=at(2))
     InteractionFactory(customer=customer, occurred_at=at(3, hour=23))
-    assert daily_counts_top_up() == 5  # 4 interactions and 1 customer
+    assert daily_counts_top_up() == 5  # 4 interactions and 1 sign-up
     assert stored() == {date(2025, 6, 1): (0, 1), date(2025, 6, 2): (3, 0), date(2025, 6, 3): (1, 0)}
     assert daily_counts_top_up() == 0
 
@@ -114,7 +114,7 @@ def test_command_tops_up_or_rebuilds():
     InteractionFactory.create_batch(2, occurred_at=at(2), customer=CustomerFactory(signed_up_at=at(1)))
     out = StringIO()
     call_command("refresh_daily_counts", "--json", stdout=out)
-    assert out.getvalue().strip() == '{"rebuilt": false, "rows_counted": 3}'
+    assert out.getvalue().strip() == '{"rebuilt": false, "added": 3}'  # 2 interactions and 1 sign-up
     DailyCount.objects.filter(day=date(2025, 6, 2)).update(interactions=99)
     call_command("refresh_daily_counts", "--rebuild", stdout=StringIO())
     assert stored() == {date(2025, 6, 1): (0, 1), date(2025, 6, 2): (2, 0)}
