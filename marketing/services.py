@@ -7,8 +7,7 @@ time (building the audience, sending) is queued to Celery after the transaction 
 
 from __future__ import annotations
 
-import csv
-import io
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from django.utils.translation import gettext
 from marketing.audience import MAX_VARIANTS, estimate_audience, parse_audience_rule
 from marketing.models import LEGAL_TRANSITIONS, Campaign, CampaignAction, Suppression, Variant
 from marketing.rendering import offer_context, validate_content
+from shop.importers.common import ImportReport, read_delimited_bytes
 from shop.models import Customer
 
 S = Campaign.Status
@@ -329,6 +329,10 @@ def campaign_complete(*, campaign: Campaign, user=None, now: datetime | None = N
 # --- Suppression list --------------------------------------------------------------------------------------------
 
 
+# A phone number as people write one: digits with spaces, dots, dashes or brackets, an optional leading +.
+_PHONE = re.compile(r"\+?(?=(?:\D*\d){6,15}\D*$)[\d ().-]+")
+
+
 def _normalised_address(address: str) -> str:
     return address.strip().lower()
 
@@ -349,21 +353,29 @@ def suppressions_import_csv(*, data: bytes | str, channel: str = "", reason: str
     """Add a CSV of addresses or customer ids to the suppression list.
 
     Columns (header row): `email`, `address`, `phone` or `external_id` (at least one), optional `channel` and
-    `reason`. Rows already on the list are skipped; a bad row is reported with its line number and never stops
-    the others. Returns {"added": n, "skipped": n, "errors": ["line 3: ..."]}.
+    `reason`. An `email` must be an e-mail address, a `phone` a phone number, an `address` either. Rows already
+    on the list are skipped; a bad row is reported with its line number and never stops the others, and the
+    file is read by the importers' rules (an unterminated quote is a bad line, not the end of the file).
+    Returns {"added": n, "skipped": n, "errors": ["line 3: ..."]}.
     """
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-    reader = csv.DictReader(io.StringIO(text))
-    columns = {c.strip().lower() for c in (reader.fieldnames or [])}
+    raw = data.encode() if isinstance(data, str) else data
+    report = ImportReport(kind="suppressions", source="upload")
+    table = read_delimited_bytes(raw, name=gettext("The uploaded list"), report=report)
+    columns = {column.strip().lower() for column in table.columns}
     if not columns & {"email", "address", "phone", "external_id"}:
         raise ValidationError(gettext("The CSV needs a header with an email, address, phone or external_id column."))
     channels = {c.value for c in Campaign.Channel} | {""}
     rows, errors = [], []
+    for reason_code, lines in report.skipped_lines.items():
+        errors.extend(f"line {line}: {reason_code.replace('_', ' ')}" for line in lines)
+        if report.skipped[reason_code] > len(lines):
+            errors.append(f"{report.skipped[reason_code] - len(lines):,} more lines: {reason_code.replace('_', ' ')}")
     wanted_ids: set[str] = set()
     parsed = []
-    for line, raw in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-        address = _normalised_address(row.get("email") or row.get("address") or row.get("phone") or "")
+    for line, raw_row in zip(table.lines.tolist(), table.frame.to_dict("records"), strict=True):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw_row.items()}
+        email, phone = _normalised_address(row.get("email", "")), row.get("phone", "")
+        address = email or _normalised_address(row.get("address", "")) or phone
         external_id = row.get("external_id", "")
         row_channel = (row.get("channel") or channel).lower()
         if row_channel not in channels:
@@ -372,12 +384,15 @@ def suppressions_import_csv(*, data: bytes | str, channel: str = "", reason: str
         if not address and not external_id:
             errors.append(f"line {line}: no email, address, phone or external_id")
             continue
-        if "@" in address:
+        if email or "@" in address:
             try:
                 validate_email(address)
             except ValidationError:
                 errors.append(f"line {line}: {address!r} is not an e-mail address")
                 continue
+        elif address and not _PHONE.fullmatch(address):
+            errors.append(f"line {line}: {address!r} is neither an e-mail address nor a phone number")
+            continue
         wanted_ids.add(external_id) if external_id else None
         parsed.append((line, address, external_id, row_channel, row.get("reason") or reason))
     customers = dict(Customer.objects.filter(external_id__in=wanted_ids).values_list("external_id", "pk"))

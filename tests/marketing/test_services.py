@@ -6,7 +6,7 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 
 from marketing import services
-from marketing.models import LEGAL_TRANSITIONS, Campaign, CampaignAction, Recipient
+from marketing.models import LEGAL_TRANSITIONS, Campaign, CampaignAction, Recipient, Suppression
 from tests.marketing.campaign_helpers import active_segment, campaign_for, customers
 
 pytestmark = pytest.mark.django_db
@@ -143,3 +143,50 @@ def test_edit_only_while_draft(campaign, user):
     Campaign.objects.filter(pk=campaign.pk).update(status=S.RUNNING)
     with pytest.raises(ValidationError, match="only a draft can be edited"):
         services.campaign_update(campaign=campaign, user=user, holdout_share=0.3)
+
+
+# --- The suppression list's CSV upload ----------------------------------------------------------------------------
+
+
+def test_suppression_upload_checks_each_column_for_what_it_holds():
+    data = (
+        "email,phone,address,reason\n"
+        "A@Example.com,,,bounced\n"
+        "not-an-email,,,typo\n"
+        ",+49 30 1234-567,,asked\n"
+        ",call me,,x\n"
+        ",,b@example.org,asked\n"
+        ",,12 High Street,x\n"
+    )
+
+    result = services.suppressions_import_csv(data=data, channel="email")
+
+    assert result["added"] == 3
+    assert result["errors"] == [
+        "line 3: 'not-an-email' is not an e-mail address",
+        "line 5: 'call me' is neither an e-mail address nor a phone number",
+        "line 7: '12 high street' is neither an e-mail address nor a phone number",
+    ]
+    assert set(Suppression.objects.values_list("address", flat=True)) == {
+        "a@example.com",
+        "+49 30 1234-567",
+        "b@example.org",
+    }
+
+
+def test_an_unterminated_quote_in_the_suppression_upload_is_one_bad_line_not_the_rest_of_the_file():
+    data = 'email,reason\na@example.com,ok\n"b@example.com,broken quote\nc@example.com,ok\nd@example.com,ok\n'
+
+    result = services.suppressions_import_csv(data=data.encode())
+
+    assert result["errors"] == ["line 3: unterminated quote"]
+    assert set(Suppression.objects.values_list("address", flat=True)) == {
+        "a@example.com",
+        "c@example.com",
+        "d@example.com",
+    }
+
+
+def test_a_suppression_upload_that_is_not_text_is_refused_in_one_line():
+    with pytest.raises(ValidationError, match="is not a text \\(CSV\\) file"):
+        services.suppressions_import_csv(data=bytes(range(256)) * 40)
