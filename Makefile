@@ -37,9 +37,11 @@ assets: node_modules/.package-lock.json
 demo: venv assets compilemessages
 	$(PY) manage.py migrate --noinput
 	@# The first free port from DEMO_PORT (another server may hold 8000): the links printed, the e-mails' tracking
-	@# links and the server all use it.
+	@# links, their product links (to the demo storefront) and the server all use it.
 	@port=$$($(PY) manage.py demo_port --start $(DEMO_PORT)) || exit 1; \
 	url=http://127.0.0.1:$$port; export MARKETING_BASE_URL=$${MARKETING_BASE_URL:-$$url}; \
+	export MARKETING_PRODUCT_URL=$${MARKETING_PRODUCT_URL:-"$$url/shop/p/{sku}/"}; \
+	export MARKETING_PRODUCT_IMAGE_URL=$${MARKETING_PRODUCT_IMAGE_URL:-$$url/static/shop/product.svg}; \
 	$(PY) manage.py setup_demo --customers $(DEMO_CUSTOMERS) --url $$url && \
 	$(PY) manage.py setup_demo_campaigns && \
 	echo "Serving on $$url/staff/ (staff pages) and $$url/admin/ (Ctrl-C to stop)" && \
