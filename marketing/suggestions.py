@@ -15,13 +15,13 @@ lapsed low spenders a reminder with recommendations, and everyone else recommend
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -34,6 +34,8 @@ MEASURED_STATUSES = (Campaign.Status.RUNNING, Campaign.Status.COMPLETED)
 MIN_PER_ARM = 30  # fewer treated or control recipients in the segment: not evidence either way
 STRONG = 0.5  # distinctiveness (z on the naming scale) that makes a trait the segment's
 HOLDOUT = 0.10
+# A draft asked for again this soon after the last (a double click, a resent form) is that same draft.
+REPEAT_CLICK = timedelta(minutes=10)
 
 # kind -> what the draft campaign is
 PLAYBOOK: dict[str, dict[str, Any]] = {
@@ -347,8 +349,22 @@ def _create_draft(segment_id: int, user) -> Campaign:
         else None
     )
     kind = suggestion["kind"]
+    name = f"{suggestion['title']} — {segment.name} {date.today():%Y-%m-%d}"
+    # A second click within minutes (a double click, a resent form) opens the draft the first one made.
+    existing = (
+        Campaign.objects.filter(
+            name=name,
+            status=Campaign.Status.DRAFT,
+            included_segments=segment,
+            created_at__gte=timezone.now() - REPEAT_CLICK,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if existing is not None:
+        return existing
     campaign = Campaign(
-        name=_unique_name(f"{suggestion['title']} — {segment.name} {date.today():%Y-%m-%d}"),
+        name=_unique_name(name),
         objective=suggestion["objective"],
         channel=source.channel if source else Campaign.Channel.EMAIL,
         status=Campaign.Status.DRAFT,

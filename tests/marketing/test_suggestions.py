@@ -1,9 +1,10 @@
 """Next-best campaign per segment: from measured uplift where there is evidence, else from the profile."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from marketing.models import Campaign, CampaignAction, Recipient
 from marketing.rendering import compile_content, sample_context
@@ -139,7 +140,11 @@ def test_draft_from_a_profile_suggestion_is_prefilled_and_renders(world):
     assert "15 % off" in subject and "COMEBACK-1" in html and "Unsubscribe" in text
     action = CampaignAction.objects.get(campaign=campaign)
     assert action.user == user and action.action == "draft_from_suggestion"
-    # A second draft gets its own name and reuses the offer.
+    # Asked for again at once (a double click): the same draft, not a second one.
+    assert create_draft_from_suggestion(world["lapsed"].pk, user) == campaign
+    assert Campaign.objects.count() == 1
+    # Asked for again later: a second draft, with its own name, reusing the offer.
+    Campaign.objects.filter(pk=campaign.pk).update(created_at=timezone.now() - timedelta(hours=1))
     again = create_draft_from_suggestion(world["lapsed"].pk, user)
     assert again.name != campaign.name and again.offer == campaign.offer
 
