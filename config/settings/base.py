@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -333,6 +334,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketing.wave_tasks.release_due_waves",
         "schedule": float(os.environ.get("MARKETING_WAVE_SECONDS", "300")),
         "options": {"queue": "marketing"},
+    },
+    # The dashboard's counts per day: topped up with the rows added since (they are also topped up on read), and
+    # rebuilt nightly, which corrects them after erasures and rows committed late under a lower id.
+    "refresh daily counts": {"task": "shop.tasks.refresh_daily_counts", "schedule": 300.0},
+    "rebuild daily counts": {
+        "task": "shop.tasks.refresh_daily_counts",
+        "schedule": crontab(hour=2, minute=30),
+        "kwargs": {"rebuild": True},
     },
 }
 # Segmentation, retraining and the triggered-campaign check are database schedules (segments migration 0003) that
