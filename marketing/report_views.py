@@ -183,12 +183,13 @@ def _wilson(conversions: int, recipients: int) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
-def _verdict(ci: list[float] | None) -> str:
-    if ci and ci[0] > 0:
-        return "worked"
-    if ci and ci[1] < 0:
-        return "backfired"
-    return "unclear"
+def _verdict(variant: dict[str, Any]) -> str:
+    """From the uplift's interval; in a breakdown over several groups, only what still holds after the
+    false-discovery-rate correction (a raw interval clear of 0 in one of twelve segments can be chance)."""
+    ci = variant["uplift_ci"]
+    if not ci or not (ci[0] > 0 or ci[1] < 0) or variant.get("significant_after_fdr") is False:
+        return "unclear"
+    return "worked" if ci[0] > 0 else "backfired"
 
 
 def _chart_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -207,7 +208,7 @@ def _chart_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for label, control, variants in sections:
         for variant in variants:
-            verdict = _verdict(variant["uplift_ci"])
+            verdict = _verdict(variant)
             rows.append(
                 {
                     "label": f"{label} · {variant['name']}" if several else label,

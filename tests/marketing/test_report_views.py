@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from marketing import report_views
 from marketing.models import Campaign, Recipient
 from segments.models import Membership, Segment, SegmentationDefinition, SegmentationRun
 from tests.factories import CustomerFactory
@@ -129,3 +130,32 @@ def test_draft_needs_post_and_permission_then_opens_the_editor(client, staff):
     assert str(draft.pk) in response["Location"]
     assert list(draft.included_segments.all()) == [segment]
     assert client.post(reverse("marketing-reports:draft", args=[99999])).status_code == 404
+
+
+def test_a_segment_is_said_to_have_worked_only_if_it_holds_after_the_false_discovery_correction():
+    def variant(ci, significant_after_fdr):
+        return {
+            "name": "A",
+            "uplift_ci": ci,
+            "significant_after_fdr": significant_after_fdr,
+            "conversions": 30,
+            "recipients": 100,
+        }
+
+    control = {"conversions": 10, "recipients": 100}
+    report = {
+        "variants": [variant([0.01, 0.2], None)],
+        "control": control,
+        "breakdown": {
+            "by": "segment",
+            "groups": [
+                {"value": "At Risk", "control": control, "variants": [variant([0.05, 0.2], True)]},
+                {"value": "Hibernating", "control": control, "variants": [variant([0.002, 0.2], False)]},
+                {"value": "Lost", "control": control, "variants": [variant([-0.3, -0.01], True)]},
+            ],
+        },
+    }
+
+    verdicts = {row["label"]: row["verdict"] for row in report_views._chart_groups(report)}
+
+    assert verdicts == {"At Risk": "worked", "Hibernating": "unclear", "Lost": "backfired"}
