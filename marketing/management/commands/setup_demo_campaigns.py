@@ -1,4 +1,4 @@
-"""`manage.py setup_demo_campaigns`: the demo's two finished campaigns and its running on-site offer."""
+"""`manage.py setup_demo_campaigns`: the demo's three finished campaigns and its running on-site offer."""
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -8,7 +8,7 @@ from marketing.demo import setup_demo_campaigns
 
 class Command(BaseCommand):
     help = (
-        "Create the demo campaigns (idempotent): two finished email campaigns with simulated opens, clicks and "
+        "Create the demo campaigns (idempotent): three finished email campaigns with simulated opens, clicks and "
         "conversions per demo persona, and a running on-site offer. Run after setup_demo."
     )
 
