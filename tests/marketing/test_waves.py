@@ -178,6 +178,6 @@ def test_the_campaign_page_shows_each_wave_with_its_allocation(admin_client):
     waves.release_next_wave(campaign_id=campaign.pk, now=timezone.now() + timedelta(hours=25))
     page = admin_client.get(reverse("admin:marketing_campaign_change", args=[campaign.pk])).content.decode()
     entry = Campaign.objects.get(pk=campaign.pk).wave_log[0]
-    assert "Adaptive waves" in page and "P(best)" in page
+    assert "Adaptive waves" in page and "chance of being best" in page
     assert f"A {entry['allocation']['A']:,}, B {entry['allocation']['B']:,}" in page
     assert "4 waves; waiting: 3, 4; next release" in page
