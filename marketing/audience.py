@@ -747,11 +747,11 @@ def build_processes(recipients: int) -> int:
     """Worker processes to render `recipients` messages with: MARKETING_BUILD_PROCESSES (default: one per CPU,
     at most 4), and none below MARKETING_BUILD_PARALLEL_MIN recipients, where starting them costs more than
     it saves."""
-    configured = getattr(settings, "MARKETING_BUILD_PROCESSES", None)
+    configured = setting("MARKETING_BUILD_PROCESSES")
     processes = min(os.cpu_count() or 1, 4) if configured is None else int(configured)
     if processes < 0:
         raise ValidationError(f"MARKETING_BUILD_PROCESSES must be 0 or more, not {configured!r}")
-    if recipients < int(getattr(settings, "MARKETING_BUILD_PARALLEL_MIN", 5000)):
+    if recipients < int(setting("MARKETING_BUILD_PARALLEL_MIN")):
         return 0
     return processes if processes > 1 else 0
 

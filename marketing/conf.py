@@ -36,6 +36,10 @@ DEFAULTS: dict[str, Any] = {
     "MARKETING_WEBHOOK_TIMEOUT_SECONDS": 5.0,
     # Bought-together products per recipient (for their last purchase).
     "MARKETING_CROSS_SELL_COUNT": 3,
+    # Worker processes rendering a large audience's messages (None: one per CPU, at most 4; 0 or 1: none), used
+    # from this many treated recipients on (fewer are rendered faster than processes start).
+    "MARKETING_BUILD_PROCESSES": None,
+    "MARKETING_BUILD_PARALLEL_MIN": 5000,
 }
 
 

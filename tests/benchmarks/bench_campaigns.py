@@ -55,7 +55,7 @@ def cached_database() -> Path:
         ["migrate", "--noinput", "-v", "0"],
         ["generate_demo_data", "--customers", str(CUSTOMERS), "--seed", str(SEED)],
         ["run_segmentation", "--method", "rfm", "--json"],
-        ["train_recommender", "--json"],
+        ["train_recommender", "--no-search", "--json"],
     ):
         print(f"building {CACHE.name}: {' '.join(command)}", file=sys.stderr, flush=True)
         subprocess.run([PYTHON, "manage.py", *command], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
