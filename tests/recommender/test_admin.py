@@ -87,11 +87,11 @@ def test_inactive_runs_do_not_read_promoted(admin_client, trained):
     _switch(admin_client, "roll_back", other.pk)
     html = admin_client.get(CHANGELIST).content.decode()
     assert "promoted:" not in html and "rolled back to from" not in html
-    assert "rolled back from on" in html  # the popularity run
+    assert "rolled back on" in html and "(no longer served)" in html  # the popularity run
     trained.refresh_from_db()
     other.refresh_from_db()
     assert trained.serving_state == "serving"
-    assert other.serving_state.startswith("rolled back from on")
+    assert other.serving_state.startswith("rolled back on ")
     assert trained.decision.startswith("passed the champion gate")
 
 
