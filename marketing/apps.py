@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MarketingConfig(AppConfig):
     name = "marketing"
+    verbose_name = _("Marketing")
 
     def ready(self) -> None:
         from shop.demo.setup import register_demo_setup_step

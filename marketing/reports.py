@@ -24,6 +24,7 @@ import pandas as pd
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import connection
 from django.db.models import Count, Q
+from django.utils.translation import gettext
 
 from marketing.ml.stats import campaign_uplift_table
 from marketing.models import Campaign, Recipient
@@ -152,9 +153,11 @@ def campaign_report(campaign: Campaign, *, by: str | None = None) -> dict[str, A
     """
     frame = recipients_frame(campaign, by=by)
     if not (frame["group"] == CONTROL).any():
-        raise ValidationError(f"campaign {campaign.name!r} has no control recipients to compare against")
+        raise ValidationError(
+            gettext("campaign “%(name)s” has no control recipients to compare against") % {"name": campaign.name}
+        )
     if not (frame["group"] != CONTROL).any():
-        raise ValidationError(f"campaign {campaign.name!r} has no treated recipients yet")
+        raise ValidationError(gettext("campaign “%(name)s” has no treated recipients yet") % {"name": campaign.name})
     table = campaign_uplift_table(
         frame, group_col="group", control=CONTROL, conversion_col="conversions", revenue_col="revenue", by=by
     )

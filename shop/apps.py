@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ShopConfig(AppConfig):
     name = "shop"
-    verbose_name = "Shop data"
+    verbose_name = _("Shop data")
 
     def ready(self):
         # Connects the receivers that drop a saved or deleted API client's key from the shared cache.
