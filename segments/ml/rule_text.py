@@ -23,22 +23,14 @@ import json
 import re
 from typing import Any
 
+from segments.ml.rules import OPERATORS
+
 COMPARISONS = {"=", "==", "!=", "≠", "<", "<=", "≤", ">", ">=", "≥"}
 KEYWORDS = {"and", "or", "in", "between", "contains", "within", "true", "false"}
 # Stored operator -> how it is written; within_last_days is written as "within N days".
 WRITTEN = {"eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-CANONICAL = {
-    "=": "eq",
-    "==": "eq",
-    "!=": "ne",
-    "≠": "ne",
-    "<": "lt",
-    "<=": "le",
-    "≤": "le",
-    ">": "gt",
-    ">=": "ge",
-    "≥": "ge",
-}
+# Comparison as written -> stored operator, as the rule checker reads them.
+CANONICAL = {written: OPERATORS[written] for written in COMPARISONS}
 TOKEN = re.compile(
     r"""\s*(?:
       (?P<text>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
