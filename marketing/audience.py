@@ -51,6 +51,8 @@ REASONS = (R.NO_CONSENT, R.NO_ADDRESS, R.SUPPRESSED, R.FREQUENCY_CAP, R.QUIET_HO
 REPORTED_REASONS = (*REASONS, R.NOT_TARGETED)
 CHUNK = 2000
 MAX_VARIANTS = 4
+# Where a preview's unsubscribe link points: nowhere (the real one would unsubscribe the customer).
+PREVIEW_UNSUBSCRIBE_URL = "#unsubscribe"
 
 
 # --- The audience ----------------------------------------------------------------------------------------------
@@ -468,11 +470,14 @@ class ContentBuilder:
             entry = self.catalog_cache[sku] = (pk, name, price, currency, image, page)
         return entry
 
-    def _product(self, links: RecipientLinks, sku: str, reason: str, query: str) -> dict:
+    def _product(self, links: RecipientLinks | None, sku: str, reason: str, query: str) -> dict:
         pk, name, price, currency, image, page = self._catalog_entry(sku)
         # A catalogue product's link names only the product: the click finds its page (and the recommendation id)
-        # on the server. Anything else signs its whole address.
-        url = links.product_click(pk) if pk is not None else links.click(with_query(page, query))
+        # on the server. Anything else signs its whole address. A preview (no links) links the page itself.
+        if links is None:
+            url = with_query(page, query)
+        else:
+            url = links.product_click(pk) if pk is not None else links.click(with_query(page, query))
         return {
             "sku": sku,
             "name": name,
@@ -516,17 +521,22 @@ class ContentBuilder:
         entry: int,
         coupon: str,
         last_product_id: int | None,
+        preview: bool = False,
     ) -> dict:
-        """The recipient's fields: recommendation id and products, coupon, rendered subject / HTML / text."""
-        fields, _ = self.compose(
-            variant=variant,
+        """The recipient's fields: recommendation id and products, coupon, rendered subject / HTML / text.
+        With `preview`, as staff see it: no tracking (see `render`)."""
+        served = self.pick(
+            external_id=customer["external_id"], customer_id=customer_id, last_product_id=last_product_id
+        )
+        return self.render(
+            variant_id=variant.pk,
             customer=customer,
             customer_id=customer_id,
             entry=entry,
             coupon=coupon,
-            last_product_id=last_product_id,
+            picks=served,
+            preview=preview,
         )
-        return fields
 
     def compose(
         self,
@@ -571,18 +581,30 @@ class ContentBuilder:
         )
 
     def render(
-        self, *, variant_id: int, customer: dict, customer_id: int, entry: int, coupon: str, picks: Served
+        self,
+        *,
+        variant_id: int,
+        customer: dict,
+        customer_id: int,
+        entry: int,
+        coupon: str,
+        picks: Served,
+        preview: bool = False,
     ) -> dict:
         """The recipient's fields: recommendation id and products, coupon, rendered subject / HTML / text. Plain
-        data in and out, no database: worker processes run it for a large audience (see MessageRenderer)."""
-        links = RecipientLinks(RecipientKey(self.campaign.pk, customer_id, entry))
+        data in and out, no database: worker processes run it for a large audience (see MessageRenderer).
+
+        `preview`: what staff look at in the editor carries no signed link: no open pixel, product links to the
+        pages themselves, no working unsubscribe. Opening a preview, or clicking in it, must never count as the
+        customer's open or click, nor unsubscribe them."""
+        links = None if preview else RecipientLinks(RecipientKey(self.campaign.pk, customer_id, entry))
         query = campaign_query(campaign_id=self.campaign.pk, recommendation_id=picks.recommendation_id)
         products = [
             self._product(links, sku, reason, query) for sku, reason in zip(picks.skus, picks.reasons, strict=True)
         ]
         cross = [self._product(links, sku, "often bought together", query) for sku in picks.cross_sell]
         offer = dict(self.offer, code=coupon or self.offer["code"]) if self.offer else None
-        pixel = links.open()
+        pixel = "" if links is None else links.open()
         context = {
             "customer": customer,
             "offer": offer,
@@ -590,12 +612,16 @@ class ContentBuilder:
             "cross_sell": cross,
             "campaign": self.campaign_context,
             "cart": [],  # a triggered campaign's products; empty elsewhere, so every template may name it
-            "unsubscribe_url": links.unsubscribe(),
+            "unsubscribe_url": PREVIEW_UNSUBSCRIBE_URL if links is None else links.unsubscribe(),
             "open_pixel_url": pixel,
             **self.extra_context.get(customer_id, {}),
         }
         subject, html, text = self.compiled[variant_id].render(context)
-        if self.campaign.channel == Campaign.Channel.EMAIL and "open_pixel_url" not in self.html_sources[variant_id]:
+        if (
+            pixel
+            and self.campaign.channel == Campaign.Channel.EMAIL
+            and "open_pixel_url" not in self.html_sources[variant_id]
+        ):
             html = with_open_pixel(html, pixel)
         return {
             "recommendation_id": picks.recommendation_id,
@@ -986,7 +1012,8 @@ def exclusion_reason_for(*, campaign: Campaign, customer: Customer, now: datetim
 
 
 def preview_message(*, campaign: Campaign, variant: Variant, customer: Customer) -> dict:
-    """Exactly what the customer would get from this variant (recommendations as of now), written nowhere.
+    """What the customer would get from this variant (recommendations as of now), written nowhere, and without
+    tracking: no open pixel, plain product links, an inert unsubscribe link (see `ContentBuilder.render`).
 
     A unique-code offer shows a placeholder code: codes are issued at launch."""
     builder = ContentBuilder.for_campaign(campaign, [variant])
@@ -1010,6 +1037,7 @@ def preview_message(*, campaign: Campaign, variant: Variant, customer: Customer)
         entry=1,
         coupon=f"{campaign.offer.code or 'CODE'}-XXXXXX" if unique else "",
         last_product_id=last_product,
+        preview=True,
     )
     fields["exclusion"] = exclusion_reason_for(campaign=campaign, customer=customer)
     fields["control"] = is_control(

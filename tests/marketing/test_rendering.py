@@ -103,6 +103,22 @@ def test_preview_shows_what_the_customer_would_get():
 
 
 @pytest.mark.django_db
+def test_a_preview_carries_no_tracking_so_looking_at_it_counts_for_nothing(settings):
+    """Staff open previews of live campaigns: no open pixel, no signed click, no working unsubscribe in them."""
+    settings.MARKETING_BASE_URL = "https://track.example.com"
+    popular_products(2)
+    person = customers(1)[0]
+    campaign = campaign_for(active_segment([person]))
+
+    preview = preview_message(campaign=campaign, variant=campaign.variants.get(), customer=person)
+
+    for body in (preview["body_html"], preview["body_text"]):
+        assert "track.example.com" not in body  # neither /m/o/ (open), /m/c/ (click) nor /m/u/ (unsubscribe)
+    assert "#unsubscribe" in preview["body_html"]
+    assert preview["recommended_skus"] and all(f"/{sku}" in preview["body_html"] for sku in preview["recommended_skus"])
+
+
+@pytest.mark.django_db
 def test_cart_is_known_to_every_template_and_empty_outside_triggers():
     validate_content(subject="x", html_template="{% for p in cart %}{{ p.name }}{% endfor %}", text_template="")
     person = customers(1)[0]
