@@ -231,8 +231,9 @@ def reason_expression(rules: list[tuple[str, Q]]):
 
 
 def estimate_audience(*, campaign: Campaign, now: datetime | None = None) -> dict:
-    """Audience size, who would be left out by reason, and the expected control and treated counts: one
-    aggregate query, no build."""
+    """Audience size, who would be left out by reason, and the control and treated counts the build would make
+    today (the same hash; with uplift targeting, the holdout share of those targeted): an aggregate query and
+    the eligible ids, no build."""
     now = now or timezone.now()
     started = time.perf_counter()
     queryset = with_channel_address(audience_queryset(campaign=campaign, now=now), campaign.channel)
@@ -252,7 +253,16 @@ def estimate_audience(*, campaign: Campaign, now: datetime | None = None) -> dic
         uplift = uplift_estimate(campaign=campaign, eligible=ids, now=now)
         excluded[R.NOT_TARGETED] = uplift["not_targeted"]
         eligible -= uplift["not_targeted"]
-    control = round(eligible * campaign.holdout_share)
+    if uplift is None:
+        # The same hash as the build: the control group the build would make from today's eligible customers,
+        # not the holdout share of their number (which differs from it by chance, and was shown as exact).
+        ids = queryset.annotate(reason=reason_expression(rules)).filter(reason="").values_list("pk", flat=True)
+        control = sum(
+            is_control(campaign_id=campaign.pk, customer_id=pk, holdout_share=campaign.holdout_share)
+            for pk in ids.iterator(chunk_size=5000)
+        )
+    else:
+        control = round(eligible * campaign.holdout_share)
     out = {
         "audience": counts["audience"],
         "excluded": excluded,

@@ -159,6 +159,18 @@ def test_build_writes_in_bulk(django_assert_max_num_queries):
     assert campaign.recipients.count() == 60
 
 
+def test_the_estimate_counts_the_control_group_the_build_makes():
+    campaign = campaign_for(active_segment(customers(60)), holdout=0.3)
+
+    estimate = estimate_audience(campaign=campaign, now=NOON)
+    build_audience(campaign=campaign, now=NOON)
+
+    built = campaign.recipients.filter(exclusion="")
+    control = built.filter(is_control=True).count()
+    assert 0 < control < 60
+    assert (estimate["control"], estimate["treated"]) == (control, built.count() - control)
+
+
 def test_estimate_is_stored_for_the_editor():
     campaign = campaign_for(active_segment(customers(4)))
     services.campaign_estimate(campaign=campaign, now=NOON)
