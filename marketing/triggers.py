@@ -322,21 +322,21 @@ def _cart_context(campaign: Campaign, entries: dict[int, int], products: dict[in
     """customer id -> {"cart": [product, ...]}: the trigger's products (the cart, the browsed items) with tracked
     links, for the message templates."""
     from marketing.conf import setting
-    from marketing.tracking import RecipientKey, click_url
+    from marketing.tracking import RecipientKey, RecipientLinks
 
     skus = {sku for listed in products.values() for sku in listed}
     catalog = {
-        sku: (name, price, currency, attributes or {})
-        for sku, name, price, currency, attributes in Product.objects.filter(sku__in=skus).values_list(
-            "sku", "name", "price", "currency", "attributes"
+        sku: (pk, name, price, currency, attributes or {})
+        for pk, sku, name, price, currency, attributes in Product.objects.filter(sku__in=skus).values_list(
+            "pk", "sku", "name", "price", "currency", "attributes"
         )
     }
     out = {}
     for customer_id, listed in products.items():
-        key = RecipientKey(campaign.pk, customer_id, entries[customer_id])
+        links = RecipientLinks(RecipientKey(campaign.pk, customer_id, entries[customer_id]))
         cart = []
         for sku in listed:
-            name, price, currency, attributes = catalog.get(sku, (sku, None, "", {}))
+            pk, name, price, currency, attributes = catalog.get(sku, (None, sku, None, "", {}))
             link = attributes.get("link") or setting("MARKETING_PRODUCT_URL").format(sku=sku)
             image = attributes.get("image_link") or setting("MARKETING_PRODUCT_IMAGE_URL").format(sku=sku)
             cart.append(
@@ -346,7 +346,8 @@ def _cart_context(campaign: Campaign, entries: dict[int, int], products: dict[in
                     "price": f"{price:.2f}" if price is not None else "",
                     "currency": currency,
                     "image_url": str(image),
-                    "url": click_url(key, str(link)),
+                    # A catalogue product's link names only the product (its page is found on the click).
+                    "url": links.product_click(pk) if pk is not None else links.click(str(link)),
                 }
             )
         out[customer_id] = {"cart": cart}

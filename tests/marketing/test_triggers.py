@@ -206,3 +206,21 @@ def test_beat_task_runs_the_evaluation():
     CustomerFactory(external_id="z")
     [summary] = evaluate_triggered_campaigns_task.apply().get()
     assert summary["entered"] == 1 and summary["error"] == ""
+
+
+def test_a_cart_products_link_is_short_and_leads_to_its_page(client, settings):
+    settings.MARKETING_BASE_URL = "http://testserver"
+    settings.MARKETING_PRODUCT_URL = "https://shop.test/p/{sku}"
+    campaign = _triggered(Campaign.Trigger.ABANDONED_CART, hours=4)
+    variant = campaign.variants.get()
+    variant.html_template = "{% for p in cart %}<a href='{{ p.url }}'>{{ p.sku }}</a>{% endfor %}"
+    variant.save()
+    ann = CustomerFactory(external_id="ann")
+    _event(ann, ProductFactory(sku="HAT"), InteractionKind.CART, NOW - timedelta(hours=6))
+
+    evaluate_trigger(campaign_id=campaign.pk, now=NOW)
+
+    link = Recipient.objects.get(campaign=campaign).body_html.split("href='")[1].split("'")[0]
+    assert link.startswith("http://testserver/m/c/") and len(link) < 120  # the product's id, not its address
+    response = client.get(link.removeprefix("http://testserver"))
+    assert response.status_code == 302 and response["Location"].startswith("https://shop.test/p/HAT")
