@@ -165,21 +165,28 @@ def interaction_events(message: Mapping[str, Any], *, customer_id: str, message_
     currency = properties.get("currency") or ""
     events = []
     for index, product in enumerate(products):
-        sku = _product_key(product)
-        event = {**common, "event_id": _event_id(message_id, index), "sku": sku}
-        if kind in (PURCHASE, RETURN):
-            quantity = _quantity(product)
-            coupon = product.get("coupon") or properties.get("coupon") or ""
-            event.update(
-                quantity=quantity,
-                amount=_line_amount(product, quantity),
-                currency=currency,
-                order_ref=order_ref,
-                coupon=_text(coupon, "coupon", required=False),
-            )
+        # An order is stored whole or not at all (a part of it would misstate its revenue): a bad line rejects
+        # the message, naming the line.
+        try:
+            sku = _product_key(product)
+            event = {**common, "event_id": _event_id(message_id, index), "sku": sku}
+            if kind in (PURCHASE, RETURN):
+                quantity = _quantity(product)
+                coupon = product.get("coupon") or properties.get("coupon") or ""
+                event.update(
+                    quantity=quantity,
+                    amount=_line_amount(product, quantity),
+                    currency=currency,
+                    order_ref=order_ref,
+                    coupon=_text(coupon, "coupon", required=False),
+                )
+        except MessageError as error:
+            raise MessageError(f"products[{index}]: {error}") from error
         events.append(event)
     if not events and kind == RETURN and order_ref:
         events = _whole_order_returns(order_ref=order_ref, common=common, message_id=message_id)
+        if not events:
+            raise MessageError(f"{name} names no products, and no purchase with order_id {order_ref!r} is known")
     if not events:
         raise MessageError(f"{name} names no products")
     return events

@@ -33,6 +33,8 @@ def decompressed(body: bytes, encoding: str) -> bytes:
         raise ParseError(f"The body is not valid {encoding}: {exc}.") from exc
     if len(inflated) > limit or inflater.unconsumed_tail:
         raise RequestTooLarge(f"The body inflates to over {limit:,} bytes (API_MAX_BODY_BYTES); send smaller batches.")
+    if not inflater.eof:
+        raise ParseError(f"The {encoding} body is cut short: it ends before its compressed stream does.")
     return inflated
 
 

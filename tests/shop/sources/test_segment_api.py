@@ -52,6 +52,14 @@ def test_a_body_that_is_not_gzip_is_a_400_naming_it(sdk):
     assert "not valid gzip" in response.json()["message"]
 
 
+def test_a_gzip_body_cut_short_is_a_400_saying_so(sdk):
+    body = gzip.compress(json.dumps({"batch": [track("m1", "Product Viewed", {"sku": "S1"})]}).encode())
+    response = sdk.post(BATCH, data=body[:-12], content_type="application/json", HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 400
+    assert "cut short" in response.json()["message"]
+    assert not Interaction.objects.exists()
+
+
 def test_a_gzip_bomb_is_refused(sdk, settings):
     settings.API_MAX_BODY_BYTES = 10_000
     body = gzip.compress(b'{"batch": [' + b" " * 100_000 + b"]}")
@@ -99,16 +107,20 @@ def test_bad_messages_are_rejected_with_reasons_while_the_good_ones_are_stored(s
         {"type": "identify", "messageId": "m4", "userId": "u2", "traits": {"email": "not-an-email"}},
         {"type": "flush", "messageId": "m5", "userId": "u2"},
         track("m6", "Order Completed", {"order_id": "O1", "products": []}),
+        track("m7", "Order Completed", {"order_id": "O2", "products": [{"sku": "S1"}, {"sku": "S2", "quantity": "x"}]}),
+        track("m8", "Order Refunded", {"order_id": "O-unknown"}),
     ]
     assert post(sdk, messages).status_code == 200
     source = Source.objects.get()
-    assert (source.accepted, source.rejected) == (1, 5)
+    assert (source.accepted, source.rejected) == (1, 7)
     assert set(source.reasons.values_list("reason", flat=True)) == {
         "neither userId nor anonymousId",
         "product has neither product_id nor sku",
         "email is not a valid address",
         "unknown type 'flush'",
         "Order Completed names no products",
+        "products[1]: quantity is not an integer",  # the order is stored whole or not at all
+        "Order Refunded names no products, and no purchase with order_id 'O-unknown' is known",
     }
     assert Interaction.objects.count() == 1
     assert not Customer.objects.filter(external_id="u2").exists()
