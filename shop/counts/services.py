@@ -62,8 +62,9 @@ def _apply(row: DailyCount, add: dict[str, Any]) -> None:
 
 
 def _add(days: Days) -> None:
-    """Add `days` onto the stored rows, creating the days not stored yet."""
-    existing = DailyCount.objects.in_bulk(list(days), field_name="day")
+    """Add `days` onto the stored rows, creating the days not stored yet. The rows are locked (PostgreSQL) while
+    they are added to: the interactions' and the sign-ups' top-ups of two processes may reach the same day."""
+    existing = DailyCount.objects.select_for_update().in_bulk(list(days), field_name="day")
     created = []
     for day, add in days.items():
         row = existing.get(day)
