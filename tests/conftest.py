@@ -29,6 +29,24 @@ def online_retail_file() -> Path:
     return require_dataset(ONLINE_RETAIL_FILE)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_sessions_at_teardown(django_db_setup, django_db_blocker):
+    """Before this worker's PostgreSQL test database is dropped, end any other session still connected to it
+    (an idle connection left by a background thread of the code under test), so that the drop succeeds and the
+    shared server is left as it was found. The tests of the threads we know of close their connections; this
+    catches any other."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
