@@ -247,22 +247,20 @@ def estimate_audience(*, campaign: Campaign, now: datetime | None = None) -> dic
     excluded = {reason: counts.get(reason, 0) for reason in REASONS if reason in counts}
     eligible = counts["audience"] - sum(excluded.values())
     uplift = None
+    eligible_ids = queryset.annotate(reason=reason_expression(rules)).filter(reason="").values_list("pk", flat=True)
     if targets_by_uplift(campaign):
         # Scoring needs each eligible customer's features: slower than the counts, done only when asked for.
-        ids = list(queryset.annotate(reason=reason_expression(rules)).filter(reason="").values_list("pk", flat=True))
-        uplift = uplift_estimate(campaign=campaign, eligible=ids, now=now)
+        uplift = uplift_estimate(campaign=campaign, eligible=list(eligible_ids), now=now)
         excluded[R.NOT_TARGETED] = uplift["not_targeted"]
         eligible -= uplift["not_targeted"]
-    if uplift is None:
+        control = round(eligible * campaign.holdout_share)
+    else:
         # The same hash as the build: the control group the build would make from today's eligible customers,
         # not the holdout share of their number (which differs from it by chance, and was shown as exact).
-        ids = queryset.annotate(reason=reason_expression(rules)).filter(reason="").values_list("pk", flat=True)
         control = sum(
             is_control(campaign_id=campaign.pk, customer_id=pk, holdout_share=campaign.holdout_share)
-            for pk in ids.iterator(chunk_size=5000)
+            for pk in eligible_ids.iterator(chunk_size=5000)
         )
-    else:
-        control = round(eligible * campaign.holdout_share)
     out = {
         "audience": counts["audience"],
         "excluded": excluded,
