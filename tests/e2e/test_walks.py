@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from marketing.models import Campaign
 from recommender.models import TrainingRun
@@ -72,8 +73,9 @@ def test_data_staff_schedule_a_retraining_and_watch_it_in_the_job_monitor(logged
     job = monitor.locator(f'tr[data-job="training-{run.pk}"]').first
     job.wait_for(timeout=15_000)  # drawn by the monitor's own polling
     assert "popularity" in job.inner_text()
-    assert "Succeeded" in job.locator("[data-field=status]").inner_text()
-    assert "100 %" in job.locator("[data-field=stage]").inner_text()
+    # The poll may have drawn the row while the run was still going; the next polls bring it to its end.
+    expect(job.locator("[data-field=status]")).to_contain_text("Succeeded", timeout=15_000)
+    expect(job.locator("[data-field=stage]")).to_contain_text("100 %", timeout=15_000)
     assert monitor.evaluate("window.__notReloaded") is True
     monitor_watch.audit("jobs-after")
     monitor_watch.verify()
