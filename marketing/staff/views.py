@@ -601,7 +601,7 @@ def model_registry(request):
         "title": _("Recommendation models"),
         "runs": runs,
         "metric_keys": [METRIC_LABELS.get(k, k) for k in keys],
-        "rows": [{"run": r, "values": [r.metrics.get(k) for k in keys]} for r in runs],
+        "rows": [{"run": r, "values": [(r.metrics.get(k), k in RATE_METRICS) for k in keys]} for r in runs],
         "compare": _compare(runs, compare_ids, serving),
         "compare_ids": compare_ids,
         "trend": [

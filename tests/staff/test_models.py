@@ -69,3 +69,12 @@ def test_a_wide_comparison_scrolls_instead_of_being_cut_off(staff):
     page = staff.get(reverse("staff:models")).content.decode()
     for table in ("compare", "runs"):
         assert re.search(rf'<div class="scroll"><table class="{table}">', page), table
+
+
+def test_the_list_of_all_runs_shows_rates_as_percentages(staff):
+    shop = build_shop()
+    page = staff.get(reverse("staff:models")).content.decode()
+    runs = re.search(r'<table class="runs">.*?</table>', page, re.S).group(0)
+    row = re.search(rf'<tr><td><input type="checkbox" name="compare" value="{shop["runs"][1].pk}".*?</tr>', runs, re.S)
+    assert "26.0 %" in row.group(0)  # its nDCG@10, as in the comparison above it
+    assert "0.26" not in row.group(0)  # never the raw fraction
