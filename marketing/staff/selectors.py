@@ -8,6 +8,8 @@ from typing import Any
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from marketing.models import Campaign
@@ -76,8 +78,20 @@ def _job(kind: str, label: str, run, *, admin: str, status: str, status_label: s
     }
 
 
+def _live_window(campaign: Campaign, now) -> dict[str, Any]:
+    """A running on-site or triggered campaign has nothing to build: its progress is the share of its window gone by."""
+    if campaign.ends_at is None:
+        return {"progress": 100, "stage": _("live, no end date")}
+    start = campaign.starts_at or campaign.launched_at or campaign.created_at
+    total = (campaign.ends_at - start).total_seconds()
+    share = (now - start).total_seconds() / total if total > 0 else 1.0
+    until = date_format(timezone.localtime(campaign.ends_at), "DATETIME_FORMAT")
+    return {"progress": round(100 * min(max(share, 0.0), 1.0)), "stage": _("live until %(end)s") % {"end": until}}
+
+
 def jobs(*, limit: int = JOB_ROWS) -> dict[str, list[dict[str, Any]]]:
     """Running jobs (training, segmentation, campaign sends) and the most recent finished ones: three queries."""
+    now = timezone.now()
     training = list(TrainingRun.objects.order_by("-created_at", "-pk")[:limit])
     segmentation = list(
         SegmentationRun.objects.select_related("definition")
@@ -116,16 +130,19 @@ def jobs(*, limit: int = JOB_ROWS) -> dict[str, list[dict[str, Any]]]:
         sending = campaign.status == Campaign.Status.SENDING
         failed = bool(campaign.error)
         status = "failed" if failed else ("running" if sending else "succeeded")
-        rows.append(
-            _job(
-                "campaign",
-                campaign.name,
-                campaign,
-                admin="admin:marketing_campaign_change",
-                status=status,
-                status_label=campaign.get_status_display(),
-            )
+        row = _job(
+            "campaign",
+            campaign.name,
+            campaign,
+            admin="admin:marketing_campaign_change",
+            status=status,
+            status_label=campaign.get_status_display(),
         )
+        if campaign.status == Campaign.Status.RUNNING and (
+            campaign.channel == Campaign.Channel.ONSITE or campaign.is_triggered
+        ):
+            row.update(_live_window(campaign, now))
+        rows.append(row)
     running = [r for r in rows if r["status"] in IN_PROGRESS]
     failed = [r for r in rows if r["status"] == RunStatus.FAILED]
     recent = sorted((r for r in rows if r["status"] not in IN_PROGRESS), key=lambda r: r["created_at"], reverse=True)

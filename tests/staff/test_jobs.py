@@ -4,10 +4,13 @@ running jobs' progress and the failures' reasons."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from marketing.models import Campaign
 from segments.models import SegmentationRun
 from tests.staff.data import build_shop
 
@@ -63,3 +66,20 @@ def test_the_monitor_lists_the_next_scheduled_runs_soonest_first(staff):
     names = ["Hourly triggered-campaign check", "Nightly recommender retraining"]
     by_time = sorted(names, key=lambda name: next_run(PeriodicTask.objects.get(name=name)))
     assert sorted(names, key=upcoming.index) == by_time
+
+
+def test_a_live_on_site_campaign_shows_how_much_of_its_window_has_gone_by(staff):
+    build_shop()
+    now = timezone.now()
+    onsite = Campaign.objects.create(
+        name="Free shipping fortnight",
+        channel=Campaign.Channel.ONSITE,
+        status=Campaign.Status.RUNNING,
+        starts_at=now - timedelta(days=3),
+        ends_at=now + timedelta(days=9),
+        launched_at=now - timedelta(days=3),
+    )
+    page = staff.get(reverse("staff:jobs-live")).content.decode()
+    row = re.search(rf'<tr data-job="campaign-{onsite.pk}">.*?</tr>', page, re.S).group(0)
+    # Nothing to build: a quarter of its twelve days have gone by (it read "0 %" before, as if stuck).
+    assert 'aria-valuenow="25"' in row and "25 % · live until" in row
