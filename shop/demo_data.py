@@ -598,6 +598,22 @@ def _leaves() -> list[CategorySpec]:
     return [c for c in CATEGORIES if c.share > 0]
 
 
+# Told apart by colour when brand, adjective and noun come out the same (a shop lists each product under its own name).
+FINISHES = ("Charcoal", "Sand", "Navy", "Olive", "Rust", "Ivory", "Slate", "Moss", "Plum", "Ochre")
+
+
+def _distinct(names: pd.Series) -> pd.Series:
+    """The second and later products of a repeated name get a finish after it: "Volt Wireless Soundbar, Sand"."""
+    repeat = names.groupby(names).cumcount().to_numpy()
+    suffix = [
+        f", {FINISHES[(k - 1) % len(FINISHES)]}" + (f" {(k - 1) // len(FINISHES) + 1}" if k > len(FINISHES) else "")
+        if k
+        else ""
+        for k in repeat
+    ]
+    return names + suffix
+
+
 def _products(rng: np.random.Generator, *, seed: int, n_merchandise: int) -> pd.DataFrame:
     leaves = _leaves()
     shares = np.array([c.share for c in leaves])
@@ -618,6 +634,7 @@ def _products(rng: np.random.Generator, *, seed: int, n_merchandise: int) -> pd.
             rows["price"].append(round(float(p), 2))
             rows["relative_price"].append(float(r))
     frame = pd.DataFrame(rows)
+    frame["name"] = _distinct(frame["name"])
     n = len(frame)
     frame.insert(0, "sku", [f"D{seed}-{i + 1:05d}" for i in range(n)])
     frame["currency"] = CURRENCY

@@ -78,6 +78,15 @@ def test_keys_are_unique_and_well_formed(shop, lines):
     assert lines["event_id"].is_monotonic_increasing
 
 
+@pytest.mark.parametrize("customers", [2000, 100_000])
+def test_every_product_has_its_own_name(customers):
+    # Brand, adjective and noun drawn at random repeat (four "Various Value Keyring" in the 5,000-customer demo);
+    # a storefront or an e-mail listing two products under one name reads as a mistake.
+    names = generate_shop(customers=customers, seed=42, end=HISTORY_END).products["name"]
+    assert names.is_unique
+    assert names.str.endswith(", Charcoal").any()  # the second of a repeated name, told apart by a finish
+
+
 def test_catalog_has_a_hierarchy_fees_and_unavailable_products(shop):
     categories = shop.categories
     assert 8 <= len(categories) <= 16
