@@ -1023,7 +1023,7 @@ def preview_message(*, campaign: Campaign, variant: Variant, customer: Customer)
     """What the customer would get from this variant (recommendations as of now), written nowhere, and without
     tracking: no open pixel, plain product links, an inert unsubscribe link (see `ContentBuilder.render`).
 
-    A unique-code offer shows a placeholder code: codes are issued at launch."""
+    A unique-code offer shows the code issued to the customer once the audience is built, a placeholder before."""
     builder = ContentBuilder.for_campaign(campaign, [variant])
     last_product = (
         Interaction.objects.filter(customer=customer, kind=InteractionKind.PURCHASE)
@@ -1032,6 +1032,14 @@ def preview_message(*, campaign: Campaign, variant: Variant, customer: Customer)
         .first()
     )
     unique = campaign.offer is not None and campaign.offer.code_mode == campaign.offer.CodeMode.UNIQUE
+    issued = (
+        Recipient.objects.filter(campaign=campaign, customer=customer)
+        .exclude(coupon_code="")
+        .values_list("coupon_code", flat=True)
+        .first()
+        if unique
+        else None
+    )
     fields = builder.message(
         variant=variant,
         customer=customer_context(
@@ -1043,7 +1051,7 @@ def preview_message(*, campaign: Campaign, variant: Variant, customer: Customer)
         ),
         customer_id=customer.pk,
         entry=1,
-        coupon=f"{campaign.offer.code or 'CODE'}-XXXXXX" if unique else "",
+        coupon=issued or (f"{(campaign.offer.code or 'CODE').upper()}-XXXXXX" if unique else ""),
         last_product_id=last_product,
         preview=True,
     )

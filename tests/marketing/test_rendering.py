@@ -170,3 +170,21 @@ def test_open_pixel_goes_before_the_last_body_end_in_any_case():
     assert with_open_pixel("<BODY>a</BODY>", "P") == f"<BODY>a{tag}</BODY>"
     assert with_open_pixel("<body>a</body><p>b</Body>", "P") == f"<body>a</body><p>b{tag}</Body>"
     assert with_open_pixel("no body", "P") == f"no body{tag}"
+
+
+@pytest.mark.django_db
+def test_a_preview_after_the_build_shows_the_code_the_customer_was_issued():
+    from tests.marketing.factories import OfferFactory
+
+    person = customers(1)[0]
+    campaign = campaign_for(active_segment([person]), offer=OfferFactory(code_mode=Offer.CodeMode.UNIQUE, code="vip"))
+    variant = campaign.variants.get()
+    variant.text_template = "code: {{ offer.code }}"
+    variant.save()
+    before = preview_message(campaign=campaign, variant=variant, customer=person)
+    assert before["body_text"] == "code: VIP-XXXXXX"  # nothing issued yet: a placeholder
+
+    build_audience(campaign=campaign, now=NOON)
+    issued = campaign.recipients.get(customer=person).coupon_code
+    after = preview_message(campaign=campaign, variant=variant, customer=person)
+    assert issued.startswith("VIP-") and after["body_text"] == f"code: {issued}"  # not the placeholder any more
