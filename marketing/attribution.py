@@ -46,6 +46,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from marketing.models import Campaign, Conversion, Recipient
+from marketing.report_summaries import campaign_summary_refresh
 from shop.models import InteractionKind
 
 logger = logging.getLogger(__name__)
@@ -171,6 +172,8 @@ def attribute_campaign(campaign_id: int, *, since: datetime | None = None) -> di
         return {"campaign": campaign.pk, "new_conversions": 0, "recipients": 0, "skipped": "imported"}
     added = _insert_conversions(campaign, since=since)
     updated = _update_totals(campaign)
+    # The report figures the staff pages read, worked out here rather than by each page request.
+    campaign_summary_refresh(campaign=campaign)
     return {"campaign": campaign.pk, "new_conversions": added, "recipients": updated}
 
 

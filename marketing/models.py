@@ -424,6 +424,34 @@ class Conversion(models.Model):
         return f"{self.recipient_id}: {self.amount}"
 
 
+class CampaignSummary(models.Model):
+    """A campaign's report figures as of `computed_at`, worked out by the jobs that change them (attribution,
+    completion) so the staff pages read them instead of aggregating every recipient per request
+    (`marketing.report_summaries`)."""
+
+    campaign = models.OneToOneField(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, primary_key=True, related_name="summary"
+    )
+    computed_at = models.DateTimeField(verbose_name=_("computed at"))
+    # The report list's columns: treated and converted recipients not left out, and every control recipient.
+    treated = models.PositiveIntegerField(verbose_name=_("treated"), default=0)
+    control = models.PositiveIntegerField(verbose_name=_("control"), default=0)
+    converted = models.PositiveIntegerField(verbose_name=_("converted"), default=0)
+    # The dashboard's best-variant uplift: {"control": [converted, n] | null, "variants": [[name, converted, n]]}.
+    uplift_arms = models.JSONField(verbose_name=_("uplift arms"), default=dict, blank=True)
+    # The next-best-campaign evidence: [[segmentation id, segment key, is control, n, converted], ...].
+    segment_arms = models.JSONField(verbose_name=_("segment arms"), default=list, blank=True)
+    # The report page: reports (overall, per segment), funnel, revenue per quarter hour, power inputs.
+    report = models.JSONField(verbose_name=_("report"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("campaign summary")
+        verbose_name_plural = _("campaign summaries")
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} as of {self.computed_at:%Y-%m-%d %H:%M}"
+
+
 class Suppression(TimeStampedModel):
     """Never message this customer or address (on one channel, or on every channel when blank)."""
 

@@ -13,11 +13,9 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Max, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -25,11 +23,12 @@ from django.views.decorators.http import require_POST
 from statsmodels.stats.proportion import proportion_confint
 
 from marketing.models import Campaign
+from marketing.report_summaries import campaign_summaries, campaign_summary, stored_report, stored_revenue_by_day
 from marketing.reports import (
     SEGMENT,
     attribute_keys,
-    campaign_power,
     campaign_report_or_none,
+    estimate_power,
     report_csv,
     report_power,
 )
@@ -42,52 +41,42 @@ REPORTED = (Campaign.Status.SENDING, Campaign.Status.RUNNING, Campaign.Status.PA
 
 @staff_member_required
 def report_list(request):
-    reported = Campaign.objects.filter(status__in=REPORTED)
-    # Counting every campaign's recipients reads them all (seconds on a large shop): kept for REPORT_PAGE_SECONDS,
-    # and counted again as soon as a campaign is added or changes.
-    latest = reported.aggregate(n=Count("pk"), changed=Max("updated_at"))
-    key = f"staff:report-list:{latest['n']}:{latest['changed'].timestamp() if latest['changed'] else 0}"
-    campaigns = cache.get_or_set(
-        key,
-        lambda: list(
-            reported.annotate(
-                treated=Count("recipients", filter=Q(recipients__is_control=False, recipients__exclusion="")),
-                control=Count("recipients", filter=Q(recipients__is_control=True)),
-                converted=Count("recipients", filter=Q(recipients__conversions__gt=0, recipients__exclusion="")),
-            ).order_by("-created_at", "-id")
-        ),
-        REPORT_PAGE_SECONDS,
-    )
+    campaigns = list(Campaign.objects.filter(status__in=REPORTED).order_by("-created_at", "-id"))
+    summaries = campaign_summaries(campaigns)
     context = {
         "title": _("Campaign reports"),
-        "campaigns": campaigns,
+        "campaigns": [{"campaign": c, "summary": summaries[c.pk]} for c in campaigns],
         "suggestions": selectors.cached_suggestions(),
         "can_draft": request.user.has_perm("marketing.add_campaign"),
     }
     return render(request, "marketing/report_list.html", context)
 
 
-def _by(request, campaign: Campaign, *, default: str | None = None) -> tuple[str | None, list[str]]:
+def _by(request, choices: list[str], *, default: str | None = None) -> str | None:
     """The breakdown asked for (`?by=`; an empty value is the overall report only), else `default`."""
-    choices = [SEGMENT, *attribute_keys(campaign)]
     by = (request.GET["by"] or None) if "by" in request.GET else default
     if by is not None and by not in choices:
         raise Http404(_("no breakdown %(by)r for this campaign") % {"by": by})
-    return by, choices
+    return by
 
 
 @staff_member_required
 def report_detail(request, pk: int):
     campaign = get_object_or_404(Campaign, pk=pk)
+    summary = campaign_summary(campaign)
+    choices = [SEGMENT, *summary.report.get("attribute_keys", [])]
     # Per segment unless asked otherwise, when the audience was built from segments.
-    has_segments = campaign.recipients.exclude(segment_name="").exists()
-    by, choices = _by(request, campaign, default=SEGMENT if has_segments else None)
-    report, problem, funnel, days, power = _measured(campaign, by=by)
+    by = _by(request, choices, default=summary.report.get("default_by"))
+    report, problem = _report(summary, by=by)
+    funnel = summary.report["funnel"]
+    # Before a result, the power comes from the audience's purchase history, stored as its inputs.
+    power = report_power(report) if report else estimate_power(summary.report.get("power_inputs"))
     groups = _chart_groups(report) if report else []
-    revenue = _revenue_rows(days, funnel)
+    revenue = _revenue_rows(stored_revenue_by_day(summary), funnel)
     context = {
         "title": _("Report: %(campaign)s") % {"campaign": campaign.name},
         "campaign": campaign,
+        "computed_at": summary.computed_at,
         "report": report,
         "problem": problem,
         "by": by,
@@ -104,32 +93,26 @@ def report_detail(request, pk: int):
     return render(request, "marketing/report_detail.html", context)
 
 
-# The page's figures are kept this long: each reads every recipient (and conversion) of the campaign, seconds on
-# a campaign of 100,000 recipients. The CSV export always computes afresh.
+# A breakdown by an attribute (not stored with the summary) is kept this long: it reads every recipient of the
+# campaign, seconds on a campaign of 100,000 recipients. The CSV export always computes afresh.
 REPORT_PAGE_SECONDS = 300
 
 
-def _measured(campaign: Campaign, *, by: str | None):
-    """(report or None, why not, funnel, revenue per day, power) for the page, kept per campaign, breakdown,
-    language and time zone (days are the reader's) for REPORT_PAGE_SECONDS."""
-
-    def compute():
-        report, problem = campaign_report_or_none(campaign, by=by)
-        funnel = selectors.campaign_funnel(campaign_id=campaign.pk)
-        days = selectors.campaign_revenue_by_day(campaign_id=campaign.pk)
-        # Before a result, the power comes from the audience's purchase history (a scan of recent purchases).
-        power = report_power(report) if report else campaign_power(campaign)
-        return report, problem, funnel, days, power
-
-    zone = timezone.get_current_timezone_name()
-    key = f"staff:report:{campaign.pk}:{by or ''}:{get_language()}:{zone}:{campaign.updated_at.timestamp()}"
-    return cache.get_or_set(key, compute, REPORT_PAGE_SECONDS)
+def _report(summary, *, by: str | None) -> tuple[dict | None, str]:
+    """The report as stored with the summary (overall, per segment); another breakdown computed and kept for
+    REPORT_PAGE_SECONDS per campaign, breakdown, language and stored summary."""
+    stored = stored_report(summary, by=by)
+    if stored is not None:
+        return stored
+    campaign = summary.campaign
+    key = f"staff:report:{campaign.pk}:{by or ''}:{get_language()}:{summary.computed_at.timestamp()}"
+    return cache.get_or_set(key, lambda: campaign_report_or_none(campaign, by=by), REPORT_PAGE_SECONDS)
 
 
 @staff_member_required
 def report_export(request, pk: int):
     campaign = get_object_or_404(Campaign, pk=pk)
-    by, _choices = _by(request, campaign)
+    by = _by(request, [SEGMENT, *attribute_keys(campaign)])
     report, problem = campaign_report_or_none(campaign, by=by)
     if report is None:
         return HttpResponse(problem, status=409, content_type="text/plain; charset=utf-8")

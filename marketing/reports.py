@@ -24,7 +24,7 @@ import pandas as pd
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import connection
 from django.db.models import Count, Q
-from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy
 
 from marketing.ml.stats import campaign_uplift_table
 from marketing.models import Campaign, Recipient
@@ -35,6 +35,12 @@ NO_VALUE = None  # recipients without the attribute form their own group, shown 
 MAX_GROUPS = 12  # a numeric attribute with more distinct values is shown in quantile bands
 BANDS = 5
 CHUNK = 20_000
+# Why a campaign cannot be measured, by code: a stored summary keeps the code and the page words it in the
+# reader's language.
+PROBLEMS = {
+    "no_control": gettext_lazy("campaign “%(name)s” has no control recipients to compare against"),
+    "no_treated": gettext_lazy("campaign “%(name)s” has no treated recipients yet"),
+}
 
 
 def campaign_by_reference(reference: str | int) -> Campaign:
@@ -153,11 +159,9 @@ def campaign_report(campaign: Campaign, *, by: str | None = None) -> dict[str, A
     """
     frame = recipients_frame(campaign, by=by)
     if not (frame["group"] == CONTROL).any():
-        raise ValidationError(
-            gettext("campaign “%(name)s” has no control recipients to compare against") % {"name": campaign.name}
-        )
+        raise ValidationError(PROBLEMS["no_control"], code="no_control", params={"name": campaign.name})
     if not (frame["group"] != CONTROL).any():
-        raise ValidationError(gettext("campaign “%(name)s” has no treated recipients yet") % {"name": campaign.name})
+        raise ValidationError(PROBLEMS["no_treated"], code="no_treated", params={"name": campaign.name})
     table = campaign_uplift_table(
         frame, group_col="group", control=CONTROL, conversion_col="conversions", revenue_col="revenue", by=by
     )
@@ -364,13 +368,8 @@ def segments_purchase_rate(*, segment_ids: list[int], days: int) -> tuple[float 
     return buyers / members, members
 
 
-def campaign_power(campaign: Campaign) -> dict[str, Any] | None:
-    """Before launch: the minimum detectable uplift from the estimated audience, the holdout share and the
-    included segments' recent purchase rate over the attribution window, with the plain sentence.
-
-    Audience: the campaign's stored estimate (eligible customers) when there is one, else the members of
-    its included segments. None when there is no audience or no purchase history to take a baseline from.
-    """
+def campaign_power_inputs(campaign: Campaign) -> tuple[int, float, float] | None:
+    """(audience, holdout share, baseline rate) of `campaign_power`, or None (the part that reads the data)."""
     segment_ids = list(campaign.included_segments.values_list("pk", flat=True)) if campaign.pk else []
     baseline, members = segments_purchase_rate(segment_ids=segment_ids, days=campaign.attribution_window_days)
     audience = (campaign.estimate or {}).get("eligible")
@@ -378,7 +377,22 @@ def campaign_power(campaign: Campaign) -> dict[str, Any] | None:
         audience = members
     if baseline is None or not audience:
         return None
-    return _power(int(audience), float(campaign.holdout_share), baseline, basis="estimate")
+    return int(audience), float(campaign.holdout_share), baseline
+
+
+def estimate_power(inputs: tuple[int, float, float] | list | None) -> dict[str, Any] | None:
+    """`campaign_power` from its inputs (worded in the current language)."""
+    return None if inputs is None else _power(int(inputs[0]), float(inputs[1]), float(inputs[2]), basis="estimate")
+
+
+def campaign_power(campaign: Campaign) -> dict[str, Any] | None:
+    """Before launch: the minimum detectable uplift from the estimated audience, the holdout share and the
+    included segments' recent purchase rate over the attribution window, with the plain sentence.
+
+    Audience: the campaign's stored estimate (eligible customers) when there is one, else the members of
+    its included segments. None when there is no audience or no purchase history to take a baseline from.
+    """
+    return estimate_power(campaign_power_inputs(campaign))
 
 
 def report_power(report: dict[str, Any]) -> dict[str, Any] | None:

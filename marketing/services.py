@@ -22,6 +22,7 @@ from django.utils.translation import gettext
 from marketing.audience import MAX_VARIANTS, estimate_audience, parse_audience_rule
 from marketing.models import LEGAL_TRANSITIONS, Campaign, CampaignAction, Suppression, Variant
 from marketing.rendering import offer_context, validate_content
+from marketing.report_summaries import campaign_summary_refresh
 from shop.importers.common import ImportReport, read_delimited_bytes
 from shop.models import Customer
 
@@ -322,8 +323,12 @@ def campaign_cancel(*, campaign: Campaign, user=None, reason: str = "") -> Campa
 
 @transaction.atomic
 def campaign_complete(*, campaign: Campaign, user=None, now: datetime | None = None) -> Campaign:
-    """Running -> completed (its attribution window is over)."""
-    return _transition(_locked(campaign), S.COMPLETED, user=user, action="complete", completed_at=now or timezone.now())
+    """Running -> completed (its attribution window is over); its report figures are worked out once more."""
+    campaign = _transition(
+        _locked(campaign), S.COMPLETED, user=user, action="complete", completed_at=now or timezone.now()
+    )
+    campaign_summary_refresh(campaign=campaign)
+    return campaign
 
 
 # --- Suppression list --------------------------------------------------------------------------------------------

@@ -20,15 +20,16 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from marketing.ml.stats import compare_proportions
-from marketing.models import Campaign, CampaignAction, Offer, Recipient, Variant
-from segments.models import Membership, Segment
+from marketing.models import Campaign, CampaignAction, Offer, Variant
+from marketing.report_summaries import campaign_summaries
+from segments.models import Segment
 from segments.naming import segment_description, segment_name
+from segments.services import segments_reachable_store
 
 MEASURED_STATUSES = (Campaign.Status.RUNNING, Campaign.Status.COMPLETED)
 MIN_PER_ARM = 30  # fewer treated or control recipients in the segment: not evidence either way
@@ -121,41 +122,28 @@ def profile_kind(segment: Segment) -> tuple[str, str]:
 def _evidence(segments: list[Segment]) -> dict[int, list[dict]]:
     """segment id -> uplift of each past campaign on it (treated, all variants, against control), best first.
 
-    One grouped query over the recipients of measured campaigns whose segment at send time belongs to the same
-    segmentation and key as a segment of today.
+    From the stored summaries of measured campaigns (their recipients per segment at send time and arm), matched
+    to today's segments by segmentation and key: two queries, whatever the number of recipients.
     """
     by_key = {(s.run.definition_id, s.key): s.pk for s in segments}
     if not by_key:
         return {}
-    rows = (
-        Recipient.objects.filter(
-            campaign__status__in=MEASURED_STATUSES,
-            campaign__origin=Campaign.Origin.NATIVE,
-            segment__run__definition_id__in={d for d, _ in by_key},
-            segment__key__in={k for _, k in by_key},
-            exclusion="",
-        )
-        .filter(Q(is_control=True) | Q(status__in=[Recipient.Status.SENT, Recipient.Status.FAILED]))
-        .values(
-            "campaign_id",
-            "campaign__name",
-            "campaign__objective",
-            "segment__run__definition_id",
-            "segment__key",
-            "is_control",
-        )
-        .annotate(n=Count("pk"), converted=Count("pk", filter=Q(conversions__gt=0)))
-        .order_by()
+    campaigns = list(
+        Campaign.objects.filter(status__in=MEASURED_STATUSES, origin=Campaign.Origin.NATIVE)
+        .only("pk", "name", "objective")
+        .order_by("pk")
     )
+    summaries = campaign_summaries(campaigns, with_report=False)
     arms: dict[tuple[int, int, str, str], dict] = defaultdict(dict)
-    for row in rows:
-        segment_id = by_key.get((row["segment__run__definition_id"], row["segment__key"]))
-        if segment_id is None:
-            continue
-        arm = arms[(segment_id, row["campaign_id"], row["campaign__name"], row["campaign__objective"])]
-        side = "control" if row["is_control"] else "treated"
-        n, converted = arm.get(side, (0, 0))
-        arm[side] = (n + row["n"], converted + row["converted"])
+    for campaign in campaigns:
+        for definition_id, key, is_control, n, converted in summaries[campaign.pk].segment_arms:
+            segment_id = by_key.get((definition_id, key))
+            if segment_id is None:
+                continue
+            arm = arms[(segment_id, campaign.pk, campaign.name, campaign.objective)]
+            side = "control" if is_control else "treated"
+            total, hits = arm.get(side, (0, 0))
+            arm[side] = (total + n, hits + converted)
     evidence: dict[int, list[dict]] = defaultdict(list)
     for (segment_id, campaign_id, name, objective), arm in arms.items():
         (n_t, c_t), (n_c, c_c) = arm.get("treated", (0, 0)), arm.get("control", (0, 0))
@@ -178,15 +166,9 @@ def _evidence(segments: list[Segment]) -> dict[int, list[dict]]:
     return dict(evidence)
 
 
-def _reachable(segment_ids: list[int]) -> dict[int, int]:
-    """segment id -> members with email consent (the default channel of a draft)."""
-    rows = (
-        Membership.objects.filter(segment_id__in=segment_ids)
-        .values("segment_id")
-        .annotate(n=Count("pk", filter=Q(customer__email_consent=True)))
-        .order_by()
-    )
-    return {row["segment_id"]: row["n"] for row in rows}
+def _reachable(segments: list[Segment]) -> dict[int, int]:
+    """segment id -> members with email consent (the default channel of a draft), as their run stored it."""
+    return {s.pk: s.reachable for s in segments_reachable_store(segments=segments)}
 
 
 def _suggest(segment: Segment, evidence: list[dict], reachable: int) -> dict[str, Any]:
@@ -265,10 +247,11 @@ def _segments(ids: list[int] | None = None) -> list[Segment]:
 
 
 def suggestions() -> list[dict[str, Any]]:
-    """A suggestion for every segment of every active segmentation (three queries in all)."""
+    """A suggestion for every segment of every active segmentation (three queries in all, once every measured
+    campaign has its summary stored and every segment its reachable members)."""
     segments = _segments()
     evidence = _evidence(segments)
-    reachable = _reachable([s.pk for s in segments])
+    reachable = _reachable(segments)
     return [_suggest(s, evidence.get(s.pk, []), reachable.get(s.pk, 0)) for s in segments]
 
 
@@ -278,7 +261,7 @@ def suggest_campaign(segment_id: int) -> dict[str, Any]:
     if not segments:
         raise Segment.DoesNotExist(f"no segment {segment_id} in an active segmentation")
     segment = segments[0]
-    return _suggest(segment, _evidence(segments).get(segment.pk, []), _reachable([segment.pk]).get(segment.pk, 0))
+    return _suggest(segment, _evidence(segments).get(segment.pk, []), _reachable(segments).get(segment.pk, 0))
 
 
 def _offer(kind: str) -> Offer | None:

@@ -161,6 +161,9 @@ class Segment(models.Model):
     share = models.FloatField(verbose_name=_("share"), default=0.0)
     # Feature means and z-scores, revenue share, top categories and products, rules that define it.
     profile = models.JSONField(verbose_name=_("profile"), default=dict, blank=True)
+    # Members with email consent (a campaign's default channel) when the run finished: the next-best campaign's
+    # audience. Empty for runs from before it was kept, until a page first needs it.
+    reachable = models.PositiveIntegerField(verbose_name=_("reachable by email"), null=True, blank=True)
 
     objects = SegmentQuerySet.as_manager()
 

@@ -54,6 +54,17 @@ def active_segment_ids_by_customer(*, customer_ids: Iterable[int]) -> dict[int, 
     return dict(result)
 
 
+def reachable_members(*, segment_ids: list[int]) -> dict[int, int]:
+    """segment id -> its members with email consent (the default channel of a campaign). One grouped query."""
+    rows = (
+        Membership.objects.filter(segment_id__in=segment_ids)
+        .values("segment_id")
+        .annotate(n=Count("pk", filter=Q(customer__email_consent=True)))
+        .order_by()
+    )
+    return {row["segment_id"]: row["n"] for row in rows}
+
+
 def active_run(*, definition_id: int) -> SegmentationRun | None:
     definition = SegmentationDefinition.objects.select_related("active_run").filter(pk=definition_id).first()
     return definition.active_run if definition else None

@@ -520,7 +520,12 @@ def _write(*, run, definition, assignment: _Assignment, profiles: dict, names: d
         metrics["ari_previous"] = adjusted_rand(previous_labels, labels)
         _carry_renames(previous=previous, previous_labels=previous_labels, labels=labels, by_key=by_key)
         run.movement = _movement(previous=previous, previous_labels=previous_labels, labels=labels, by_key=by_key)
-    Segment.objects.bulk_update(list(by_key.values()), ["name", "name_is_custom", "profile"], batch_size=500)
+    reachable = selectors.reachable_members(segment_ids=[segment.pk for segment in by_key.values()])
+    for segment in by_key.values():
+        segment.reachable = reachable.get(segment.pk, 0)
+    Segment.objects.bulk_update(
+        list(by_key.values()), ["name", "name_is_custom", "profile", "reachable"], batch_size=500
+    )
 
     run.metrics = metrics
     run.previous_run = previous
@@ -559,6 +564,18 @@ def _movement(*, previous, previous_labels: pd.Series, labels: pd.Series, by_key
 
 
 # --- Segments ---------------------------------------------------------------------------------
+
+
+def segments_reachable_store(*, segments: list[Segment]) -> list[Segment]:
+    """Count and store the members with email consent of segments from runs that finished before the count was
+    kept (their `reachable` is empty); the others are left as their run stored them."""
+    missing = [segment for segment in segments if segment.reachable is None]
+    if missing:
+        counts = selectors.reachable_members(segment_ids=[segment.pk for segment in missing])
+        for segment in missing:
+            segment.reachable = counts.get(segment.pk, 0)
+        Segment.objects.bulk_update(missing, ["reachable"], batch_size=500)
+    return segments
 
 
 def segment_rename(*, segment: Segment, name: str) -> Segment:

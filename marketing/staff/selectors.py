@@ -149,10 +149,9 @@ def jobs(*, limit: int = JOB_ROWS) -> dict[str, list[dict[str, Any]]]:
     return {"running": running, "failed": failed, "recent": recent[:limit]}
 
 
-def campaign_uplifts(*, campaign_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """campaign id -> its best variant's conversion uplift over control with the 95 % interval, or the reason
-    there is none; the recipients the report counts, aggregated in one query for all the campaigns."""
-    from marketing.ml.stats import compare_proportions
+def campaign_uplift_arms(*, campaign_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """campaign id -> {"control": [converted, n] or None, "variants": [[name, converted, n], ...]}: the recipients
+    `campaign_uplifts` compares, aggregated in one query for all the campaigns."""
     from marketing.models import Recipient
 
     treated = Q(is_control=False, status__in=[Recipient.Status.SENT, Recipient.Status.FAILED])
@@ -166,21 +165,32 @@ def campaign_uplifts(*, campaign_ids: list[int]) -> dict[int, dict[str, Any]]:
     arms: dict[int, dict[str, Any]] = {pk: {"control": None, "variants": []} for pk in campaign_ids}
     for row in rows:
         if row["is_control"]:
-            arms[row["campaign_id"]]["control"] = (row["converted"], row["n"])
+            arms[row["campaign_id"]]["control"] = [row["converted"], row["n"]]
         else:
-            arms[row["campaign_id"]]["variants"].append((row["variant__name"] or "", row["converted"], row["n"]))
-    result: dict[int, dict[str, Any]] = {}
-    for pk, arm in arms.items():
-        if arm["control"] is None:
-            result[pk] = {"variant": None, "problem": _("no control group to compare against")}
-            continue
-        if not arm["variants"]:
-            result[pk] = {"variant": None, "problem": _("no treated recipients yet")}
-            continue
-        compared = [(name, compare_proportions(conv, n, *arm["control"])) for name, conv, n in sorted(arm["variants"])]
-        name, best = max(compared, key=lambda c: c[1].uplift if c[1].uplift is not None else float("-inf"))
-        result[pk] = {"variant": {"name": name, "uplift": best.uplift, "uplift_ci": best.uplift_ci}, "problem": ""}
-    return result
+            arms[row["campaign_id"]]["variants"].append([row["variant__name"] or "", row["converted"], row["n"]])
+    for arm in arms.values():
+        arm["variants"].sort()
+    return arms
+
+
+def uplift_from_arms(arms: dict[str, Any]) -> dict[str, Any]:
+    """A campaign's best variant's conversion uplift over control with the 95 % interval, or the reason there is
+    none, from its arms (`campaign_uplift_arms`)."""
+    from marketing.ml.stats import compare_proportions
+
+    if arms.get("control") is None:
+        return {"variant": None, "problem": _("no control group to compare against")}
+    if not arms.get("variants"):
+        return {"variant": None, "problem": _("no treated recipients yet")}
+    compared = [(name, compare_proportions(conv, n, *arms["control"])) for name, conv, n in sorted(arms["variants"])]
+    name, best = max(compared, key=lambda c: c[1].uplift if c[1].uplift is not None else float("-inf"))
+    return {"variant": {"name": name, "uplift": best.uplift, "uplift_ci": best.uplift_ci}, "problem": ""}
+
+
+def campaign_uplifts(*, campaign_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """campaign id -> its best variant's conversion uplift over control with the 95 % interval, or the reason
+    there is none; the recipients the report counts, aggregated in one query for all the campaigns."""
+    return {pk: uplift_from_arms(arms) for pk, arms in campaign_uplift_arms(campaign_ids=campaign_ids).items()}
 
 
 FUNNEL_STEPS = ("audience", "sent", "opened", "clicked", "converted")
@@ -257,13 +267,3 @@ def cached_suggestions() -> list[dict[str, Any]]:
     runs = sorted(SegmentationDefinition.objects.exclude(active_run=None).values_list("active_run_id", flat=True))
     key = f"staff:suggestions:{get_language()}:{','.join(map(str, runs))}"
     return cache.get_or_set(key, suggestions, SUGGESTIONS_SECONDS)
-
-
-def cached_campaign_uplifts(*, campaign_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """campaign_uplifts for the dashboard, kept for five minutes like its other trends (it aggregates every
-    recipient of the campaigns shown)."""
-    from django.core.cache import cache
-    from django.utils.translation import get_language
-
-    key = f"staff:campaign-uplifts:{get_language()}:{','.join(map(str, campaign_ids))}"
-    return cache.get_or_set(key, lambda: campaign_uplifts(campaign_ids=campaign_ids), SUGGESTIONS_SECONDS)

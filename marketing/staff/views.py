@@ -23,9 +23,11 @@ from django.views.decorators.http import require_POST
 
 from config.admin_display import value_text
 from marketing.models import Campaign, Recipient
+from marketing.report_summaries import campaign_summaries
 from marketing.report_views import REPORTED
 from marketing.staff import charts, selectors
 from marketing.staff.charts import heat_color
+from marketing.staff.selectors import uplift_from_arms
 from recommender.models import ModelSwitch, TrainingRun
 from recommender.selectors import customer_history
 from recommender.services import promote_model, rollback_model
@@ -63,8 +65,12 @@ def staff_page(view):
 
 
 def _campaign_rows(campaigns: list[Campaign]) -> list[dict[str, Any]]:
-    uplifts = selectors.cached_campaign_uplifts(campaign_ids=[c.pk for c in campaigns])
-    return [{"campaign": c, **uplifts[c.pk]} for c in campaigns]
+    """Each campaign with its best variant's uplift, from the summaries the attribution job stores."""
+    summaries = campaign_summaries(campaigns, with_report=False)
+    return [
+        {"campaign": c, "computed_at": summaries[c.pk].computed_at, **uplift_from_arms(summaries[c.pk].uplift_arms)}
+        for c in campaigns
+    ]
 
 
 def _campaigns_chart(rows: list[dict[str, Any]]) -> dict[str, Any] | None:

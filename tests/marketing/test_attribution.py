@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from marketing.attribution import attribute_campaign, attribute_recent, campaigns_collecting
 from marketing.models import Campaign, Conversion, Offer, Recipient
@@ -122,18 +124,19 @@ def test_one_customer_in_two_campaigns_counts_in_each():
     assert Conversion.objects.filter(recipient__in=[first, second]).count() == 2
 
 
-def test_query_count_does_not_grow_with_recipients(campaign, django_assert_num_queries):
+def test_query_count_does_not_grow_with_recipients(campaign, django_assert_max_num_queries):
     def add(n):
         for _ in range(n):
             recipient = RecipientFactory(campaign=campaign, sent_at=SENT)
             buy(recipient.customer, SENT + timedelta(hours=1))
 
-    # savepoint, the campaign, INSERT ... SELECT, UPDATE, release: the same for 3 recipients as for 23
+    # savepoint, the campaign, INSERT ... SELECT, UPDATE, then the campaign's stored report figures (a fixed number
+    # of aggregates), release: no more for 23 recipients than for 3
     add(3)
-    with django_assert_num_queries(5):
+    with CaptureQueriesContext(connection) as first:
         attribute_campaign(campaign.pk)
     add(20)
-    with django_assert_num_queries(5):
+    with django_assert_max_num_queries(len(first)):
         attribute_campaign(campaign.pk)
     assert Conversion.objects.count() == 23
 
