@@ -6,13 +6,16 @@ with its exclusion reason computed in the same SQL, assigns control and variants
 campaign) — so a rebuild puts everyone in the same group — issues coupons, asks the recommender for each
 recipient's products, renders the content and writes the rows in bulk, chunk by chunk. For a large audience the
 rendering runs in worker processes (MARKETING_BUILD_PROCESSES, default one per CPU up to 4, from
-MARKETING_BUILD_PARALLEL_MIN = 5,000 treated recipients) while this process asks the recommender and writes.
+MARKETING_BUILD_PARALLEL_MIN = 5,000 treated recipients) while this process asks the recommender and writes: they
+hand back each recipient's row and served-list row ready for the bulk writer (JSON already encoded), so this
+process only stacks them and writes WRITE_ROWS at a time, one transaction each.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import math
 import os
 import time
@@ -40,7 +43,7 @@ from recommender.models import ServedRecommendation
 from segments.ml.rules import Rule, RuleError, conditions, parse_rule
 from segments.models import Membership, Segment
 from segments.rules import customers_matching, evaluable_in_database, rule_fields
-from shop.bulk import insert_columns, insert_rows
+from shop.bulk import insert_rows
 from shop.models import Customer, Interaction, InteractionKind, Product
 
 R = Recipient.Exclusion
@@ -50,6 +53,9 @@ REASONS = (R.NO_CONSENT, R.NO_ADDRESS, R.SUPPRESSED, R.FREQUENCY_CAP, R.QUIET_HO
 # ...and after them, customers below a campaign's uplift cut (only when it targets by uplift).
 REPORTED_REASONS = (*REASONS, R.NOT_TARGETED)
 CHUNK = 2000
+# Treated rows written per transaction: each SQLite commit may checkpoint the WAL (a sync of the database file), and
+# a build of 100,000 messages writes half a gigabyte; a few large commits rather than one per rendered chunk.
+WRITE_ROWS = 10_000
 MAX_VARIANTS = 4
 # Where a preview's unsubscribe link points: nowhere (the real one would unsubscribe the customer).
 PREVIEW_UNSUBSCRIBE_URL = "#unsubscribe"
@@ -439,6 +445,8 @@ class ContentBuilder:
     campaign_context: dict = field(default_factory=dict)
     # variant id -> its HTML template as written (the open pixel is added when the template does not place it).
     html_sources: dict[int, str] = field(default_factory=dict)
+    # The build's time as the database takes it (adapted once, not once per served-list row).
+    served_at: object = None
 
     @classmethod
     def for_campaign(cls, campaign: Campaign, variants: list[Variant] | None = None) -> ContentBuilder:
@@ -640,6 +648,52 @@ class ContentBuilder:
             "body_text": text,
         }
 
+    def recipient_rows(self, jobs: list[tuple]) -> list[tuple[tuple, tuple | None]]:
+        """For each job (prefix, variant id, customer fields, customer id, entry, coupon, picks): the treated
+        recipient's row — the prefix (the build's base columns) then MESSAGE_COLUMNS — and their row of the
+        recommender's log of served lists (LOG_COLUMNS; None when no product was embedded).
+
+        Rows are ready for the bulk writer: the JSON lists encoded here as the database adapter would encode them,
+        once for both tables, so the process that writes does no per-row work (worker processes run this)."""
+        status = Recipient.Status.PENDING.value
+        surface = ServedRecommendation.Surface.RECOMMENDATIONS.value
+        dumps = json.dumps
+        out = []
+        for prefix, variant_id, (external_id, name, email, city, country), customer_id, entry, coupon, picks in jobs:
+            fields = self.render(
+                variant_id=variant_id,
+                customer=customer_context(external_id=external_id, name=name, email=email, city=city, country=country),
+                customer_id=customer_id,
+                entry=entry,
+                coupon=coupon,
+                picks=picks,
+            )
+            skus = dumps(picks.skus)
+            row = (
+                *prefix,
+                variant_id,
+                status,
+                picks.recommendation_id,
+                skus,
+                fields["coupon_code"],
+                fields["subject"],
+                fields["body_html"],
+                fields["body_text"],
+            )
+            served = None
+            if picks.skus:
+                served = (
+                    picks.recommendation_id,
+                    picks.run_id,
+                    customer_id,
+                    surface,
+                    skus,
+                    dumps(picks.reasons),
+                    self.served_at,
+                )
+            out.append((row, served))
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class Served:
@@ -667,6 +721,19 @@ def customer_context(*, external_id: str, name: str, email: str, city: str, coun
 # --- The build ------------------------------------------------------------------------------------------------------
 
 ROW_FIELDS = ("pk", "external_id", "name", "email", "city", "country", "reason")
+# The columns the build gives every row it writes ("wave" follows in an adaptive send), and those a treated
+# recipient's row adds after them (ContentBuilder.recipient_rows).
+BASE_COLUMNS = ("campaign_id", "customer_id", "entry", "segment_id", "segment_name")
+MESSAGE_COLUMNS = (
+    "variant_id",
+    "status",
+    "recommendation_id",
+    "recommended_skus",
+    "coupon_code",
+    "subject",
+    "body_html",
+    "body_text",
+)
 
 
 def _audience_rows(*, campaign: Campaign, now: datetime, customer_ids: Iterable[int] | None):
@@ -739,19 +806,19 @@ def insert_recipients(rows: list[dict]) -> None:
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
     for columns, group in groups.items():
-        result = insert_columns(Recipient, {column: [r[column] for r in group] for column in columns})
-        if result.rejected:
-            position, problem = min(result.rejected.items())
-            raise ValidationError(
-                f"The recipient row of customer {group[position]['customer_id']} cannot be stored: "
-                f"{problem.field} {problem.message}."
-            )
+        insert_recipient_rows(columns, [tuple(r.values()) for r in group])
 
 
-def served_row(served: Served, *, customer_id: int, at: datetime) -> tuple:
-    """A recipient's recommended products as a row of the recommender's log of served lists (LOG_COLUMNS)."""
-    surface = ServedRecommendation.Surface.RECOMMENDATIONS
-    return (served.recommendation_id, served.run_id, customer_id, surface, served.skus, served.reasons, at)
+def insert_recipient_rows(columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Write recipient rows given as tuples in the order of `columns` (which name customer_id); as
+    `insert_recipients`, a row either database would refuse stops the build naming the customer."""
+    result = insert_rows(Recipient, columns, rows)
+    if result.rejected:
+        position, problem = min(result.rejected.items())
+        customer_id = rows[position][columns.index("customer_id")]
+        raise ValidationError(
+            f"The recipient row of customer {customer_id} cannot be stored: {problem.field} {problem.message}."
+        )
 
 
 def log_served(rows: list[tuple]) -> None:
@@ -769,12 +836,8 @@ def log_served(rows: list[tuple]) -> None:
 _worker_builder: ContentBuilder | None = None
 
 
-def _render_jobs(jobs: list[tuple]) -> list[dict]:
-    builder = _worker_builder
-    return [
-        builder.render(variant_id=v, customer=c, customer_id=cid, entry=e, coupon=code, picks=picks)
-        for v, c, cid, e, code, picks in jobs
-    ]
+def _render_rows(jobs: list[tuple]) -> list[tuple[tuple, tuple | None]]:
+    return _worker_builder.recipient_rows(jobs)
 
 
 def build_processes(recipients: int) -> int:
@@ -791,8 +854,8 @@ def build_processes(recipients: int) -> int:
 
 
 class MessageRenderer:
-    """Renders chunks of messages (ContentBuilder.render) in worker processes, or in this process when there are
-    none, handing back each chunk's messages in the order the chunks were submitted.
+    """Renders chunks of messages into rows (ContentBuilder.recipient_rows) in worker processes, or in this
+    process when there are none, handing back each chunk's rows in the order the chunks were submitted.
 
     The workers are forked from this process after everything they need is loaded, never touch the database
     (this process asks the recommender and writes), and at most two chunks per worker wait at a time, so memory
@@ -833,19 +896,14 @@ class MessageRenderer:
         _worker_builder = None
 
     def submit(self, jobs: list[tuple], tag) -> None:
-        """Render `jobs` (ContentBuilder.render's arguments, in order); `tag` comes back with the messages."""
+        """Render `jobs` (ContentBuilder.recipient_rows's, in order); `tag` comes back with the rows."""
         if self.pool is None:
-            builder = self.builder
-            rendered = [
-                builder.render(variant_id=v, customer=c, customer_id=cid, entry=e, coupon=code, picks=picks)
-                for v, c, cid, e, code, picks in jobs
-            ]
-            self.pending.append((tag, rendered))
+            self.pending.append((tag, self.builder.recipient_rows(jobs)))
         else:
-            self.pending.append((tag, self.pool.apply_async(_render_jobs, (jobs,))))
+            self.pending.append((tag, self.pool.apply_async(_render_rows, (jobs,))))
 
     def finished(self, *, wait: bool = False):
-        """(tag, messages) of the chunks done, oldest first; with `wait`, of every chunk submitted. Without it,
+        """(tag, rows) of the chunks done, oldest first; with `wait`, of every chunk submitted. Without it,
         waits only when more than two chunks per worker are queued."""
         while self.pending:
             tag, result = self.pending[0]
@@ -963,32 +1021,41 @@ def build_audience(
     )
     builder = ContentBuilder.for_campaign(campaign, variants)
     builder.extra_context = extra_context or {}
-    initial = Recipient.Status.PENDING
+    builder.served_at = connection.ops.adapt_datetimefield_value(now)
     total = len(treated)
+    base_columns = (*BASE_COLUMNS, "wave") if waves is not None else BASE_COLUMNS
+    columns = (*base_columns, *MESSAGE_COLUMNS)
+    rows: list[tuple] = []
+    served_rows: list[tuple] = []
 
-    def write(chunk: list[tuple[dict, Variant, Served]], rendered: list[dict]) -> None:
-        batch = [
-            {**base, **fields, "variant_id": variant.pk, "status": initial}
-            for (base, variant, _), fields in zip(chunk, rendered, strict=True)
-        ]
-        served = [served_row(s, customer_id=base["customer_id"], at=now) for base, _, s in chunk if s.skus]
+    def write() -> None:
         with transaction.atomic():
-            insert_recipients(batch)
-            log_served(served)
-        for _, variant, _ in chunk:
-            counts["variants"][variant.name] = counts["variants"].get(variant.name, 0) + 1
-        counts["treated"] += len(batch)
+            insert_recipient_rows(columns, rows)
+            log_served(served_rows)
+        counts["treated"] += len(rows)
+        rows.clear()
+        served_rows.clear()
         done = counts["treated"]
         report(12 + int(86 * done / max(total, 1)), f"rendered {done:,} of {total:,}")
 
-    # This process asks the recommender and writes the rows (plain rows through the shop's bulk writer, one
-    # chunk at a time so only a few chunks' messages are held in memory); rendering, the bulk of the work, runs
-    # in worker processes for a large audience while this one writes.
+    def collect(variant_names: list[str], rendered: list[tuple[tuple, tuple | None]]) -> None:
+        for name in variant_names:
+            counts["variants"][name] = counts["variants"].get(name, 0) + 1
+        for row, served in rendered:
+            rows.append(row)
+            if served is not None:
+                served_rows.append(served)
+        if len(rows) >= WRITE_ROWS:
+            write()
+
+    # This process asks the recommender and writes the rows the renderer hands back (through the shop's bulk
+    # writer, WRITE_ROWS at a time, so only a few chunks' messages are held in memory); rendering, the bulk of the
+    # work, runs in worker processes for a large audience while this one writes.
     with MessageRenderer(builder, recipients=total) as renderer:
         for start in range(0, total, CHUNK):
             chunk = treated[start : start + CHUNK]
             prefetched = builder.prefetch([row[1] for row, _, _ in chunk])
-            picked, jobs = [], []
+            names, jobs = [], []
             for row, base, variant in chunk:
                 customer_id, external_id, name, email, city, country, _ = row
                 served = builder.pick(
@@ -997,14 +1064,18 @@ def build_audience(
                     last_product_id=last_products.get(customer_id),
                     prefetched=prefetched,
                 )
-                customer = customer_context(external_id=external_id, name=name, email=email, city=city, country=country)
-                jobs.append((variant.pk, customer, customer_id, base["entry"], coupons.get(customer_id, ""), served))
-                picked.append((base, variant, served))
-            renderer.submit(jobs, picked)
-            for done_chunk, rendered in renderer.finished():
-                write(done_chunk, rendered)
-        for done_chunk, rendered in renderer.finished(wait=True):
-            write(done_chunk, rendered)
+                prefix = tuple(base[column] for column in base_columns)
+                customer = (external_id, name, email, city, country)
+                coupon = coupons.get(customer_id, "")
+                jobs.append((prefix, variant.pk, customer, customer_id, base["entry"], coupon, served))
+                names.append(variant.name)
+            renderer.submit(jobs, names)
+            for done_names, rendered in renderer.finished():
+                collect(done_names, rendered)
+        for done_names, rendered in renderer.finished(wait=True):
+            collect(done_names, rendered)
+    if rows:
+        write()
     seconds = round(time.perf_counter() - started, 2)
     counts["built_at"] = now.isoformat()
     counts["seconds"] = seconds

@@ -237,18 +237,40 @@ def test_served_log_switched_off_writes_nothing(settings):
     assert not ServedRecommendation.objects.exists()
 
 
-def test_messages_rendered_in_worker_processes_are_the_ones_rendered_here(settings, monkeypatch):
+def _stored(campaign):
+    """Every stored column of the campaign's rows by customer, but the row id and the recommendation id (new on
+    each build), and the served-list log rows of its treated recipients by customer."""
+    from recommender.models import ServedRecommendation
+
+    skip = {"id", "recommendation_id"}
+    columns = [f.attname for f in Recipient._meta.concrete_fields if f.attname not in skip]
+    rows = {r["customer_id"]: r for r in campaign.recipients.values(*columns, "recommendation_id")}
+    served = {
+        s["customer_id"]: s
+        for s in ServedRecommendation.objects.filter(
+            recommendation_id__in=[r["recommendation_id"] for r in rows.values()]
+        ).values("run_id", "customer_id", "surface", "skus", "reasons", "served_at")
+    }
+    for row in rows.values():
+        del row["recommendation_id"]
+    return rows, served
+
+
+def test_a_build_in_worker_processes_writes_what_a_serial_build_writes_row_for_row(settings, monkeypatch):
     import billiard
 
     from marketing import audience
+    from tests.marketing.factories import OfferFactory
 
+    settings.RECOMMENDER_LOG_SERVED = True
     popular_products(3)
-    campaign = campaign_for(active_segment(customers(9)), holdout=0.2)
+    campaign = campaign_for(active_segment(customers(9)), holdout=0.2, offer=OfferFactory(code="SAVE"))
     monkeypatch.setattr(audience, "CHUNK", 2)  # several chunks in flight, handed back in order
+    monkeypatch.setattr(audience, "WRITE_ROWS", 3)  # written in several transactions here, in one there
     settings.MARKETING_BUILD_PARALLEL_MIN = 1
     settings.MARKETING_BUILD_PROCESSES = 0
     here = build_audience(campaign=campaign, now=NOON)
-    rows_here = {r.customer_id: r for r in campaign.recipients.all()}
+    rows_here, served_here = _stored(campaign)
 
     pools = []
     real = billiard.get_context
@@ -258,25 +280,24 @@ def test_messages_rendered_in_worker_processes_are_the_ones_rendered_here(settin
         return real(method)
 
     monkeypatch.setattr(billiard, "get_context", counting)
+    monkeypatch.setattr(audience, "WRITE_ROWS", 1000)
     settings.MARKETING_BUILD_PROCESSES = 2
     there = build_audience(campaign=campaign, now=NOON)
-    rows_there = {r.customer_id: r for r in campaign.recipients.all()}
+    rows_there, served_there = _stored(campaign)
 
     assert pools == ["fork"]
     assert {k: v for k, v in there.counts.items() if k not in ("seconds",)} == {
         k: v for k, v in here.counts.items() if k not in ("seconds",)
     }
-    assert set(rows_there) == set(rows_here)
-    treated = [cid for cid, r in rows_here.items() if r.status == Recipient.Status.PENDING]
-    assert len(treated) >= 4
-    for cid, row in rows_there.items():
-        before = rows_here[cid]
-        assert (row.status, row.variant_id, row.subject, row.recommended_skus) == (
-            before.status,
-            before.variant_id,
-            before.subject,
-            before.recommended_skus,
-        )
-        # Links name the recipient and the product, not the recommendation id: the same message byte for byte.
-        assert (row.body_html, row.body_text) == (before.body_html, before.body_text)
-    assert all(rows_there[cid].body_html and rows_there[cid].recommendation_id for cid in treated)
+    treated = [cid for cid, r in rows_here.items() if r["status"] == Recipient.Status.PENDING]
+    assert len(rows_here) == 9 and len(treated) >= 4 and here.counts["treated"] == len(treated)
+    # Links name the recipient and the product, not the recommendation id: the same message byte for byte, the
+    # same coupon (kept on a rebuild), segment, variant and products, column for column.
+    assert rows_there == rows_here
+    assert all(rows_here[cid]["body_html"] and rows_here[cid]["coupon_code"].startswith("SAVE-") for cid in treated)
+    assert all(rows_here[cid]["recommended_skus"] == ["P0", "P1"] for cid in treated)
+    # The served-list log holds each treated recipient's list once, as the recipient row names it.
+    assert served_there == served_here and set(served_here) == set(treated)
+    for cid in treated:
+        assert served_here[cid]["skus"] == rows_here[cid]["recommended_skus"]
+        assert served_here[cid]["served_at"] == NOON and len(served_here[cid]["reasons"]) == 2
