@@ -1,8 +1,10 @@
 """Staff pages of the measurement: campaign reports (charts and tables, CSV) and the next-best campaign per segment.
 
-Views hold no logic: the report comes from `marketing.reports`, suggestions from `marketing.suggestions`, the
-funnel and revenue per day from the staff selectors; this module turns them into rows and chart specifications
-(`marketing.staff.charts`, drawn in the browser by Chart.js from the pinned package).
+Views hold no logic: the report, funnel, revenue over time and list counts are read from the campaign's stored
+summary (`marketing.report_summaries`, worked out by the attribution job and on completion), suggestions come from
+`marketing.suggestions`; this module turns them into rows and chart specifications (`marketing.staff.charts`,
+drawn in the browser by Chart.js from the pinned package). Only a breakdown by a recipient attribute and the CSV
+export compute the report on request (`marketing.reports`).
 """
 
 from __future__ import annotations

@@ -256,8 +256,9 @@ SUGGESTIONS_SECONDS = 300
 
 def cached_suggestions() -> list[dict[str, Any]]:
     """The next-best campaign per active segment (marketing.suggestions), kept for five minutes per language and
-    set of active runs: working it out reads past campaigns' recipients per segment, seconds on a large shop, and
-    it changes only when campaigns are measured or a segmentation runs again (a new run changes the key)."""
+    set of active runs: it is worked out from stored figures (campaign summaries, segments' reachable members) in
+    a few queries, and changes only when campaigns are measured or a segmentation runs again (a new run changes the
+    key)."""
     from django.core.cache import cache
     from django.utils.translation import get_language
 
