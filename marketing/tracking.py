@@ -12,7 +12,7 @@ dozen products, and a 100,000-recipient campaign stores every message.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -21,7 +21,6 @@ from datetime import datetime
 from functools import cache
 
 from django.core import signing
-from django.core.signing import b64_encode
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -59,6 +58,14 @@ class BadToken(ValueError):
 
 # The JSON Django's signing serializer writes (compact separators), with one encoder made once, not per token.
 _JSON = json.JSONEncoder(separators=(",", ":"))
+# base64.urlsafe_b64encode's alphabet, applied to binascii's output directly (its Python wrappers cost more than
+# the encoding of a token's few bytes).
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64(data: bytes) -> bytes:
+    """URL-safe base64 without padding, as Django's signing writes it."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
 class _Signer(signing.Signer):
@@ -70,22 +77,19 @@ class _Signer(signing.Signer):
 
     def __init__(self, *, salt: str):
         super().__init__(salt=salt)
-        key = hashlib.sha256((self.salt + "signer" + force_str(self.key)).encode()).digest()
-        self._hmac = hmac.new(key, digestmod=hashlib.sha256)
+        self._key = hashlib.sha256((self.salt + "signer" + force_str(self.key)).encode()).digest()
+        self._sep = self.sep.encode()
 
     def signature(self, value, key=None):
         if key is not None:
             return super().signature(value, key)
-        mac = self._hmac.copy()
-        mac.update(force_bytes(value))
-        return b64_encode(mac.digest()).decode()
+        return _b64(hmac.digest(self._key, force_bytes(value), "sha256")).decode()
 
     def sign_json(self, data: str) -> str:
-        """`sign_object` of the object whose compact JSON is `data`, without the general serializer."""
-        value = base64.urlsafe_b64encode(data.encode("latin-1")).rstrip(b"=").decode()
-        mac = self._hmac.copy()
-        mac.update(value.encode())
-        return f"{value}{self.sep}{b64_encode(mac.digest()).decode()}"
+        """`sign_object` of the object whose compact JSON is `data`, without the general serializer: one
+        HMAC in a single call (hmac.digest), no HMAC object copied per token."""
+        value = _b64(data.encode("latin-1"))
+        return (value + self._sep + _b64(hmac.digest(self._key, value, "sha256"))).decode()
 
 
 @cache

@@ -152,6 +152,7 @@ def test_fast_tokens_are_byte_for_byte_what_django_signs(settings, target):
     assert make_click_token(key, target) == signing.Signer(salt="marketing.click").sign_object([*parts, target])
     assert make_open_token(key) == signing.Signer(salt="marketing.open").sign_object(parts)
     assert make_unsubscribe_token(key) == signing.Signer(salt="marketing.unsubscribe").sign_object(parts)
+    assert make_product_click_token(key, 987) == signing.Signer(salt="marketing.click").sign_object([*parts, 987])
     links = RecipientLinks(key)
     assert links.click(target) == click_url(key, target)
     assert links.click(target).startswith("https://track.example.com/m/c/")
