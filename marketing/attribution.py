@@ -159,22 +159,28 @@ def _update_totals(campaign: Campaign) -> int:
     )
 
 
-@transaction.atomic
 def attribute_campaign(campaign_id: int, *, since: datetime | None = None) -> dict:
-    """Store the purchases inside each recipient's window as conversions and refresh the recipients' totals.
+    """Store the purchases inside each recipient's window as conversions and refresh the recipients' totals, then
+    the campaign's stored report figures (the staff pages read them instead of aggregating per request).
 
     Idempotent. With `since`, only recipients whose window was still open at that moment are joined again
     (the totals are always refreshed, from the stored conversions). Imported campaigns carry their results
     and are left as they are.
     """
+    result, campaign = _attribute(campaign_id, since=since)
+    if "skipped" not in result:
+        campaign_summary_refresh(campaign=campaign)  # after the commit: reads, then one short write
+    return result
+
+
+@transaction.atomic
+def _attribute(campaign_id: int, *, since: datetime | None) -> tuple[dict, Campaign]:
     campaign = Campaign.objects.select_related("offer").get(pk=campaign_id)
     if campaign.origin == Campaign.Origin.IMPORTED:
-        return {"campaign": campaign.pk, "new_conversions": 0, "recipients": 0, "skipped": "imported"}
+        return {"campaign": campaign.pk, "new_conversions": 0, "recipients": 0, "skipped": "imported"}, campaign
     added = _insert_conversions(campaign, since=since)
     updated = _update_totals(campaign)
-    # The report figures the staff pages read, worked out here rather than by each page request.
-    campaign_summary_refresh(campaign=campaign)
-    return {"campaign": campaign.pk, "new_conversions": added, "recipients": updated}
+    return {"campaign": campaign.pk, "new_conversions": added, "recipients": updated}, campaign
 
 
 def campaigns_collecting(*, now: datetime | None = None):

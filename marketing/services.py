@@ -323,11 +323,12 @@ def campaign_cancel(*, campaign: Campaign, user=None, reason: str = "") -> Campa
 
 @transaction.atomic
 def campaign_complete(*, campaign: Campaign, user=None, now: datetime | None = None) -> Campaign:
-    """Running -> completed (its attribution window is over); its report figures are worked out once more."""
+    """Running -> completed (its attribution window is over); its report figures are worked out once more, after
+    the commit (no lock held while they are read)."""
     campaign = _transition(
         _locked(campaign), S.COMPLETED, user=user, action="complete", completed_at=now or timezone.now()
     )
-    campaign_summary_refresh(campaign=campaign)
+    transaction.on_commit(lambda: campaign_summary_refresh(campaign=campaign))
     return campaign
 
 

@@ -135,14 +135,15 @@ def test_attribution_stores_the_figures_it_changed(shop):
     )
 
 
-def test_completing_a_campaign_stores_its_figures(shop):
+def test_completing_a_campaign_stores_its_figures(shop, django_capture_on_commit_callbacks):
     from marketing.services import campaign_complete
 
     campaign = shop["campaign"]
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.RUNNING)
     campaign.refresh_from_db()
     assert not CampaignSummary.objects.filter(pk=campaign.pk).exists()
-    campaign_complete(campaign=campaign)
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_complete(campaign=campaign)
     assert (
         CampaignSummary.objects.get(pk=campaign.pk).treated
         == campaign.recipients.filter(is_control=False, exclusion="").count()
