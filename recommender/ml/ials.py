@@ -17,6 +17,7 @@ thousands of items; `als` (implicit) is the choice for larger catalogs.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from recommender.ml.base import NotFittedError, Recommender, binarize
 
 _BLOCK_CELLS = 20_000_000
 _DENSE_CELLS = 5_000_000
+_CHUNK_CELLS = 65_536
 
 
 def _solve_rows(
@@ -66,21 +68,32 @@ def _cg_rows(
     Never forms a per-row Gram matrix: A x = alpha0 x H'H + reg_u x + sum_{i in row} (x.h_i) h_i,
     the last term through the observed cells only, so a step costs O(nnz * factors).
     """
-    rows = np.repeat(np.arange(pattern.shape[0]), np.diff(pattern.indptr))
-    cols = pattern.indices
+    indptr, cols = pattern.indptr, pattern.indices
     gram_all = alpha0 * (other.T @ other)
-    counts = np.diff(pattern.indptr).astype(np.float64)
+    counts = np.diff(indptr).astype(np.float64)
     row_reg = (reg * np.power(counts + alpha0 * n_other_total, nu))[:, None]
 
     dense_pattern = pattern.toarray() if pattern.shape[0] * pattern.shape[1] <= _DENSE_CELLS else None
+    # Row blocks of about _CHUNK_CELLS observed cells: the gathered factors of a block stay in cache instead
+    # of two nnz x factors arrays being allocated and walked through memory at every step.
+    bounds = np.searchsorted(indptr, np.arange(0, indptr[-1], _CHUNK_CELLS), side="right") - 1
+    bounds = np.unique(np.concatenate([[0], bounds, [pattern.shape[0]]]))
+
+    def observed_part(x: np.ndarray) -> np.ndarray:
+        if dense_pattern is not None:  # small data: two BLAS products beat gathering every cell
+            return (dense_pattern * (x @ other.T)) @ other
+        out = np.empty_like(x)
+        for first, last in itertools.pairwise(bounds):
+            lo, hi = indptr[first], indptr[last]
+            block_cols = cols[lo:hi]
+            block_rows = np.repeat(np.arange(last - first), counts[first:last].astype(np.int64))
+            cell = np.einsum("ij,ij->i", x[first:last][block_rows], other[block_cols])
+            block = sp.csr_matrix((cell, block_cols, indptr[first : last + 1] - lo), shape=(last - first, len(other)))
+            out[first:last] = block @ other
+        return out
 
     def apply(x: np.ndarray) -> np.ndarray:
-        if dense_pattern is not None:  # small data: two BLAS products beat gathering every cell
-            observed = (dense_pattern * (x @ other.T)) @ other
-        else:
-            cell = np.einsum("ij,ij->i", x[rows], other[cols])
-            observed = sp.csr_matrix((cell, cols, pattern.indptr), shape=pattern.shape) @ other
-        return x @ gram_all + row_reg * x + observed
+        return x @ gram_all + row_reg * x + observed_part(x)
 
     x = start.copy()
     residual = np.asarray(pattern @ other) - apply(x)

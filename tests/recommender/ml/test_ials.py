@@ -31,3 +31,20 @@ def test_learns_two_tastes():
     assert set(items[0]) <= {5, 8, 9}
     similar, _ = model.similar_items(0, n=4)
     assert set(similar) == {1, 2, 3, 4}
+
+
+def test_the_sparse_path_in_row_blocks_fits_what_one_pass_over_the_cells_fits(monkeypatch):
+    from recommender.ml import ials
+
+    rng = np.random.default_rng(3)
+    dense = rng.random((300, 40)) < 0.1
+    dense[5] = False  # an empty row inside a block
+    matrix = sp.csr_matrix(dense.astype(np.float32))
+    monkeypatch.setattr(ials, "_DENSE_CELLS", 0)  # the path large data takes
+    monkeypatch.setattr(ials, "_CHUNK_CELLS", 10**9)
+    whole = IALS(factors=4, iterations=4).fit(matrix).item_factors
+    monkeypatch.setattr(ials, "_CHUNK_CELLS", 7)
+    blocked = IALS(factors=4, iterations=4).fit(matrix).item_factors
+    np.testing.assert_allclose(blocked, whole, rtol=1e-10, atol=1e-12)
+    monkeypatch.setattr(ials, "_DENSE_CELLS", 10**9)  # and both agree with the dense path of small data
+    np.testing.assert_allclose(IALS(factors=4, iterations=4).fit(matrix).item_factors, whole, rtol=1e-8, atol=1e-10)
