@@ -23,7 +23,7 @@ from django.utils.translation import gettext
 from config.jobs import Heartbeat, QueueUnavailable, apply_options, fail_stale, publish
 from recommender.ml import toplists
 from recommender.ml.base import binarize
-from recommender.ml.evaluation import dataset_from_matrix, holdout_metrics, search_settings
+from recommender.ml.evaluation import SEARCH_SECONDS, dataset_from_matrix, holdout_metrics, search_settings
 from recommender.ml.matrix import build_interaction_matrix
 from recommender.ml.registry import ALGORITHMS, make_recommender
 from recommender.models import ModelSwitch, TrainingRun
@@ -338,7 +338,7 @@ def search_parameters(*, name: str, matrix: sp.csr_matrix) -> dict[str, Any]:
         algorithms=[name],
         seed=setting("RECOMMENDER_EVAL_SEED", 42),
         validation_users=setting("RECOMMENDER_EVAL_USERS", 5000),
-        search_seconds=float(setting("RECOMMENDER_SEARCH_SECONDS", 300.0)),
+        search_seconds=float(setting("RECOMMENDER_SEARCH_SECONDS", SEARCH_SECONDS)),
         log=logger.info,
     )
     if name not in chosen:

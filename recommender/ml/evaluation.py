@@ -15,12 +15,14 @@ two validation splits, averaged, on small data where one is too noisy to tell cl
 apart; one on large data) into inner train and validation parts, at most `validation_users`
 validation users scored (a seeded sample). Each algorithm's search space scales with that data
 (`search.candidates`) and is searched by successive halving on validation nDCG@k (rating models:
-RMSE) within a share of a time budget; a family whose first, cheap level stays below
-BLEND_PART_MIN_SHARE of the best family searched so far is not refined. The blend weighs the
-(at most BLEND_MAX_PARTS) parts within that share of the best; its weights are chosen on a further, fresh
-validation split (the splits that picked the parameters would favour the parts with the largest
-spaces), and the blend keeps its mix only when it beats its best part on those users by more than
-twice the standard error of the paired difference; otherwise the best part gets all the weight.
+RMSE) within a share of a CPU-time budget that bounds it: no fit starts whose cost, estimated from
+the earlier fits of that algorithm, would carry it past its share. A family whose first, cheap level
+stays below BLEND_PART_MIN_SHARE of the best family searched so far is not refined. The blend weighs
+the (at most BLEND_MAX_PARTS) parts within that share of the best whose refits fit in what is left of
+the budget (the best part always; alone, it gets all the weight without a refit); its weights are
+chosen on a further, fresh validation split (the splits that picked the parameters would favour the
+parts with the largest spaces), and the blend keeps its mix only when it beats its best part on those
+users by more than twice the standard error of the paired difference; otherwise the best part gets all the weight.
 Each model is then refit on the whole training part with the chosen values (a blend reuses its
 parts' fits). `train_seconds` is the wall time of that final fit alone.
 
@@ -54,7 +56,7 @@ DEFAULT_ALGORITHMS = ("popularity", "item_knn", "ease", "mixture", "als", "ials"
 BLEND_PARTS = ("ease", "als", "ials", "item_knn", "mixture")
 # The blend weighs at most this many parts (the best on validation), each within this share of the best
 # part's validation nDCG: a part far behind rarely earns weight, and each one more multiplies the weight grid.
-BLEND_MAX_PARTS = 4
+BLEND_MAX_PARTS = 3
 BLEND_PART_MIN_SHARE = 0.85
 
 # Validation users scored per split (a seeded sample): enough to tell settings apart, bounded in time.
@@ -62,8 +64,9 @@ VALIDATION_USERS = 10_000
 # Above this many training interactions one validation split is as informative as two on small data.
 LARGE_TRAIN = 500_000
 # CPU seconds (all threads) for the whole hyperparameter search, shared out by each algorithm's typical cost:
-# unlike wall time, other load on the machine does not shrink what the search gets done in it.
-SEARCH_SECONDS = 360.0
+# unlike wall time, other load on the machine does not shrink what the search gets done in it. A bound, not a
+# target: no fit starts that its estimated cost would carry past it. Training uses the same default.
+SEARCH_SECONDS = 300.0
 SEARCH_SHARES = {"ials": 2.0, "als": 1.0, "ease": 0.5, "item_knn": 0.5, "mixture": 1.0, "biased_mf": 1.0, "blend": 1.5}
 # A blend must beat its best part on validation by this many standard errors of the paired difference.
 BLEND_MIN_GAIN_SE = 2.0
@@ -511,8 +514,16 @@ def choose_blend(
 
     The mix is kept only when it beats the best single part on these validation users by more than
     BLEND_MIN_GAIN_SE standard errors; otherwise that part gets all the weight, so the blend is never
-    chosen to be worse than its best component.
+    chosen to be worse than its best component. A single part gets all the weight without a fit.
     """
+    if len(parts) == 1:
+        ((name, part),) = parts.items()
+        decision = f"all weight to {name}: no other part to weigh within the budget"
+        log(f"  blend: {decision}")
+        return {"components": {name: part}, "weights": {name: 1.0}, "normalise": "zscore"}, {
+            "best_part": name,
+            "decision": decision,
+        }
     kept: dict[str, list[np.ndarray]] = {}
     for name, params in parts.items():
         kept[name] = []
@@ -559,6 +570,21 @@ def blend_parts(validation: dict[str, float]) -> list[str]:
     return [name for name in ranked[:BLEND_MAX_PARTS] if validation[name] >= BLEND_PART_MIN_SHARE * best]
 
 
+def affordable_parts(parts: Sequence[str], costs: dict[str, float], seconds: float | None) -> list[str]:
+    """`parts` (best first) whose fits on the blend's split add up to at most `seconds` CPU seconds (None: all).
+
+    The best part is always kept; a part that would overrun is left out, and a cheaper one after it may still fit.
+    """
+    if not parts:
+        raise ValueError("a blend needs at least one part")
+    kept, total = [parts[0]], costs.get(parts[0], 0.0)
+    for name in parts[1:]:
+        if seconds is None or total + costs.get(name, 0.0) <= seconds:
+            kept.append(name)
+            total += costs.get(name, 0.0)
+    return kept
+
+
 def _search_deadline(started: float, budget: float | None, remaining: Sequence[str]) -> float | None:
     """This algorithm's share of what is left of the search budget (CPU seconds), by SEARCH_SHARES."""
     if budget is None:
@@ -593,6 +619,7 @@ def search_settings(
     want_blend = "blend" in algorithms
     searchable = [a for a in algorithms if a not in ("popularity", "blend", "content", "bought_together")]
     to_tune = searchable + [a for a in BLEND_PARTS if want_blend and a not in searchable]
+    costs: dict[str, float] = {}  # algorithm -> estimated CPU seconds of one fit and scoring of its chosen settings
     search_started, search_cpu_started = time.perf_counter(), time.process_time()
     if to_tune or want_blend:
         splits = validation_splits or (1 if len(train) > LARGE_TRAIN else 2)
@@ -622,6 +649,7 @@ def search_settings(
                 name, folds, k=k, seed=seed, grid=grids.get(name), deadline=deadline, floor=floor, log=log
             )
             chosen[name] = found.params
+            costs[name] = found.cost
             tuning[name] = {
                 "params": found.params,
                 "validation_ndcg": round(found.value, 4),
@@ -641,6 +669,13 @@ def search_settings(
             log("scoring the blend's parts on a fresh validation split")
             started = time.perf_counter()
             parts = blend_parts({n: tuning[n].get("validation_ndcg", 0.0) for n in BLEND_PARTS if n in tuning})
+            deadline = _search_deadline(search_cpu_started, search_seconds, ["blend"])
+            left = None if deadline is None else deadline - time.process_time()
+            affordable = affordable_parts(parts, costs, left)
+            if affordable != parts:
+                log(f"blend: {', '.join(p for p in parts if p not in affordable)} left out, their fits would overrun "
+                    "the budget")  # fmt: skip
+            parts = affordable
             log(f"blend parts: {', '.join(parts)}")
             chosen["blend"], info = choose_blend({n: chosen[n] for n in parts}, blend_folds, k=k, log=log)
             tuning["blend"] = {

@@ -151,6 +151,26 @@ class SearchResult:
     tried: list[tuple[dict[str, Any], int | None, float]] = field(default_factory=list)
     cut_short: bool = False  # the deadline stopped the search before every planned evaluation
     seconds: float = 0.0
+    cost: float = 0.0  # estimated CPU seconds of one evaluation of `params` (a fit and its validation scoring)
+
+
+def relative_cost(params: dict[str, Any]) -> float:
+    """What one fit of these settings costs against others of its family at the same iterations: factor models
+    and mixtures grow about linearly with their width (factors, groups); other settings cost alike."""
+    return float(params.get("factors") or params.get("components") or 1)
+
+
+def _estimated_cost(
+    costs: dict[tuple[int, int], float], widths: Sequence[float], number: int, index: int, levels: Sequence[int | None]
+) -> float:
+    """CPU seconds candidate `number` will take at level `index`: its cost at the level below scaled by the
+    iterations (they dominate a factor model's fit), else this level's mean cost per unit of width so far."""
+    below = costs.get((number, index - 1))
+    if below is not None:
+        level, previous = levels[index], levels[index - 1]
+        return below * level / previous if level is not None and previous else below
+    here = [cost / widths[other] for (other, at), cost in costs.items() if at == index]
+    return float(np.mean(here)) * widths[number] if here else 0.0
 
 
 def successive_halving(
@@ -168,10 +188,16 @@ def successive_halving(
     """Score every candidate at the first level, keep the best 1/eta, score those at the next level, ...
 
     `evaluate(params)` gets the candidate with the level applied (`iterations` for factor models)
-    and returns a validation score, higher better. `deadline` (a `clock()` value; default clock: this
-    process's CPU seconds, which other load on the machine does not stretch as it does wall time):
-    once passed, no new evaluation starts. `floor`: when no candidate reaches it at the first level,
-    the search stops there (a family far behind another can neither win nor earn a blend weight).
+    and returns a validation score, higher better. The first level goes from the cheapest candidates
+    (`relative_cost`) to the dearest, each group in the given order. `deadline` (a `clock()` value; default clock: this
+    process's CPU seconds, which other load on the machine does not stretch as it does wall time) is
+    a hard bound: an evaluation starts only when its estimated cost still fits before it (the same
+    candidate's cost at the level below scaled by the iterations, else this level's mean cost so far
+    per unit of `relative_cost`), and level j may use only the first (j + 1) / len(levels) of the time, so a
+    wide first level cannot leave nothing to refine with. A first-level candidate that does not fit
+    is skipped (a cheaper one after it may fit); at later levels, where candidates come best first,
+    the level stops. `floor`: when no candidate reaches it at the first level, the search stops there
+    (a family far behind another can neither win nor earn a blend weight).
     The winner is the best setting at the highest level reached, returned at the last level (a full
     fit): picking fewer iterations because they won on one validation split cost test nDCG on
     MovieLens 100K. Ties keep the earlier candidate, so the result depends only on the scores.
@@ -179,33 +205,52 @@ def successive_halving(
     if not candidates:
         raise ValueError("successive halving needs at least one candidate")
     started = clock()
-    alive = [dict(c) for c in candidates]
+    widths = [relative_cost(c) for c in candidates]
+    # (candidate number, its settings), the cheapest first: within a budget the first level tries as many as fit.
+    alive = sorted(enumerate(dict(c) for c in candidates), key=lambda item: widths[item[0]])
     tried: list[tuple[dict[str, Any], int | None, float]] = []
+    numbers: list[int] = []  # the candidate number of each tried entry
+    costs: dict[tuple[int, int], float] = {}  # (candidate number, level index) -> CPU seconds of its evaluation
     cut_short = False
     for index, level in enumerate(levels):
-        scored: list[tuple[float, int, dict[str, Any]]] = []
-        for position, params in enumerate(alive):
-            if deadline is not None and clock() > deadline and tried:
-                cut_short = True
-                break
+        level_deadline = None if deadline is None else started + (deadline - started) * (index + 1) / len(levels)
+        scored: list[tuple[float, int, int, dict[str, Any]]] = []
+        for order, (number, params) in enumerate(alive):
             trial = at_level(params, level)
+            if level_deadline is not None and tried:
+                estimate = _estimated_cost(costs, widths, number, index, levels)
+                if clock() + estimate > level_deadline:
+                    cut_short = True
+                    log(f"  {label} {trial}: not started, its ~{estimate:.0f} CPU s would overrun the budget")
+                    if index == 0:
+                        continue
+                    break
+            before = clock()
             value = float(evaluate(trial))
+            costs[(number, index)] = clock() - before
             tried.append((trial, level, value))
+            numbers.append(number)
             log(f"  {label} {trial}: validation {value:.4f}")
-            scored.append((value, position, trial))
+            scored.append((value, order, number, params))
         scored.sort(key=lambda item: (-item[0], item[1]))
-        if cut_short or index == len(levels) - 1:
+        if not scored or index == len(levels) - 1:
             break
-        if index == 0 and floor is not None and scored and scored[0][0] < floor:
+        if index == 0 and floor is not None and scored[0][0] < floor:
             log(f"  {label}: best {scored[0][0]:.4f} below {floor:.4f} at the first level; not refined further")
             break
         keep = max(1, math.ceil(len(scored) / eta))
-        alive = [alive[position] for _value, position, _trial in scored[:keep]]
+        alive = [(number, params) for _value, _order, number, params in scored[:keep]]
     top = max(levels.index(level) for _trial, level, _value in tried)
     at_top = [(value, i) for i, (_trial, level, value) in enumerate(tried) if levels.index(level) == top]
     value, position = min(at_top, key=lambda item: (-item[0], item[1]))
     params = at_level(tried[position][0], levels[-1])
-    return SearchResult(params=params, value=value, tried=tried, cut_short=cut_short, seconds=clock() - started)
+    # What the full fit of the winner costs: its cost at the top level reached, scaled to the last level's iterations.
+    cost = costs[(numbers[position], top)]
+    if levels[-1] is not None and levels[top]:
+        cost *= levels[-1] / levels[top]
+    return SearchResult(
+        params=params, value=value, tried=tried, cut_short=cut_short, seconds=clock() - started, cost=cost
+    )
 
 
 def _rounded(value: float) -> float:
@@ -228,21 +273,25 @@ def line_search_log(
 ) -> SearchResult:
     """Best `key` on a log scale, assuming one peak: from `start`, step by each factor in turn (coarse to
     fine), moving while the score improves. About eight evaluations from start to a factor-of-1.4 bracket.
+    `deadline` as in `successive_halving`: a point starts only when a fit like the last one still fits before it.
     """
     started = clock()
     cache: dict[float, float] = {}
     tried: list[tuple[dict[str, Any], int | None, float]] = []
     cut_short = False
+    last_cost = 0.0  # every point costs about the same fit: the last one's CPU seconds are the estimate
 
     def score(value: float) -> float:
-        nonlocal cut_short
+        nonlocal cut_short, last_cost
         value = _rounded(min(max(value, low), high))
         if value not in cache:
-            if cache and deadline is not None and clock() > deadline:
+            if cache and deadline is not None and clock() + last_cost > deadline:
                 cut_short = True
                 return -math.inf
             trial = dict(base, **{key: value})
+            before = clock()
             cache[value] = float(evaluate(trial))
+            last_cost = clock() - before
             tried.append((trial, None, cache[value]))
             log(f"  {label} {trial}: validation {cache[value]:.4f}")
         return cache[value]
@@ -260,4 +309,6 @@ def line_search_log(
             if moved:
                 break  # improving one way: no need to look the other way at this step
     params = dict(base, **{key: best})
-    return SearchResult(params=params, value=cache[best], tried=tried, cut_short=cut_short, seconds=clock() - started)
+    return SearchResult(
+        params=params, value=cache[best], tried=tried, cut_short=cut_short, seconds=clock() - started, cost=last_cost
+    )

@@ -113,7 +113,8 @@ def test_mixture_groups_are_capped_by_the_users_there_are_to_form_them():
 
 def test_the_blend_weighs_only_parts_close_to_the_best_on_validation():
     validation = {"ease": 0.19, "mixture": 0.193, "item_knn": 0.175, "ials": 0.17, "als": 0.153}
-    assert evaluation.blend_parts(validation) == ["mixture", "ease", "item_knn", "ials"]
+    # The three best; iALS is close enough but one more part would multiply the weight grid.
+    assert evaluation.blend_parts(validation) == ["mixture", "ease", "item_knn"]
     assert evaluation.blend_parts({"ease": 0.2, "als": 0.1}) == ["ease"]
     with pytest.raises(ValueError, match="at least one"):
         evaluation.blend_parts({})
@@ -131,3 +132,87 @@ def test_a_family_below_the_floor_at_the_first_level_is_not_refined():
     assert result.params == {"x": 5, "iterations": 15}
     refined = successive_halving([{"x": x} for x in range(6)], evaluate, levels=(3, 15), floor=0.12)
     assert refined.tried[-1][1] == 15
+
+
+class _CpuClock:
+    """A process clock that only the evaluations move: each costs iterations x factors / 32 seconds."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def evaluate(self, params):
+        self.now += params["iterations"] * params["factors"] / 32
+        return -abs(params["x"] - 4) + params["iterations"] / 100
+
+
+_WIDE_AND_NARROW = [{"x": x, "factors": f} for x, f in enumerate([64, 128, 32, 64, 32, 32, 128, 32, 64])]
+
+
+@pytest.mark.parametrize("budget", [10, 25, 45, 60, 90, 130])
+def test_no_evaluation_starts_that_would_carry_the_search_past_its_deadline(budget):
+    clock = _CpuClock()
+    result = successive_halving(
+        _WIDE_AND_NARROW, clock.evaluate, levels=(3, 7, 15), deadline=budget, clock=clock, label="ials"
+    )
+    assert clock.now <= budget
+    assert result.params["iterations"] == 15
+    assert result.params in [dict(c, iterations=15) for c in _WIDE_AND_NARROW]
+    # The winner's full fit is costed from its own fits: 15 iterations at its width.
+    assert result.cost == pytest.approx(15 * result.params["factors"] / 32)
+
+
+def test_the_first_level_tries_the_cheapest_settings_first_and_leaves_time_to_refine():
+    clock = _CpuClock()
+    seen = []
+
+    def evaluate(params):
+        seen.append((params["factors"], params["iterations"]))
+        return clock.evaluate(params)
+
+    result = successive_halving(_WIDE_AND_NARROW, evaluate, levels=(3, 7, 15), deadline=60, clock=clock)
+    first = [factors for factors, iterations in seen if iterations == 3]
+    assert first == sorted(first) and 128 not in first  # the dearest did not fit in the first level's third
+    assert result.cut_short
+    assert seen[-1] == (32, 15)  # time was left to fit the best setting in full: x = 4 (32 factors)
+    assert result.params == {"x": 4, "factors": 32, "iterations": 15}
+
+
+def test_line_search_starts_no_point_its_last_fit_says_would_overrun():
+    now = [0.0]
+
+    def evaluate(params):
+        now[0] += 10.0
+        return -abs(math.log(params["l2"] / 700.0))
+
+    result = line_search_log({}, "l2", 10.0, evaluate, deadline=35.0, clock=lambda: now[0])
+    assert now[0] <= 35.0
+    assert len(result.tried) == 3
+    assert result.cut_short
+    assert result.cost == pytest.approx(10.0)
+
+
+def test_the_blend_keeps_the_parts_whose_refits_fit_in_what_is_left():
+    costs = {"mixture": 10.0, "ease": 1.0, "ials": 60.0, "item_knn": 2.0}
+    parts = ["mixture", "ease", "ials", "item_knn"]
+    assert evaluation.affordable_parts(parts, costs, None) == parts
+    assert evaluation.affordable_parts(parts, costs, 80.0) == parts
+    # iALS would overrun; item-kNN after it still fits.
+    assert evaluation.affordable_parts(parts, costs, 20.0) == ["mixture", "ease", "item_knn"]
+    # The best part is kept even when nothing is left.
+    assert evaluation.affordable_parts(parts, costs, 0.0) == ["mixture"]
+
+
+def test_a_blend_of_one_part_gives_it_all_the_weight_without_fitting_it(monkeypatch):
+    def no_fit(*_args, **_kwargs):
+        raise AssertionError("a single part needs no fit on the blend's split")
+
+    monkeypatch.setattr(evaluation, "_fit", no_fit)
+    folds = validation_folds(_two_tastes(), protocol="stratified", test_ratio=0.25, seed=1, folds=1)
+    params, info = choose_blend({"ease": {"l2": 5.0}}, folds, k=5)
+    assert params["components"] == {"ease": {"l2": 5.0}}
+    assert params["weights"] == {"ease": 1.0}
+    assert info["best_part"] == "ease"
+    assert "all weight to ease" in info["decision"]
