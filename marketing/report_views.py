@@ -71,6 +71,7 @@ def report_detail(request, pk: int):
     by = _by(request, choices, default=summary.report.get("default_by"))
     report, problem = _report(summary, by=by)
     funnel = summary.report["funnel"]
+    imported = campaign.origin == Campaign.Origin.IMPORTED
     # Before a result, the power comes from the audience's purchase history, stored as its inputs.
     power = report_power(report) if report else estimate_power(summary.report.get("power_inputs"))
     groups = _chart_groups(report) if report else []
@@ -86,8 +87,9 @@ def report_detail(request, pk: int):
         "groups": groups,
         "variants_chart": _variants_chart(report) if report else None,
         "groups_chart": _groups_chart(groups, by=by) if report and by else None,
-        "funnel": _funnel_rows(funnel),
-        "funnel_chart": _funnel_chart(funnel),
+        "imported": imported,
+        "funnel": _funnel_rows(funnel, imported=imported),
+        "funnel_chart": _funnel_chart(funnel, imported=imported),
         "revenue": revenue,
         "revenue_chart": _revenue_chart(revenue),
         "power": power,
@@ -234,24 +236,27 @@ def _label_of(by: str) -> str:
     return _("segment") if by == SEGMENT else by
 
 
-def _funnel_rows(funnel: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
-    """Per step: each arm's count and its share of the arm's audience (control: audience and converted only)."""
+def _funnel_rows(funnel: dict[str, dict[str, int]], *, imported: bool = False) -> list[dict[str, Any]]:
+    """Per step: each arm's count and its share of the arm's audience (control: audience and converted only).
+    An imported experiment's file says who converted, not who opened or clicked: those steps are left blank."""
     rows = []
     for step, label in FUNNEL_LABELS.items():
         row: dict[str, Any] = {"step": step, "label": label}
         for arm in ("treatment", "control"):
             audience = funnel[arm]["audience"]
-            applies = arm == "treatment" or step in ("audience", "converted")
+            applies = (arm == "treatment" or step in ("audience", "converted")) and not (
+                imported and step in ("opened", "clicked")
+            )
             row[arm] = funnel[arm][step] if applies else None
             row[f"{arm}_share"] = funnel[arm][step] / audience if applies and audience else None
         rows.append(row)
     return rows
 
 
-def _funnel_chart(funnel: dict[str, dict[str, int]]) -> dict[str, Any] | None:
+def _funnel_chart(funnel: dict[str, dict[str, int]], *, imported: bool = False) -> dict[str, Any] | None:
     if not funnel["treatment"]["audience"] and not funnel["control"]["audience"]:
         return None
-    rows = _funnel_rows(funnel)
+    rows = _funnel_rows(funnel, imported=imported)
     return charts.bar_chart(
         [row["label"] for row in rows],
         [

@@ -78,6 +78,17 @@ def test_report_page_draws_the_chart_and_the_table(client, staff, campaign):
     assert f'href="/staff/marketing/reports/{campaign.pk}/export.csv?by=segment"' in page
 
 
+def test_an_imported_experiment_says_what_its_file_did_not_record(client, staff, campaign):
+    Campaign.objects.filter(pk=campaign.pk).update(origin=Campaign.Origin.IMPORTED)
+    page = client.get(reverse("marketing-reports:detail", args=[campaign.pk])).content.decode()
+    funnel = page[page.index('id="funnel-table"') : page.index("</table>", page.index('id="funnel-table"'))]
+    opened = funnel[funnel.index("opened or shown") : funnel.index("</tr>", funnel.index("opened or shown"))]
+    assert "0.0 %" not in opened and opened.count("–") == 4  # not recorded, rather than nobody opened
+    assert "The imported file does not say who opened or clicked." in page
+    assert "not when: there is no revenue over time to draw" in page  # not "no conversion attributed yet"
+    assert "attribution window" not in page and "from the imported file" in page
+
+
 def test_unknown_breakdown_is_a_404(client, staff, campaign):
     response = client.get(reverse("marketing-reports:detail", args=[campaign.pk]), {"by": "colour"})
     assert response.status_code == 404
