@@ -35,9 +35,16 @@ def trends(*, months: int = 12, weeks: int = 26) -> dict[str, Any]:
     signups = [(day, n) for day, _events, n, *_times in days if n]
     events = [(day, n) for day, n, *_rest in days if n]
     active = [row for row in days if row[1]]
+    month, week = (lambda day: day.replace(day=1)), (lambda day: day - timedelta(days=day.weekday()))
     return {
-        "customers": _per_period(signups, since_days=31 * months, period=lambda day: day.replace(day=1)),
-        "events": _per_period(events, since_days=7 * weeks, period=lambda day: day - timedelta(days=day.weekday())),
+        "customers": _per_period(signups, since_days=31 * months, period=month),
+        "events": _per_period(events, since_days=7 * weeks, period=week),
+        # The newest month or week still going on (its count is so far, not a drop): the last counted day is not
+        # its last day.
+        "partial": {
+            "customers": bool(days) and month(days[-1][0] + timedelta(days=1)) == month(days[-1][0]),
+            "events": bool(days) and week(days[-1][0] + timedelta(days=1)) == week(days[-1][0]),
+        },
         "totals": {
             "customers": Customer.objects.filter(is_stub=False).count(),
             "events": sum(n for _day, n in events),
@@ -49,13 +56,14 @@ def trends(*, months: int = 12, weeks: int = 26) -> dict[str, Any]:
 
 def _per_period(days: list[tuple[date, int]], *, since_days: int, period) -> list[tuple[date, int]]:
     """Sums of `days` (oldest first) per period (`period(day)` is its first day), over the `since_days` days up to
-    the last day."""
+    the last day, from the first period that lies wholly in them (a period cut short at the start would read as a
+    drop)."""
     if not days:
         return []
     since = days[-1][0] - timedelta(days=since_days)
     sums: dict[date, int] = {}
     for day, n in days:
-        if day > since:
+        if period(day) > since:
             sums[period(day)] = sums.get(period(day), 0) + n
     return list(sums.items())
 

@@ -98,14 +98,15 @@ def _sizes_chart(segments: list[Segment], *, title: str) -> dict[str, Any] | Non
     )
 
 
-def _metrics_chart(metrics: list[tuple[str, Any]]) -> dict[str, Any] | None:
-    """The model's quality measures that are shares (0 to 1) as bars in percent; counts stay in the table."""
-    shares = [(key, value) for key, value in metrics if isinstance(value, int | float) and 0 <= value <= 1]
+def _metrics_chart(metrics: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The model's quality measures that are shares (0 to 1) as bars in percent, under their short names (the
+    table beside it spells them out); counts stay in the table."""
+    shares = [m for m in metrics if m["rate"] and isinstance(m["value"], int | float)]
     if not shares:
         return None
     return charts.bar_chart(
-        [key for key, _value in shares],
-        [(_("Active model"), [value for _key, value in shares])],
+        [m["short"] for m in shares],
+        [(_("Active model"), [m["value"] for m in shares])],
         title=_("Quality of the active model on held-out purchases"),
         fmt="percent",
         horizontal=True,
@@ -147,14 +148,17 @@ def dashboard(request):
         "title": _("Dashboard"),
         "totals": totals,
         "customers": customers,
+        "partial": trends["partial"],
         "customers_chart": charts.line_chart(
-            [date_format(month, "YEAR_MONTH_FORMAT") for month, _n in customers],
+            _so_far(
+                [date_format(month, "YEAR_MONTH_FORMAT") for month, _n in customers], trends["partial"]["customers"]
+            ),
             [(_("Customers signed up"), [n for _month, n in customers])],
             title=_("Customers signed up per month"),
         ),
         "events": events,
         "events_chart": charts.line_chart(
-            [date_format(week, "MONTH_DAY_FORMAT") for week, _n in events],
+            _so_far([date_format(week, "MONTH_DAY_FORMAT") for week, _n in events], trends["partial"]["events"]),
             [(_("Events"), [n for _week, n in events])],
             title=_("Events per week"),
         ),
@@ -167,6 +171,13 @@ def dashboard(request):
         "jobs": selectors.jobs(limit=6),
     }
     return render(request, "staff/dashboard.html", context)
+
+
+def _so_far(labels: list[str], partial: bool) -> list[str]:
+    """The labels, the last one marked when its period is still going on."""
+    if partial and labels:
+        return [*labels[:-1], _("%(period)s (so far)") % {"period": labels[-1]}]
+    return labels
 
 
 # What the dashboard calls the active model's offline measures (held-out purchases of evaluated customers).
@@ -187,10 +198,19 @@ RUN_MEASURES = {
 }
 
 
-def _metrics(metrics: dict) -> list[tuple[str, Any]]:
-    known = [(MODEL_MEASURES[k], metrics[k]) for k in METRIC_ORDER if k in metrics]
-    rest = [(k, v) for k, v in sorted(metrics.items()) if k not in METRIC_ORDER and isinstance(v, int | float)]
-    return known + rest
+def _metrics(metrics: dict) -> list[dict[str, Any]]:
+    """The run's measures in the dashboard's order: named in words, by their short name, and whether a share."""
+    known = [k for k in METRIC_ORDER if k in metrics]
+    rest = [k for k, v in sorted(metrics.items()) if k not in METRIC_ORDER and isinstance(v, int | float)]
+    return [
+        {
+            "label": MODEL_MEASURES.get(k, k),
+            "short": METRIC_LABELS.get(k, k),
+            "value": metrics[k],
+            "rate": k in RATE_METRICS,
+        }
+        for k in known + rest
+    ]
 
 
 # --- Segment explorer -----------------------------------------------------------------------------------

@@ -118,3 +118,17 @@ def test_command_tops_up_or_rebuilds():
     DailyCount.objects.filter(day=date(2025, 6, 2)).update(interactions=99)
     call_command("refresh_daily_counts", "--rebuild", stdout=StringIO())
     assert stored() == {date(2025, 6, 1): (0, 1), date(2025, 6, 2): (2, 0)}
+
+
+def test_trends_start_with_a_whole_week_and_flag_the_one_still_going_on():
+    customer = CustomerFactory(signed_up_at=at(1, month=5))
+    # One event a day from Monday 2 June to Tuesday 10 June 2025.
+    for day in range(2, 11):
+        InteractionFactory(customer=customer, occurred_at=at(day))
+    result = trends(weeks=1)
+    # A week back from Tuesday 10 June starts on Wednesday 4 June: the week of 2 June is cut short at its start
+    # (it would read as a drop) and left out; the week of 9 June is going on, flagged rather than read as a drop.
+    assert result["events"] == [(date(2025, 6, 9), 2)]
+    assert result["partial"] == {"customers": True, "events": True}
+    InteractionFactory(customer=customer, occurred_at=at(15))  # Sunday: the week of 9 June is whole
+    assert trends(weeks=1)["partial"]["events"] is False
