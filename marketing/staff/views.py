@@ -117,6 +117,10 @@ def _metrics_chart(metrics: list[dict[str, Any]]) -> dict[str, Any] | None:
 def dashboard(request):
     trends = selectors.trends()
     customers, events, totals = trends["customers"], trends["events"], trends["totals"]
+    whole_months, whole_weeks = (
+        _whole(customers, trends["partial"]["customers"]),
+        _whole(events, trends["partial"]["events"]),
+    )
     definitions = list(
         SegmentationDefinition.objects.exclude(active_run=None).select_related("active_run").order_by("name")
     )
@@ -150,16 +154,14 @@ def dashboard(request):
         "customers": customers,
         "partial": trends["partial"],
         "customers_chart": charts.line_chart(
-            _so_far(
-                [date_format(month, "YEAR_MONTH_FORMAT") for month, _n in customers], trends["partial"]["customers"]
-            ),
-            [(_("Customers signed up"), [n for _month, n in customers])],
+            [date_format(month, "YEAR_MONTH_FORMAT") for month, _n in whole_months],
+            [(_("Customers signed up"), [n for _month, n in whole_months])],
             title=_("Customers signed up per month"),
         ),
         "events": events,
         "events_chart": charts.line_chart(
-            _so_far([date_format(week, "MONTH_DAY_FORMAT") for week, _n in events], trends["partial"]["events"]),
-            [(_("Events"), [n for _week, n in events])],
+            [date_format(week, "MONTH_DAY_FORMAT") for week, _n in whole_weeks],
+            [(_("Events"), [n for _week, n in whole_weeks])],
             title=_("Events per week"),
         ),
         "segmentations": segmentations,
@@ -173,11 +175,10 @@ def dashboard(request):
     return render(request, "staff/dashboard.html", context)
 
 
-def _so_far(labels: list[str], partial: bool) -> list[str]:
-    """The labels, the last one marked when its period is still going on."""
-    if partial and labels:
-        return [*labels[:-1], _("%(period)s (so far)") % {"period": labels[-1]}]
-    return labels
+def _whole(periods: list[tuple], partial: bool) -> list[tuple]:
+    """The periods a trend chart draws: without the newest while it is still going on (its count so far would
+    read as a drop; the table beside the chart lists it, marked), unless it is the only one."""
+    return periods[:-1] if partial and len(periods) > 1 else periods
 
 
 # What the dashboard calls the active model's offline measures (held-out purchases of evaluated customers).
