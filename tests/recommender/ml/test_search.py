@@ -216,3 +216,28 @@ def test_a_blend_of_one_part_gives_it_all_the_weight_without_fitting_it(monkeypa
     assert params["weights"] == {"ease": 1.0}
     assert info["best_part"] == "ease"
     assert "all weight to ease" in info["decision"]
+
+
+def test_the_reported_search_time_is_the_search_alone_not_the_final_fits(monkeypatch):
+    class Clock:
+        now = 0.0
+
+        def process_time(self):
+            return self.now
+
+        def perf_counter(self):
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(evaluation, "time", clock)
+    scored = evaluation.evaluate_fitted
+
+    def slow_test_scoring(*args, **kwargs):
+        clock.now += 100.0  # the final fits' test scoring, after the search
+        return scored(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate_fitted", slow_test_scoring)
+    report = evaluation.run_evaluation(_two_tastes(), algorithms=["ease"], k=5, search_seconds=None)
+    assert report["tuned"]
+    assert report["search_cpu_seconds"] == 0.0
+    assert report["search_seconds"] == 0.0
