@@ -47,6 +47,16 @@ def test_campaign_report_and_projection_are_drawn(logged_in_page, live_server, s
     page.goto(f"{live_server.url}{reverse('staff:segmentation-run', args=[shop['km_run'].pk])}")
     page.audit("segment-map")
     assert "chart-projection" in drawn(page)
+    # Names beside horizontal bars (features, categories) are broken into short lines between words: a long one on
+    # one line was cut off at the canvas's edge in a narrow card ("are of spend returned").
+    names = page.evaluate(
+        """() => [...document.querySelectorAll('canvas[data-drawn]')].flatMap(c => {
+            const chart = Chart.getChart(c);
+            if (!chart || chart.config.type !== 'bar' || chart.options.indexAxis !== 'y') return [];
+            return chart.scales.y.ticks.map(t => [].concat(t.label));
+        })"""
+    )
+    assert names and all(len(line) <= 18 or " " not in line for lines in names for line in lines)
 
 
 def test_charts_in_chinese(logged_in_zh_page, live_server, shop):

@@ -50,6 +50,22 @@
   // Counts step in whole numbers (no "0, 0, 1, 1" axis on small figures).
   function valueTicks(spec, fmt) { return spec.format === "count" ? { callback: fmt, precision: 0 } : { callback: fmt }; }
   function zeroLine(ctx) { return ctx.tick && ctx.tick.value === 0 ? quiet : hairline; }
+  // Category names beside horizontal bars, on lines of at most WRAP characters (broken between words): a long
+  // name on one line was cut off at the canvas's edge in a narrow card.
+  var WRAP = 18;
+  function wrapped(label) {
+    var text = String(label), lines = [], line = "";
+    if (text.length <= WRAP) return text;
+    text.split(" ").forEach(function (word) {
+      if (line && (line + " " + word).length > WRAP) { lines.push(line); line = word; }
+      else { line = line ? line + " " + word : word; }
+    });
+    if (line) lines.push(line);
+    return lines;
+  }
+  function categoryTicks() {
+    return { autoSkip: false, callback: function (value) { return wrapped(this.getLabelForValue(value)); } };
+  }
 
   function lineConfig(spec, fmt) {
     return {
@@ -82,7 +98,7 @@
     scales[value] = { beginAtZero: true, title: axisTitle(spec.horizontal ? spec.x_title : spec.y_title),
                       ticks: valueTicks(spec, fmt), grid: { color: zeroLine } };
     scales[spec.horizontal ? "y" : "x"] = { title: axisTitle(spec.horizontal ? spec.y_title : spec.x_title),
-                                            ticks: { autoSkip: false } };
+                                            ticks: spec.horizontal ? categoryTicks() : { autoSkip: false } };
     return {
       type: "bar",
       data: {
@@ -145,7 +161,7 @@
         },
         scales: {
           x: { title: axisTitle(spec.x_title), ticks: { callback: fmt }, grid: { color: zeroLine } },
-          y: { ticks: { autoSkip: false } }
+          y: { ticks: categoryTicks() }
         }
       }
     };
