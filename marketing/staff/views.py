@@ -492,6 +492,8 @@ CUSTOMER_FEATURES = [
     "mean_rating",
 ]
 SHARE_FEATURES = {"conversion", "return_rate"}
+# Counts: one customer's is a whole number (the average beside it keeps its decimal).
+COUNT_FEATURES = {"frequency", "views", "carts", "purchases"}
 
 
 def _features_vs_average(customer: Customer, segments: list[Segment]) -> list[dict[str, Any]]:
@@ -526,6 +528,7 @@ def _features_vs_average(customer: Customer, segments: list[Segment]) -> list[di
                 "average": average,
                 "ratio": value / average if value is not None and average else None,
                 "share": key in SHARE_FEATURES,
+                "count": key in COUNT_FEATURES,
             }
         )
     return rows
