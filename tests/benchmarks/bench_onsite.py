@@ -233,7 +233,7 @@ def main() -> None:
         capture_output=True,
         text=True,
     )
-    offered = out.stdout.strip().splitlines()[-1]
+    treated, control = (int(n) for n in out.stdout.strip().splitlines()[-1].split())
 
     load = os.getloadavg()[0]
     setup = f"{args.workers} workers x {args.threads} threads, median of {args.repeats}; load average {load:.1f}"
@@ -255,7 +255,7 @@ def main() -> None:
                 BENCH, "first impressions (row + coupon + render)", first_rps, "req/s", "", None, "8 conns, closed loop"
             ),
             row(BENCH, "server CPU per first impression", first_cpu, "ms", "", None, "all workers"),
-            row(BENCH, "recipients reached (treated, control)", 0, "", "", None, offered),
+            row(BENCH, "recipients reached (treated)", treated, "recipients", "", None, f"and {control} in control"),
         ]
     )
 
