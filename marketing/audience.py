@@ -554,34 +554,10 @@ class ContentBuilder:
             preview=preview,
         )
 
-    def compose(
-        self,
-        *,
-        variant: Variant,
-        customer: dict,
-        customer_id: int,
-        entry: int,
-        coupon: str,
-        last_product_id: int | None,
-        prefetched=None,
-    ) -> tuple[dict, Served]:
-        """The recipient's fields (as `message`) and what the recommender served them, for its log.
-
-        `prefetched`: the recommender's lists of many recipients read at once (engine.prefetch_lists)."""
-        served = self.pick(
-            external_id=customer["external_id"],
-            customer_id=customer_id,
-            last_product_id=last_product_id,
-            prefetched=prefetched,
-        )
-        fields = self.render(
-            variant_id=variant.pk, customer=customer, customer_id=customer_id, entry=entry, coupon=coupon, picks=served
-        )
-        return fields, served
-
     def pick(self, *, external_id: str, customer_id: int, last_product_id: int | None, prefetched=None) -> Served:
         """The recipient's recommended products (a new recommendation id) and cross-sell: the part of a message
-        that asks the recommender, and so may read the database."""
+        that asks the recommender, and so may read the database. `prefetched`: the recommender's lists of many
+        recipients read at once (`prefetch`)."""
         from recommender.serving import engine
         from recommender.serving.log import new_recommendation_id
 
