@@ -80,9 +80,13 @@ def _counts(campaign: Campaign) -> dict[str, int]:
 def campaign_figures(campaign: Campaign) -> dict[str, Any]:
     """Every stored figure of the campaign, computed directly: CampaignSummary's fields but `computed_at`."""
     has_segments = campaign.recipients.exclude(segment_name="").exists()
-    reports = {"": _report_entry(campaign, by=None)}
     if has_segments:
-        reports[SEGMENT] = _report_entry(campaign, by=SEGMENT)
+        # The breakdown's report holds the overall one (the same recipients): one read of them, not two.
+        by_segment = _report_entry(campaign, by=SEGMENT)
+        overall = by_segment["report"] and {k: v for k, v in by_segment["report"].items() if k != "breakdown"}
+        reports = {"": {**by_segment, "report": overall}, SEGMENT: by_segment}
+    else:
+        reports = {"": _report_entry(campaign, by=None)}
     # Before a result, the power comes from the audience's purchase history (a scan of recent purchases).
     power_inputs = campaign_power_inputs(campaign) if reports[""]["report"] is None else None
     return {
@@ -147,7 +151,8 @@ def stored_report(summary: CampaignSummary, *, by: str | None) -> tuple[dict | N
 
 
 def stored_revenue_by_day(summary: CampaignSummary) -> list[dict[str, Any]]:
-    """`campaign_revenue_by_day` from the stored quarter hours, by day in the current time zone."""
+    """Per day (the current time zone's) with any attributed conversion: revenue and conversions of treated and
+    of control recipients (not left out), added up from the stored quarter hours."""
     zone = timezone.get_current_timezone()
     days: dict[Any, dict[str, Any]] = {}
     sums: dict[tuple[Any, str], Decimal] = {}

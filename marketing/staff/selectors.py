@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -159,7 +158,7 @@ def jobs(*, limit: int = JOB_ROWS) -> dict[str, list[dict[str, Any]]]:
 
 def campaign_uplift_arms(*, campaign_ids: list[int]) -> dict[int, dict[str, Any]]:
     """campaign id -> {"control": [converted, n] or None, "variants": [[name, converted, n], ...]}: the recipients
-    `campaign_uplifts` compares, aggregated in one query for all the campaigns."""
+    `uplift_from_arms` compares, aggregated in one query for all the campaigns."""
     from marketing.models import Recipient
 
     treated = Q(is_control=False, status__in=[Recipient.Status.SENT, Recipient.Status.FAILED])
@@ -195,12 +194,6 @@ def uplift_from_arms(arms: dict[str, Any]) -> dict[str, Any]:
     return {"variant": {"name": name, "uplift": best.uplift, "uplift_ci": best.uplift_ci}, "problem": ""}
 
 
-def campaign_uplifts(*, campaign_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """campaign id -> its best variant's conversion uplift over control with the 95 % interval, or the reason
-    there is none; the recipients the report counts, aggregated in one query for all the campaigns."""
-    return {pk: uplift_from_arms(arms) for pk, arms in campaign_uplift_arms(campaign_ids=campaign_ids).items()}
-
-
 FUNNEL_STEPS = ("audience", "sent", "opened", "clicked", "converted")
 
 
@@ -233,30 +226,6 @@ def campaign_funnel(*, campaign_id: int) -> dict[str, dict[str, int]]:
         arm = "control" if row.pop("is_control") else "treatment"
         funnel[arm] = row
     return funnel
-
-
-def campaign_revenue_by_day(*, campaign_id: int) -> list[dict[str, Any]]:
-    """Per day with any attributed conversion: revenue and conversions of treated and of control recipients (not
-    left out), by the conversion's day in the current time zone. One query."""
-    from marketing.models import Conversion
-
-    rows = (
-        Conversion.objects.filter(recipient__campaign_id=campaign_id, recipient__exclusion="")
-        .annotate(day=TruncDate("occurred_at"))
-        .values("day", "recipient__is_control")
-        .annotate(revenue=Sum("amount"), conversions=Count("pk"))
-        .order_by("day")
-    )
-    days: dict[date, dict[str, Any]] = {}
-    for row in rows:
-        arm = "control" if row["recipient__is_control"] else "treatment"
-        day = days.setdefault(
-            row["day"],
-            {"day": row["day"], "treatment": 0.0, "control": 0.0, "treatment_conversions": 0, "control_conversions": 0},
-        )
-        day[arm] += float(row["revenue"] or 0)
-        day[f"{arm}_conversions"] += row["conversions"]
-    return list(days.values())
 
 
 SUGGESTIONS_SECONDS = 300

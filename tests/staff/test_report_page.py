@@ -10,7 +10,8 @@ import pytest
 from django.urls import reverse
 
 from marketing.models import Conversion, Recipient
-from marketing.staff.selectors import campaign_funnel, campaign_revenue_by_day
+from marketing.report_summaries import campaign_summary_refresh, stored_revenue_by_day
+from marketing.staff.selectors import campaign_funnel
 from tests.factories import PurchaseFactory
 from tests.staff.data import build_shop, chart_islands, visible_text
 
@@ -54,7 +55,7 @@ def test_revenue_by_day_sums_conversions_per_arm(shop):
     for recipient, when, amount in [(treated[0], day1, "10.50"), (treated[1], day1, "4.50"), (control[0], day2, "7")]:
         purchase = PurchaseFactory(customer=recipient.customer, occurred_at=when, amount=amount)
         Conversion.objects.create(recipient=recipient, interaction=purchase, occurred_at=when, amount=Decimal(amount))
-    rows = campaign_revenue_by_day(campaign_id=campaign.pk)
+    rows = stored_revenue_by_day(campaign_summary_refresh(campaign=campaign))  # as the attribution job stores it
     assert [(r["day"].isoformat(), r["treatment"], r["control"]) for r in rows] == [
         ("2026-03-01", 15.0, 0.0),
         ("2026-03-02", 0.0, 7.0),
