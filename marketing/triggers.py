@@ -322,7 +322,7 @@ def _cart_context(campaign: Campaign, entries: dict[int, int], products: dict[in
     """customer id -> {"cart": [product, ...]}: the trigger's products (the cart, the browsed items) with tracked
     links, for the message templates."""
     from marketing.conf import setting
-    from marketing.tracking import RecipientKey, RecipientLinks
+    from marketing.tracking import RecipientKey, RecipientLinks, product_page_url
 
     skus = {sku for listed in products.values() for sku in listed}
     catalog = {
@@ -337,7 +337,6 @@ def _cart_context(campaign: Campaign, entries: dict[int, int], products: dict[in
         cart = []
         for sku in listed:
             pk, name, price, currency, attributes = catalog.get(sku, (None, sku, None, "", {}))
-            link = attributes.get("link") or setting("MARKETING_PRODUCT_URL").format(sku=sku)
             image = attributes.get("image_link") or setting("MARKETING_PRODUCT_IMAGE_URL").format(sku=sku)
             cart.append(
                 {
@@ -347,7 +346,11 @@ def _cart_context(campaign: Campaign, entries: dict[int, int], products: dict[in
                     "currency": currency,
                     "image_url": str(image),
                     # A catalogue product's link names only the product (its page is found on the click).
-                    "url": links.product_click(pk) if pk is not None else links.click(str(link)),
+                    "url": (
+                        links.product_click(pk)
+                        if pk is not None
+                        else links.click(product_page_url(sku=sku, attributes=attributes))
+                    ),
                 }
             )
         out[customer_id] = {"cart": cart}
